@@ -1,0 +1,1 @@
+//! The reference AVM interpreter (see the crate README and the issue tracker).

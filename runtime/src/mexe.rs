@@ -1,0 +1,302 @@
+//! The `.mexe` loader (MEXE.md): JSON in, a linked [`Program`] out.
+//!
+//! The JSON is read as a stream of events and values are built with explicit stacks, so deep
+//! nests in immediates or the static value load without recursion.
+
+use std::borrow::Cow;
+use std::path::Path;
+
+use json_event_parser::{JsonEvent, SliceJsonParser};
+use primitive_types::U256;
+
+use crate::error::{Error, Location, MexeError, Result};
+use crate::program::{Program, RawInstruction, RawValue, Token};
+
+/// Reads and links the `.mexe` file at `path`.
+pub fn load_file(path: impl AsRef<Path>) -> Result<Program> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    load(&bytes)
+}
+
+/// Parses and links a `.mexe` document.
+pub fn load(json: &[u8]) -> Result<Program> {
+    let mut events = Events::new(json);
+    let mut code: Option<Vec<RawInstruction>> = None;
+    let mut static_value: Option<RawValue> = None;
+    let at = Location::File;
+    if events.next()? != JsonEvent::StartObject {
+        return Err(mexe(at, MexeError::NotAnObject));
+    }
+    loop {
+        match events.next()? {
+            JsonEvent::EndObject => break,
+            JsonEvent::ObjectKey(key) if key == "code" => code = Some(read_code(&mut events)?),
+            JsonEvent::ObjectKey(key) if key == "static_val" => {
+                let first = events.next()?;
+                static_value = Some(read_value(&mut events, first, Location::Static)?);
+            }
+            JsonEvent::ObjectKey(_) => events.skip_value()?,
+            _ => return Err(mexe(at, MexeError::NotAnObject)),
+        }
+    }
+    let code = code.ok_or(mexe(at, MexeError::MissingKey("code")))?;
+    let static_value = static_value.ok_or(mexe(at, MexeError::MissingKey("static_val")))?;
+    Program::link(&code, &static_value)
+}
+
+fn mexe(at: Location, reason: MexeError) -> Error {
+    Error::Mexe { at, reason }
+}
+
+fn read_code(events: &mut Events<'_>) -> Result<Vec<RawInstruction>> {
+    if events.next()? != JsonEvent::StartArray {
+        return Err(mexe(
+            Location::File,
+            MexeError::Expected("`code` to be an array"),
+        ));
+    }
+    let mut code = Vec::new();
+    loop {
+        let at = Location::Instruction(code.len());
+        match events.next()? {
+            JsonEvent::EndArray => return Ok(code),
+            JsonEvent::StartObject => code.push(read_instruction(events, at)?),
+            _ => return Err(mexe(at, MexeError::Expected("an instruction object"))),
+        }
+    }
+}
+
+fn read_instruction(events: &mut Events<'_>, at: Location) -> Result<RawInstruction> {
+    let mut opcode = None;
+    let mut immediate = None;
+    loop {
+        match events.next()? {
+            JsonEvent::EndObject => break,
+            JsonEvent::ObjectKey(key) if key == "opcode" => opcode = Some(read_opcode(events, at)?),
+            JsonEvent::ObjectKey(key) if key == "immediate" => {
+                immediate = match events.next()? {
+                    JsonEvent::Null => Some(None),
+                    first => Some(Some(read_value(events, first, at)?)),
+                };
+            }
+            JsonEvent::ObjectKey(_) => events.skip_value()?,
+            _ => return Err(mexe(at, MexeError::Expected("an instruction object"))),
+        }
+    }
+    Ok(RawInstruction {
+        opcode: opcode.ok_or(mexe(at, MexeError::MissingKey("opcode")))?,
+        immediate: immediate.ok_or(mexe(at, MexeError::MissingKey("immediate")))?,
+    })
+}
+
+/// An opcode: a JSON integer, or `{"AVMOpcode": n}`.
+fn read_opcode(events: &mut Events<'_>, at: Location) -> Result<u8> {
+    let byte = |text: &str| {
+        text.parse::<u8>()
+            .map_err(|_| mexe(at, MexeError::BadOpcode(text.to_string())))
+    };
+    match events.next()? {
+        JsonEvent::Number(n) => byte(&n),
+        JsonEvent::StartObject => {
+            match events.next()? {
+                JsonEvent::ObjectKey(key) if key == "AVMOpcode" => {}
+                JsonEvent::ObjectKey(key) => {
+                    return Err(mexe(at, MexeError::BadOpcode(format!("{{\"{key}\": …}}"))));
+                }
+                _ => return Err(mexe(at, MexeError::BadOpcode("{}".to_string()))),
+            }
+            let value = match events.next()? {
+                JsonEvent::Number(n) => byte(&n)?,
+                other => return Err(mexe(at, MexeError::BadOpcode(describe(&other)))),
+            };
+            events.expect_end_object(at)?;
+            Ok(value)
+        }
+        other => Err(mexe(at, MexeError::BadOpcode(describe(&other)))),
+    }
+}
+
+/// Reads one externally tagged value whose first event is `first` (MEXE.md §3), iteratively.
+fn read_value<'a>(events: &mut Events<'a>, first: JsonEvent<'a>, at: Location) -> Result<RawValue> {
+    let err = |reason| mexe(at, reason);
+    let mut raw = RawValue::new();
+    // Slot counts of the tuples still open, innermost last.
+    let mut open: Vec<usize> = Vec::new();
+    let mut event = first;
+    loop {
+        match event {
+            JsonEvent::EndArray if !open.is_empty() => {
+                let len = open.pop().expect("checked non-empty");
+                raw.push(Token::Tuple(len));
+                events.expect_end_object(at)?;
+            }
+            JsonEvent::StartObject => {
+                let JsonEvent::ObjectKey(tag) = events.next()? else {
+                    return Err(err(MexeError::UnknownTag(String::new())));
+                };
+                match &*tag {
+                    "Tuple" => {
+                        if events.next()? != JsonEvent::StartArray {
+                            return Err(err(MexeError::Expected("a tuple's slots to be an array")));
+                        }
+                        open.push(0);
+                        event = events.next()?;
+                        continue;
+                    }
+                    "Int" => {
+                        let text = events.string(at)?;
+                        raw.push(Token::Int(parse_hex_int(&text).map_err(err)?));
+                    }
+                    "Buffer" => {
+                        let text = events.string(at)?;
+                        raw.push(Token::Buffer(parse_hex_bytes(&text).map_err(err)?));
+                    }
+                    "CodePoint" => raw.push(Token::Code(read_internal(events, at)?)),
+                    other => return Err(err(MexeError::UnknownTag(other.to_string()))),
+                }
+                events.expect_end_object(at)?;
+            }
+            other => return Err(err(MexeError::UnknownTag(describe(&other)))),
+        }
+        match open.last_mut() {
+            None => return Ok(raw),
+            Some(count) => {
+                *count += 1;
+                if *count > crate::tuple::MAX_TUPLE_SIZE {
+                    return Err(err(MexeError::TupleTooLong(*count)));
+                }
+            }
+        }
+        event = events.next()?;
+    }
+}
+
+/// `{"Internal": N}`, the only codepoint form a linked file may hold.
+fn read_internal(events: &mut Events<'_>, at: Location) -> Result<u64> {
+    if events.next()? != JsonEvent::StartObject {
+        return Err(mexe(at, MexeError::UnknownTag("CodePoint".to_string())));
+    }
+    match events.next()? {
+        JsonEvent::ObjectKey(key) if key == "Internal" => {}
+        JsonEvent::ObjectKey(key) => {
+            return Err(mexe(at, MexeError::UnknownTag(format!("CodePoint {key}"))));
+        }
+        _ => return Err(mexe(at, MexeError::UnknownTag("CodePoint".to_string()))),
+    }
+    let index = match events.next()? {
+        JsonEvent::Number(n) => n
+            .parse::<u64>()
+            .map_err(|_| mexe(at, MexeError::BadInternal(n.to_string())))?,
+        other => return Err(mexe(at, MexeError::BadInternal(describe(&other)))),
+    };
+    events.expect_end_object(at)?;
+    Ok(index)
+}
+
+/// A u256 from hex digits without prefix: leading zeros allowed, at most 64 significant digits.
+pub fn parse_hex_int(text: &str) -> Result<U256, MexeError> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(MexeError::BadHex(text.to_string()));
+    }
+    let digits = text.trim_start_matches('0');
+    if digits.len() > 64 {
+        return Err(MexeError::IntTooWide);
+    }
+    let mut bytes = [0u8; 32];
+    for (i, digit) in digits.bytes().rev().enumerate() {
+        let nibble = (digit as char).to_digit(16).expect("checked hex") as u8;
+        bytes[31 - i / 2] |= nibble << (4 * (i % 2));
+    }
+    Ok(U256::from_big_endian(&bytes))
+}
+
+/// Bytes from an even number of hex digits without prefix (empty is no bytes).
+pub fn parse_hex_bytes(text: &str) -> Result<Vec<u8>, MexeError> {
+    let bad = || MexeError::BadHex(text.to_string());
+    if text.len() % 2 != 0 {
+        return Err(bad());
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| {
+            text.get(i..i + 2)
+                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+                .ok_or_else(bad)
+        })
+        .collect()
+}
+
+fn describe(event: &JsonEvent<'_>) -> String {
+    match event {
+        JsonEvent::String(s) => format!("\"{s}\""),
+        JsonEvent::Number(n) => n.to_string(),
+        JsonEvent::Boolean(b) => b.to_string(),
+        JsonEvent::Null => "null".to_string(),
+        JsonEvent::StartArray | JsonEvent::EndArray => "an array".to_string(),
+        JsonEvent::StartObject | JsonEvent::EndObject => "an object".to_string(),
+        JsonEvent::ObjectKey(k) => format!("key \"{k}\""),
+        JsonEvent::Eof => "the end of the file".to_string(),
+    }
+}
+
+/// The JSON event stream, with parse errors turned into [`Error::Json`].
+struct Events<'a> {
+    parser: SliceJsonParser<'a>,
+}
+
+impl<'a> Events<'a> {
+    fn new(json: &'a [u8]) -> Events<'a> {
+        Events {
+            parser: SliceJsonParser::new(json),
+        }
+    }
+
+    fn next(&mut self) -> Result<JsonEvent<'a>> {
+        self.parser.parse_next().map_err(|e| {
+            let at = e.location().start;
+            Error::Json {
+                line: at.line + 1,
+                column: at.column + 1,
+                message: e.message().to_string(),
+            }
+        })
+    }
+
+    fn string(&mut self, at: Location) -> Result<Cow<'a, str>> {
+        match self.next()? {
+            JsonEvent::String(s) => Ok(s),
+            other => Err(mexe(at, MexeError::BadHex(describe(&other)))),
+        }
+    }
+
+    fn expect_end_object(&mut self, at: Location) -> Result<()> {
+        match self.next()? {
+            JsonEvent::EndObject => Ok(()),
+            JsonEvent::ObjectKey(key) => Err(mexe(
+                at,
+                MexeError::UnknownTag(format!("extra key \"{key}\"")),
+            )),
+            _ => Err(mexe(at, MexeError::Expected("the end of an object"))),
+        }
+    }
+
+    /// Skips one value of any shape (keys the loader ignores).
+    fn skip_value(&mut self) -> Result<()> {
+        let mut depth = 0usize;
+        loop {
+            match self.next()? {
+                JsonEvent::StartArray | JsonEvent::StartObject => depth += 1,
+                JsonEvent::EndArray | JsonEvent::EndObject => depth -= 1,
+                JsonEvent::Eof => return Err(mexe(Location::File, MexeError::Expected("a value"))),
+                _ => {}
+            }
+            if depth == 0 {
+                return Ok(());
+            }
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! The four kinds of AVM value (AVM.md §1.2).
+
+use std::fmt;
+
+use primitive_types::U256;
+
+use crate::buffer::Buffer;
+use crate::codepoint::CodePoint;
+use crate::hash::hash_int;
+use crate::tuple::Tuple;
+
+/// An AVM value. Cloning is cheap: tuples, codepoints and buffers are shared by reference.
+#[derive(Clone)]
+pub enum Value {
+    /// A 256-bit unsigned integer.
+    Int(U256),
+    /// A point in code.
+    CodePoint(CodePoint),
+    /// 0 to 8 values.
+    Tuple(Tuple),
+    /// A sparse byte array.
+    Buffer(Buffer),
+}
+
+/// What the `type` opcode pushes for each kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Kind {
+    /// An Int.
+    Int = 0,
+    /// A CodePoint.
+    CodePoint = 1,
+    /// A Tuple.
+    Tuple = 3,
+    /// A Buffer.
+    Buffer = 12,
+}
+
+impl Value {
+    /// The Int `x`.
+    pub fn int(x: impl Into<U256>) -> Value {
+        Value::Int(x.into())
+    }
+
+    /// A tuple of these values (at most 8).
+    pub fn tuple(slots: Vec<Value>) -> Value {
+        Value::Tuple(Tuple::new(slots))
+    }
+
+    /// The empty tuple `()`.
+    pub fn none() -> Value {
+        Value::Tuple(Tuple::empty())
+    }
+
+    /// The value's kind.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Value::Int(_) => Kind::Int,
+            Value::CodePoint(_) => Kind::CodePoint,
+            Value::Tuple(_) => Kind::Tuple,
+            Value::Buffer(_) => Kind::Buffer,
+        }
+    }
+
+    /// The value hash (AVM.md §2); tuple hashes are cached.
+    pub fn hash(&self) -> U256 {
+        match self {
+            Value::Int(x) => hash_int(x),
+            Value::CodePoint(cp) => cp.hash(),
+            Value::Tuple(t) => t.hash(),
+            Value::Buffer(b) => b.hash(),
+        }
+    }
+
+    /// The wrapping size used by tuple hashing (AVM.md §1.3).
+    pub fn size(&self) -> U256 {
+        match self {
+            Value::Tuple(t) => t.size(),
+            _ => U256::one(),
+        }
+    }
+
+    /// Whether dropping this value may walk a structure of unbounded depth.
+    pub(crate) fn owns_children(&self) -> bool {
+        match self {
+            Value::Tuple(t) => !t.is_empty(),
+            Value::CodePoint(cp) => cp.owns_children(),
+            _ => false,
+        }
+    }
+}
+
+/// AVM equality (AVM.md §1.4): same kind and same hash.
+impl PartialEq for Value {
+    fn eq(&self, other: &Value) -> bool {
+        match (self, other) {
+            (Value::Int(a), Value::Int(b)) => a == b,
+            (Value::Tuple(a), Value::Tuple(b)) => {
+                a.ptr_eq(b) || (a.len() == b.len() && a.hash() == b.hash())
+            }
+            (Value::CodePoint(a), Value::CodePoint(b)) => a.hash() == b.hash(),
+            (Value::Buffer(a), Value::Buffer(b)) => a.ptr_eq(b) || a.root() == b.root(),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Value {}
+
+impl From<U256> for Value {
+    fn from(x: U256) -> Value {
+        Value::Int(x)
+    }
+}
+
+impl From<u64> for Value {
+    fn from(x: u64) -> Value {
+        Value::Int(U256::from(x))
+    }
+}
+
+impl From<Tuple> for Value {
+    fn from(t: Tuple) -> Value {
+        Value::Tuple(t)
+    }
+}
+
+impl From<CodePoint> for Value {
+    fn from(cp: CodePoint) -> Value {
+        Value::CodePoint(cp)
+    }
+}
+
+impl From<Buffer> for Value {
+    fn from(b: Buffer) -> Value {
+        Value::Buffer(b)
+    }
+}
+
+/// Drops `values` and everything only they own, breadth first on the heap instead of depth first
+/// on the native stack, so nests of any depth free without overflowing it.
+pub(crate) fn dismantle(mut values: Vec<Value>) {
+    while let Some(value) = values.pop() {
+        let children = match value {
+            Value::Tuple(t) => t.into_slots_if_unique(),
+            Value::CodePoint(cp) => cp.into_children_if_unique(),
+            _ => None,
+        };
+        if let Some(children) = children {
+            values.extend(children.into_iter().filter(Value::owns_children));
+        }
+    }
+}
+
+/// Writes an Int the way the assembler reads it back: decimal below 2^64, else `0x` hex.
+pub(crate) fn write_int(out: &mut impl fmt::Write, x: &U256) -> fmt::Result {
+    if x.bits() <= 64 {
+        write!(out, "{}", x.low_u64())
+    } else {
+        write!(out, "{x:#x}")
+    }
+}
+
+/// Formats a value without recursion: Ints as [`write_int`], tuples as `(a, b)`, buffers as
+/// `buffer(0x…)` (their bytes up to the data length, or their root when huge), codepoints as
+/// `codepoint(op, imm, next 0x…)`.
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_value(f, self, &mut |out, cp| {
+            write!(
+                out,
+                "codepoint({:#04x}, next {:#066x})",
+                cp.opcode(),
+                cp.next_hash()
+            )
+        })
+    }
+}
+
+impl fmt::Debug for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// The largest buffer written out byte by byte when formatting.
+pub(crate) const FORMAT_BUFFER_LIMIT: usize = 1 << 20;
+
+/// Writes `value` iteratively, delegating codepoints to `codepoint`.
+pub(crate) fn write_value<W: fmt::Write>(
+    out: &mut W,
+    value: &Value,
+    codepoint: &mut dyn FnMut(&mut W, &CodePoint) -> fmt::Result,
+) -> fmt::Result {
+    enum Item<'a> {
+        Value(&'a Value),
+        Text(&'static str),
+    }
+    let mut work = vec![Item::Value(value)];
+    while let Some(item) = work.pop() {
+        match item {
+            Item::Text(s) => out.write_str(s)?,
+            Item::Value(Value::Int(x)) => write_int(out, x)?,
+            Item::Value(Value::CodePoint(cp)) => codepoint(out, cp)?,
+            Item::Value(Value::Buffer(b)) => match b.to_bytes(FORMAT_BUFFER_LIMIT) {
+                Some(bytes) => {
+                    out.write_str("buffer(0x")?;
+                    for byte in bytes {
+                        write!(out, "{byte:02x}")?;
+                    }
+                    out.write_str(")")?;
+                }
+                None => write!(out, "buffer(root {:#066x})", b.root())?,
+            },
+            Item::Value(Value::Tuple(t)) => {
+                work.push(Item::Text(")"));
+                for (i, slot) in t.slots().iter().enumerate().rev() {
+                    work.push(Item::Value(slot));
+                    if i > 0 {
+                        work.push(Item::Text(", "));
+                    }
+                }
+                out.write_str("(")?;
+            }
+        }
+    }
+    Ok(())
+}

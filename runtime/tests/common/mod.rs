@@ -1,0 +1,38 @@
+//! Finding `../shared` (the spec and corpus beside the checkout) for tests that read it.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+/// The `shared/` folder beside the checkout (or `$AVM_SHARED`), or `None` after printing why
+/// the calling test skips. Printed straight to stderr so the reason shows even when cargo
+/// captures test output.
+pub fn shared(test: &str) -> Option<PathBuf> {
+    let dir = std::env::var_os("AVM_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
+    if dir.join("corpus").is_dir() {
+        return Some(dir);
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "skipping {test}: {} not found (the corpus lives beside the checkout, not in it)",
+        dir.join("corpus").display()
+    );
+    None
+}
+
+/// Parses 64 hex digits (an optional `0x` allowed) as a U256.
+#[allow(dead_code)]
+pub fn h(s: &str) -> avm_runtime::U256 {
+    avm_runtime::U256::from_str_radix(s.trim_start_matches("0x"), 16).unwrap()
+}
+
+/// Decodes hex bytes (an optional `0x` allowed).
+#[allow(dead_code)]
+pub fn unhex(s: &str) -> Vec<u8> {
+    let s = s.trim_start_matches("0x");
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
