@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 use std::path::Path;
 
-use json_event_parser::{JsonEvent, SliceJsonParser};
+use json_event_parser::{JsonEvent, LowLevelJsonParser};
 use primitive_types::U256;
 
 use crate::error::{Error, Location, MexeError, Result};
@@ -243,27 +243,38 @@ fn describe(event: &JsonEvent<'_>) -> String {
     }
 }
 
-/// The JSON event stream, with parse errors turned into [`Error::Json`].
+/// The JSON event stream, with parse errors turned into [`Error::Json`]. Nesting depth is not
+/// bounded: the parser keeps its own stack on the heap.
 struct Events<'a> {
-    parser: SliceJsonParser<'a>,
+    input: &'a [u8],
+    parser: LowLevelJsonParser,
 }
 
 impl<'a> Events<'a> {
-    fn new(json: &'a [u8]) -> Events<'a> {
+    fn new(input: &'a [u8]) -> Events<'a> {
         Events {
-            parser: SliceJsonParser::new(json),
+            input,
+            parser: LowLevelJsonParser::new().with_max_stack_size(usize::MAX),
         }
     }
 
     fn next(&mut self) -> Result<JsonEvent<'a>> {
-        self.parser.parse_next().map_err(|e| {
-            let at = e.location().start;
-            Error::Json {
-                line: at.line + 1,
-                column: at.column + 1,
-                message: e.message().to_string(),
+        loop {
+            let result = self.parser.parse_next(self.input, true);
+            self.input = &self.input[result.consumed_bytes..];
+            match result.event {
+                None => continue,
+                Some(Ok(event)) => return Ok(event),
+                Some(Err(e)) => {
+                    let at = e.location().start;
+                    return Err(Error::Json {
+                        line: at.line + 1,
+                        column: at.column + 1,
+                        message: e.message().to_string(),
+                    });
+                }
             }
-        })
+        }
     }
 
     fn string(&mut self, at: Location) -> Result<Cow<'a, str>> {
