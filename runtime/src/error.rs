@@ -129,6 +129,9 @@ pub enum Error {
     /// A value that cannot be marshaled (a buffer whose data is too long to write out).
     #[error("a buffer of {0} bytes is too large to marshal")]
     BufferTooLarge(u128),
+    /// Text that should be hex digits and is not.
+    #[error("malformed hex `{0}`")]
+    Hex(String),
     /// Assembler text that does not assemble.
     #[error("line {line}: {message}")]
     Asm {

@@ -4,13 +4,17 @@
 //! nests in immediates or the static value load without recursion.
 
 use std::borrow::Cow;
+use std::fmt::{self, Write as _};
 use std::path::Path;
 
 use json_event_parser::{JsonEvent, LowLevelJsonParser};
 use primitive_types::U256;
 
+use crate::buffer::Buffer;
+use crate::codepoint::CodePoint;
 use crate::error::{Error, Location, MexeError, Result};
 use crate::program::{Program, RawInstruction, RawValue, Token};
+use crate::value::{Notation, write_hex, write_value};
 
 /// Reads and links the `.mexe` file at `path`.
 pub fn load_file(path: impl AsRef<Path>) -> Result<Program> {
@@ -46,6 +50,70 @@ pub fn load(json: &[u8]) -> Result<Program> {
     let code = code.ok_or(mexe(at, MexeError::MissingKey("code")))?;
     let static_value = static_value.ok_or(mexe(at, MexeError::MissingKey("static_val")))?;
     Program::link(&code, &static_value)
+}
+
+/// Writes `program` as a `.mexe` document (the `version` 2 form of MEXE.md §1) that [`load`]
+/// reads back into the same program.
+pub fn to_json(program: &Program) -> String {
+    let mut out = String::from("{\"version\":2,\"code\":[");
+    let mut json = Json { program };
+    for (pc, cp) in program.codepoints()[..program.len()].iter().enumerate() {
+        if pc > 0 {
+            out.push(',');
+        }
+        let _ = write!(out, "{{\"opcode\":{},\"immediate\":", cp.opcode());
+        match cp.immediate() {
+            None => out.push_str("null"),
+            Some(imm) => {
+                let _ = write_value(&mut out, imm, &mut json);
+            }
+        }
+        out.push('}');
+    }
+    out.push_str("],\"static_val\":");
+    let _ = write_value(&mut out, program.static_value(), &mut json);
+    out.push_str(",\"extensions\":[]}\n");
+    out
+}
+
+/// The externally tagged JSON value notation of MEXE.md §3.
+struct Json<'a> {
+    program: &'a Program,
+}
+
+impl<W: fmt::Write> Notation<W> for Json<'_> {
+    fn codepoint(&mut self, out: &mut W, cp: &CodePoint) -> fmt::Result {
+        let index = self
+            .program
+            .index_of(cp)
+            .expect("a linked program only holds its own codepoints");
+        write!(out, "{{\"CodePoint\":{{\"Internal\":{index}}}}}")
+    }
+
+    fn int(&mut self, out: &mut W, x: &U256) -> fmt::Result {
+        write!(out, "{{\"Int\":\"{x:x}\"}}")
+    }
+
+    fn buffer(&mut self, out: &mut W, b: &Buffer) -> fmt::Result {
+        let bytes = b
+            .to_bytes(usize::MAX)
+            .expect("program buffers are written out in full");
+        out.write_str("{\"Buffer\":\"")?;
+        write_hex(out, &bytes)?;
+        out.write_str("\"}")
+    }
+
+    fn open_tuple(&mut self, out: &mut W) -> fmt::Result {
+        out.write_str("{\"Tuple\":[")
+    }
+
+    fn separator(&mut self, out: &mut W) -> fmt::Result {
+        out.write_str(",")
+    }
+
+    fn close_tuple(&mut self, out: &mut W) -> fmt::Result {
+        out.write_str("]}")
+    }
 }
 
 fn mexe(at: Location, reason: MexeError) -> Error {
@@ -217,7 +285,7 @@ pub fn parse_hex_int(text: &str) -> Result<U256, MexeError> {
 /// Bytes from an even number of hex digits without prefix (empty is no bytes).
 pub fn parse_hex_bytes(text: &str) -> Result<Vec<u8>, MexeError> {
     let bad = || MexeError::BadHex(text.to_string());
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return Err(bad());
     }
     (0..text.len())

@@ -161,19 +161,22 @@ pub(crate) fn write_int(out: &mut impl fmt::Write, x: &U256) -> fmt::Result {
     }
 }
 
-/// Formats a value without recursion: Ints as [`write_int`], tuples as `(a, b)`, buffers as
-/// `buffer(0x…)` (their bytes up to the data length, or their root when huge), codepoints as
-/// `codepoint(op, imm, next 0x…)`.
+/// Formats a value without recursion in the assembler's notation ([`crate::asm`]); codepoints,
+/// which have no label outside a program, are written `codepoint(op, next 0x…)`.
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_value(f, self, &mut |out, cp| {
-            write!(
-                out,
-                "codepoint({:#04x}, next {:#066x})",
-                cp.opcode(),
-                cp.next_hash()
-            )
-        })
+        struct Plain;
+        impl<W: fmt::Write> Notation<W> for Plain {
+            fn codepoint(&mut self, out: &mut W, cp: &CodePoint) -> fmt::Result {
+                write!(
+                    out,
+                    "codepoint({:#04x}, next {:#066x})",
+                    cp.opcode(),
+                    cp.next_hash()
+                )
+            }
+        }
+        write_value(f, self, &mut Plain)
     }
 }
 
@@ -186,41 +189,72 @@ impl fmt::Debug for Value {
 /// The largest buffer written out byte by byte when formatting.
 pub(crate) const FORMAT_BUFFER_LIMIT: usize = 1 << 20;
 
-/// Writes `value` iteratively, delegating codepoints to `codepoint`.
+/// How each part of a value is written; the defaults are the assembler's notation.
+pub(crate) trait Notation<W: fmt::Write> {
+    /// A codepoint (notations differ in how they name one).
+    fn codepoint(&mut self, out: &mut W, cp: &CodePoint) -> fmt::Result;
+
+    fn int(&mut self, out: &mut W, x: &U256) -> fmt::Result {
+        write_int(out, x)
+    }
+
+    fn buffer(&mut self, out: &mut W, b: &Buffer) -> fmt::Result {
+        match b.to_bytes(FORMAT_BUFFER_LIMIT) {
+            Some(bytes) => {
+                out.write_str("buffer(0x")?;
+                write_hex(out, &bytes)?;
+                out.write_str(")")
+            }
+            None => write!(out, "buffer(root {:#066x})", b.root()),
+        }
+    }
+
+    fn open_tuple(&mut self, out: &mut W) -> fmt::Result {
+        out.write_str("(")
+    }
+
+    fn separator(&mut self, out: &mut W) -> fmt::Result {
+        out.write_str(", ")
+    }
+
+    fn close_tuple(&mut self, out: &mut W) -> fmt::Result {
+        out.write_str(")")
+    }
+}
+
+/// Writes bytes as lower-case hex digits.
+pub(crate) fn write_hex(out: &mut impl fmt::Write, bytes: &[u8]) -> fmt::Result {
+    bytes.iter().try_for_each(|byte| write!(out, "{byte:02x}"))
+}
+
+/// Writes `value` in `notation`, iteratively.
 pub(crate) fn write_value<W: fmt::Write>(
     out: &mut W,
     value: &Value,
-    codepoint: &mut dyn FnMut(&mut W, &CodePoint) -> fmt::Result,
+    notation: &mut impl Notation<W>,
 ) -> fmt::Result {
     enum Item<'a> {
         Value(&'a Value),
-        Text(&'static str),
+        Separator,
+        Close,
     }
     let mut work = vec![Item::Value(value)];
     while let Some(item) = work.pop() {
         match item {
-            Item::Text(s) => out.write_str(s)?,
-            Item::Value(Value::Int(x)) => write_int(out, x)?,
-            Item::Value(Value::CodePoint(cp)) => codepoint(out, cp)?,
-            Item::Value(Value::Buffer(b)) => match b.to_bytes(FORMAT_BUFFER_LIMIT) {
-                Some(bytes) => {
-                    out.write_str("buffer(0x")?;
-                    for byte in bytes {
-                        write!(out, "{byte:02x}")?;
-                    }
-                    out.write_str(")")?;
-                }
-                None => write!(out, "buffer(root {:#066x})", b.root())?,
-            },
+            Item::Separator => notation.separator(out)?,
+            Item::Close => notation.close_tuple(out)?,
+            Item::Value(Value::Int(x)) => notation.int(out, x)?,
+            Item::Value(Value::CodePoint(cp)) => notation.codepoint(out, cp)?,
+            Item::Value(Value::Buffer(b)) => notation.buffer(out, b)?,
             Item::Value(Value::Tuple(t)) => {
-                work.push(Item::Text(")"));
+                notation.open_tuple(out)?;
+                work.push(Item::Close);
                 for (i, slot) in t.slots().iter().enumerate().rev() {
                     work.push(Item::Value(slot));
                     if i > 0 {
-                        work.push(Item::Text(", "));
+                        work.push(Item::Separator);
                     }
                 }
-                out.write_str("(")?;
             }
         }
     }

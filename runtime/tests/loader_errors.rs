@@ -94,7 +94,7 @@ fn values() {
         rejected(&with_immediate(r#"{"Foo": "1"}"#)),
         (at, MexeError::UnknownTag("Foo".into()))
     );
-    let nine = vec![r#"{"Int": "0"}"#; 9].join(",");
+    let nine = [r#"{"Int": "0"}"#; 9].join(",");
     assert_eq!(
         rejected(&with_immediate(&format!(r#"{{"Tuple": [{nine}]}}"#))),
         (at, MexeError::TupleTooLong(9))

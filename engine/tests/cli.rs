@@ -1,0 +1,109 @@
+//! The `avm` command line: outputs of the issue's commands and one-line failures.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn avm(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_avm"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn example(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn temp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("avm-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+/// A failing command exits non-zero with exactly one line on stderr and no panic.
+fn assert_fails_cleanly(args: &[&str], mentions: &str) {
+    let output = avm(args);
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(!output.status.success(), "{args:?} succeeded");
+    assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+    assert!(stderr.contains(mentions), "{args:?}: {stderr}");
+    assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+}
+
+#[test]
+fn info_prints_count_size_and_hash() {
+    let text = stdout(&avm(&["info", &example("loop.avm")]));
+    assert!(text.contains("instructions: 16"), "{text}");
+    let hash = text
+        .lines()
+        .find_map(|l| l.strip_prefix("machine hash: "))
+        .unwrap();
+    assert_eq!(hash.len(), 66);
+    let digits = &hash[2..];
+    assert!(
+        hash.starts_with("0x")
+            && digits
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    );
+}
+
+#[test]
+fn value_hash_of_a_vector() {
+    let int10 = format!("0x00{}0a", "0".repeat(62));
+    assert_eq!(
+        stdout(&avm(&["value-hash", &int10])).trim(),
+        "0xc65a7bb8d6351c1cf70c95a316cc6a92839c986682d98bc35f958f4883f9d2a8"
+    );
+    assert_eq!(
+        stdout(&avm(&["value-hash", "03"])).trim(),
+        "0x5dfd744753c13a6de9cf0e9e3d0164cdf0b1bbdb5efb3660a684d46477176058"
+    );
+}
+
+#[test]
+fn asm_output_loads_with_the_same_hash() {
+    let out = temp("tuples.mexe");
+    let out = out.to_str().unwrap();
+    stdout(&avm(&["asm", &example("tuples.avm"), "-o", out]));
+    let from_text = stdout(&avm(&["info", &example("tuples.avm")]));
+    let from_mexe = stdout(&avm(&["info", out]));
+    assert_eq!(from_text, from_mexe);
+    let text = temp("tuples.txt");
+    std::fs::write(&text, stdout(&avm(&["disasm", out]))).unwrap();
+    assert_eq!(stdout(&avm(&["info", text.to_str().unwrap()])), from_text);
+}
+
+#[test]
+fn failures_are_one_line() {
+    assert_fails_cleanly(&["info", "/nonexistent/x.mexe"], "/nonexistent/x.mexe");
+    let bad = temp("bad.mexe");
+    std::fs::write(
+        &bad,
+        r#"{"code": [{"opcode": 300, "immediate": null}], "static_val": {"Tuple": []}}"#,
+    )
+    .unwrap();
+    assert_fails_cleanly(&["info", bad.to_str().unwrap()], "instruction 0");
+    let truncated = temp("truncated.mexe");
+    std::fs::write(&truncated, r#"{"code": [{"opcode": 1"#).unwrap();
+    assert_fails_cleanly(&["disasm", truncated.to_str().unwrap()], "invalid JSON");
+    let text = temp("bad.avm");
+    std::fs::write(&text, "halt\nfrobnicate 3\n").unwrap();
+    assert_fails_cleanly(&["asm", text.to_str().unwrap()], "line 2");
+    assert_fails_cleanly(&["value-hash", "zz"], "malformed hex");
+    assert_fails_cleanly(&["value-hash", "0300"], "trailing");
+    assert_fails_cleanly(&["value-hash", "0d"], "unknown type byte");
+}
