@@ -1,1 +1,49 @@
-//! The reference AVM interpreter (see the crate README and the issue tracker).
+//! The reference AVM interpreter.
+//!
+//! It defines the semantics every other engine is checked against: the step algorithm of
+//! AVM.md §7.1, every opcode of §8 and §10, blocking (§9), the machine hash (§5.2) and the
+//! host-level step and gas limits (§6.1). It is also built for speed, because cold code and
+//! every proving run go through it: code is pre-decoded into an array indexed by pc, Ints live
+//! inline, tuple operations share their slots, and nothing is hashed until a hash is asked for.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod code;
+mod machine;
+mod ops;
+mod run;
+mod stack;
+
+pub use code::Pc;
+pub use machine::{Machine, Outputs, Status};
+pub use run::{BlockReason, GasBound, Limits, Stop};
+pub use stack::Stack;
+
+/// Why an instruction raised an AVM error (AVM.md §6.2).
+///
+/// This is machine semantics, not a host failure: the machine removes the operands and jumps to
+/// its error handler (or stops in ErrorStop). It never leaves the interpreter as a Rust error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum OpError {
+    /// Fewer operands on a stack than the opcode pops.
+    Underflow,
+    /// Not enough gas remaining for the instruction's cost.
+    OutOfGas,
+    /// The opcode byte is not in the table (including `ERR`'s 0).
+    InvalidOpcode,
+    /// An operand of the wrong kind.
+    WrongKind,
+    /// Division or modulus by zero.
+    DivisionByZero,
+    /// A tuple index past the end.
+    IndexOutOfRange,
+    /// A buffer offset or value outside its allowed range.
+    OutOfRange,
+    /// A `send` whose size or data is not allowed.
+    BadSend,
+    /// An elliptic-curve operand that is not a valid point, or a malformed pairing list.
+    BadCurvePoint,
+    /// The `error` opcode.
+    Raised,
+}

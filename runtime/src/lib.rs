@@ -15,6 +15,7 @@ pub mod hash;
 pub mod marshal;
 pub mod mexe;
 pub mod opcode;
+pub mod precompile;
 pub mod program;
 pub mod tuple;
 pub mod value;

@@ -1,0 +1,195 @@
+//! Machine state (AVM.md §5) and its hash.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use avm_runtime::hash::{ERR_CODEPOINT_HASH, MachineHashParts};
+use avm_runtime::{CodePoint, Program, U256, Value};
+
+use crate::code::{Code, Pc};
+use crate::stack::Stack;
+
+/// Whether a machine can run (AVM.md §5.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// Running ("Extensive").
+    Running,
+    /// Stopped by `halt`; hashes to 0.
+    Halted,
+    /// Stopped by an error with no handler; hashes to 1.
+    ErrorStop,
+}
+
+/// Cumulative outputs outside the machine hash (AVM.md §5.3).
+#[derive(Clone, Debug, Default)]
+pub struct Outputs {
+    /// Instructions executed, errors included, blocked attempts not.
+    pub steps: u64,
+    /// The sum of every gas charge (`setgas` does not change it).
+    pub gas_used: u128,
+    /// Values logged by `log`, in order.
+    pub logs: Vec<Value>,
+    /// `hash2(log_acc, hash(v))` over every log.
+    pub log_acc: U256,
+    /// Messages sent by `send`, in order.
+    pub sends: Vec<Vec<u8>>,
+    /// `keccak(be32(send_acc) ‖ keccak(m))` over every send.
+    pub send_acc: U256,
+    /// Values printed by `debugprint`.
+    pub debug_prints: Vec<Value>,
+    /// Inbox messages consumed by `inbox`.
+    pub inbox_consumed: u64,
+}
+
+/// An AVM machine: a program and the state of a run of it.
+///
+/// Cloning shares the program and every value; only the stacks' vectors are copied.
+#[derive(Clone, Debug)]
+pub struct Machine {
+    pub(crate) code: Arc<Code>,
+    pub(crate) pc: Pc,
+    pub(crate) stack: Stack,
+    pub(crate) aux: Stack,
+    pub(crate) register: Value,
+    pub(crate) static_value: Value,
+    pub(crate) gas: U256,
+    pub(crate) err_handler: CodePoint,
+    /// Where an error jumps; `None` when the handler hashes to `H_ERR` (no handler).
+    pub(crate) err_target: Option<Pc>,
+    pub(crate) status: Status,
+    pub(crate) out: Outputs,
+    pub(crate) inbox: VecDeque<Value>,
+    pub(crate) sideloads: VecDeque<Value>,
+}
+
+impl Machine {
+    /// A fresh machine at the program's first instruction (AVM.md §5.1, MEXE.md §5).
+    pub fn new(program: impl Into<Arc<Program>>) -> Machine {
+        let program = program.into();
+        let static_value = program.static_value().clone();
+        Machine {
+            code: Arc::new(Code::new(program)),
+            pc: Pc::Loaded(0),
+            stack: Stack::new(),
+            aux: Stack::new(),
+            register: Value::none(),
+            static_value,
+            gas: U256::MAX,
+            err_handler: CodePoint::err(),
+            err_target: None,
+            status: Status::Running,
+            out: Outputs::default(),
+            inbox: VecDeque::new(),
+            sideloads: VecDeque::new(),
+        }
+    }
+
+    /// The program this machine runs.
+    pub fn program(&self) -> &Arc<Program> {
+        &self.code.program
+    }
+
+    /// Queues an inbox message (normally the 8-tuple of AVM.md §9) for `inbox` to read.
+    pub fn push_inbox(&mut self, message: Value) {
+        self.inbox.push_back(message);
+    }
+
+    /// Inbox messages queued and not yet read.
+    pub fn pending_inbox(&self) -> usize {
+        self.inbox.len()
+    }
+
+    /// Queues a value for the next `sideload` to push.
+    pub fn push_sideload(&mut self, value: Value) {
+        self.sideloads.push_back(value);
+    }
+
+    /// Running, halted or error-stopped.
+    pub fn status(&self) -> Status {
+        self.status
+    }
+
+    /// Where the machine is.
+    pub fn pc(&self) -> &Pc {
+        &self.pc
+    }
+
+    /// The codepoint the machine executes next.
+    pub fn current_codepoint(&self) -> CodePoint {
+        self.code.codepoint(&self.pc)
+    }
+
+    /// The data stack.
+    pub fn stack(&self) -> &Stack {
+        &self.stack
+    }
+
+    /// The aux stack.
+    pub fn aux_stack(&self) -> &Stack {
+        &self.aux
+    }
+
+    /// The register.
+    pub fn register(&self) -> &Value {
+        &self.register
+    }
+
+    /// The static value.
+    pub fn static_value(&self) -> &Value {
+        &self.static_value
+    }
+
+    /// Remaining AVM gas.
+    pub fn gas_remaining(&self) -> U256 {
+        self.gas
+    }
+
+    /// The error handler codepoint.
+    pub fn error_handler(&self) -> &CodePoint {
+        &self.err_handler
+    }
+
+    /// Steps, gas used, logs, sends and the accumulators.
+    pub fn outputs(&self) -> &Outputs {
+        &self.out
+    }
+
+    /// Takes the logs, sends and debug prints collected so far (accumulators and counts stay).
+    pub fn take_outputs(&mut self) -> (Vec<Value>, Vec<Vec<u8>>, Vec<Value>) {
+        (
+            std::mem::take(&mut self.out.logs),
+            std::mem::take(&mut self.out.sends),
+            std::mem::take(&mut self.out.debug_prints),
+        )
+    }
+
+    /// The machine hash (AVM.md §5.2): 0 when halted, 1 in ErrorStop. Stack hashes are cached
+    /// per depth, so asking after every step costs what the step changed.
+    pub fn hash(&mut self) -> U256 {
+        match self.status {
+            Status::Halted => U256::zero(),
+            Status::ErrorStop => U256::one(),
+            Status::Running => self.hash_parts().hash(),
+        }
+    }
+
+    /// The seven hashed fields of a running machine.
+    pub fn hash_parts(&mut self) -> MachineHashParts {
+        MachineHashParts {
+            pc: self.current_codepoint().hash(),
+            data_stack: self.stack.hash(),
+            aux_stack: self.aux.hash(),
+            register: self.register.hash(),
+            static_value: self.static_value.hash(),
+            gas_remaining: self.gas,
+            error_handler: self.err_handler.hash(),
+        }
+    }
+
+    /// Installs `handler` as the error handler (`errset`).
+    pub(crate) fn set_error_handler(&mut self, handler: CodePoint) {
+        self.err_target =
+            (handler.hash() != *ERR_CODEPOINT_HASH).then(|| self.code.resolve(&handler));
+        self.err_handler = handler;
+    }
+}

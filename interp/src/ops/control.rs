@@ -1,0 +1,90 @@
+//! Control flow, error handler, gas and run-time code opcodes (AVM.md §8.3, §8.7, §4.3).
+
+use avm_runtime::{CodePoint, U256, Value};
+
+use super::{Flow, OpResult};
+use crate::OpError;
+use crate::machine::Machine;
+
+fn codepoint(value: &Value) -> Result<&CodePoint, OpError> {
+    match value {
+        Value::CodePoint(cp) => Ok(cp),
+        _ => Err(OpError::WrongKind),
+    }
+}
+
+pub(super) fn jump(m: &mut Machine) -> OpResult {
+    let target = codepoint(m.stack.peek(0))?.clone();
+    m.stack.drop_top(1);
+    Ok(Flow::Jump(target))
+}
+
+/// `cjump` checks both operands' kinds whatever the condition (AVM.md §8.3).
+pub(super) fn cjump(m: &mut Machine) -> OpResult {
+    let target = codepoint(m.stack.peek(0))?.clone();
+    let condition = m.stack.int(1)?;
+    m.stack.drop_top(2);
+    Ok(if condition.is_zero() {
+        Flow::Next
+    } else {
+        Flow::Jump(target)
+    })
+}
+
+pub(super) fn pcpush(m: &mut Machine) -> OpResult {
+    let here = m.current_codepoint();
+    m.stack.push(Value::CodePoint(here));
+    Ok(Flow::Next)
+}
+
+pub(super) fn errpush(m: &mut Machine) -> OpResult {
+    m.stack.push(Value::CodePoint(m.err_handler.clone()));
+    Ok(Flow::Next)
+}
+
+pub(super) fn errset(m: &mut Machine) -> OpResult {
+    let handler = codepoint(m.stack.peek(0))?.clone();
+    m.stack.drop_top(1);
+    m.set_error_handler(handler);
+    Ok(Flow::Next)
+}
+
+pub(super) fn setgas(m: &mut Machine) -> OpResult {
+    m.gas = m.stack.int(0)?;
+    m.stack.drop_top(1);
+    Ok(Flow::Next)
+}
+
+pub(super) fn pushgas(m: &mut Machine) -> OpResult {
+    m.stack.push(Value::Int(m.gas));
+    Ok(Flow::Next)
+}
+
+pub(super) fn errcodepoint(m: &mut Machine) -> OpResult {
+    m.stack.push(Value::CodePoint(CodePoint::err()));
+    Ok(Flow::Next)
+}
+
+/// The low 8 bits of an opcode operand (AVM.md §8.7).
+fn opcode_byte(x: U256) -> u8 {
+    x.low_u64() as u8
+}
+
+pub(super) fn pushinsn(m: &mut Machine) -> OpResult {
+    let opcode = opcode_byte(m.stack.int(0)?);
+    let next = codepoint(m.stack.peek(1))?.clone();
+    m.stack
+        .replace_top(2, Value::CodePoint(CodePoint::dynamic(opcode, None, next)));
+    Ok(Flow::Next)
+}
+
+pub(super) fn pushinsnimm(m: &mut Machine) -> OpResult {
+    let opcode = opcode_byte(m.stack.int(0)?);
+    let immediate = m.stack.peek(1).clone();
+    let next = codepoint(m.stack.peek(2))?.clone();
+    m.stack.replace_top(
+        3,
+        Value::CodePoint(CodePoint::dynamic(opcode, Some(immediate), next)),
+    );
+    Ok(Flow::Next)
+}

@@ -1,0 +1,125 @@
+//! One small function per opcode (AVM.md §8, §10), dispatched by [`execute`].
+//!
+//! Each operation runs only after the step has checked operand counts and charged gas. An
+//! operation reads its operands in place and checks them all before it changes anything, so
+//! on an error the step can remove exactly the operands (AVM.md §7.1). Operations never move
+//! the pc themselves: they return a [`Flow`].
+
+mod arith;
+mod buffer;
+mod control;
+mod crypto;
+mod io;
+mod stack;
+mod tuple;
+
+use avm_runtime::CodePoint;
+use avm_runtime::opcode::*;
+
+use crate::OpError;
+use crate::machine::Machine;
+
+/// What the step does with the pc after an operation.
+pub(crate) enum Flow {
+    /// Continue at the next codepoint.
+    Next,
+    /// Continue at this codepoint.
+    Jump(CodePoint),
+    /// Stop in Halted.
+    Halt,
+}
+
+/// The result of one operation.
+pub(crate) type OpResult = Result<Flow, OpError>;
+
+/// Runs valid opcode `opcode` on `m`.
+#[inline]
+pub(crate) fn execute(m: &mut Machine, opcode: u8) -> OpResult {
+    match opcode {
+        ADD => arith::add(m),
+        MUL => arith::mul(m),
+        SUB => arith::sub(m),
+        DIV => arith::div(m),
+        SDIV => arith::sdiv(m),
+        MOD => arith::modulo(m),
+        SMOD => arith::smod(m),
+        ADDMOD => arith::addmod(m),
+        MULMOD => arith::mulmod(m),
+        EXP => arith::exp(m),
+        SIGNEXTEND => arith::signextend(m),
+        LT => arith::lt(m),
+        GT => arith::gt(m),
+        SLT => arith::slt(m),
+        SGT => arith::sgt(m),
+        EQ => arith::eq(m),
+        ISZERO => arith::iszero(m),
+        AND => arith::and(m),
+        OR => arith::or(m),
+        XOR => arith::xor(m),
+        NOT => arith::not(m),
+        BYTE => arith::byte(m),
+        SHL => arith::shl(m),
+        SHR => arith::shr(m),
+        SAR => arith::sar(m),
+        HASH => crypto::hash(m),
+        TYPE => crypto::type_of(m),
+        ETHHASH2 => crypto::ethhash2(m),
+        KECCAKF => crypto::keccakf(m),
+        SHA256F => crypto::sha256f(m),
+        POP => stack::pop(m),
+        SPUSH => stack::spush(m),
+        RPUSH => stack::rpush(m),
+        RSET => stack::rset(m),
+        JUMP => control::jump(m),
+        CJUMP => control::cjump(m),
+        STACKEMPTY => stack::stackempty(m),
+        PCPUSH => control::pcpush(m),
+        AUXPUSH => stack::auxpush(m),
+        AUXPOP => stack::auxpop(m),
+        AUXSTACKEMPTY => stack::auxstackempty(m),
+        NOP => Ok(Flow::Next),
+        ERRPUSH => control::errpush(m),
+        ERRSET => control::errset(m),
+        DUP0 => stack::dup(m, 0),
+        DUP1 => stack::dup(m, 1),
+        DUP2 => stack::dup(m, 2),
+        SWAP1 => stack::swap(m, 1),
+        SWAP2 => stack::swap(m, 2),
+        TGET => tuple::tget(m),
+        TSET => tuple::tset(m),
+        TLEN => tuple::tlen(m),
+        XGET => tuple::xget(m),
+        XSET => tuple::xset(m),
+        BREAKPOINT => Ok(Flow::Next),
+        LOG => io::log(m),
+        SEND => io::send(m),
+        INBOX => io::inbox(m),
+        ERROR => Err(OpError::Raised),
+        HALT => Ok(Flow::Halt),
+        SETGAS => control::setgas(m),
+        PUSHGAS => control::pushgas(m),
+        ERRCODEPOINT => control::errcodepoint(m),
+        PUSHINSN => control::pushinsn(m),
+        PUSHINSNIMM => control::pushinsnimm(m),
+        SIDELOAD => io::sideload(m),
+        ECRECOVER => crypto::ecrecover(m),
+        ECADD => crypto::ecadd(m),
+        ECMUL => crypto::ecmul(m),
+        ECPAIRING => crypto::ecpairing(m),
+        DEBUGPRINT => io::debugprint(m),
+        NEWBUFFER => buffer::newbuffer(m),
+        GETBUFFER8 => buffer::getbuffer8(m),
+        GETBUFFER64 => buffer::getbuffer64(m),
+        GETBUFFER256 => buffer::getbuffer256(m),
+        SETBUFFER8 => buffer::setbuffer8(m),
+        SETBUFFER64 => buffer::setbuffer64(m),
+        SETBUFFER256 => buffer::setbuffer256(m),
+        _ => Err(OpError::InvalidOpcode),
+    }
+}
+
+/// Pushes a boolean as Int 1 or 0.
+#[inline]
+fn bool_value(b: bool) -> avm_runtime::Value {
+    avm_runtime::Value::Int(avm_runtime::U256::from(b as u8))
+}

@@ -1,0 +1,61 @@
+//! Stack and register opcodes (AVM.md §8.3, §8.4).
+
+use super::{Flow, OpResult, bool_value};
+use crate::machine::Machine;
+
+pub(super) fn pop(m: &mut Machine) -> OpResult {
+    m.stack.drop_top(1);
+    Ok(Flow::Next)
+}
+
+pub(super) fn spush(m: &mut Machine) -> OpResult {
+    m.stack.push(m.static_value.clone());
+    Ok(Flow::Next)
+}
+
+pub(super) fn rpush(m: &mut Machine) -> OpResult {
+    m.stack.push(m.register.clone());
+    Ok(Flow::Next)
+}
+
+pub(super) fn rset(m: &mut Machine) -> OpResult {
+    m.register = m.stack.pop().expect("operand checked by the step");
+    Ok(Flow::Next)
+}
+
+pub(super) fn stackempty(m: &mut Machine) -> OpResult {
+    let empty = m.stack.is_empty();
+    m.stack.push(bool_value(empty));
+    Ok(Flow::Next)
+}
+
+pub(super) fn auxpush(m: &mut Machine) -> OpResult {
+    let value = m.stack.pop().expect("operand checked by the step");
+    m.aux.push(value);
+    Ok(Flow::Next)
+}
+
+pub(super) fn auxpop(m: &mut Machine) -> OpResult {
+    let value = m.aux.pop().expect("operand checked by the step");
+    m.stack.push(value);
+    Ok(Flow::Next)
+}
+
+pub(super) fn auxstackempty(m: &mut Machine) -> OpResult {
+    let empty = m.aux.is_empty();
+    m.stack.push(bool_value(empty));
+    Ok(Flow::Next)
+}
+
+/// `dup0`, `dup1`, `dup2`: pushes a copy of the value `depth` below the top.
+pub(super) fn dup(m: &mut Machine, depth: usize) -> OpResult {
+    let value = m.stack.peek(depth).clone();
+    m.stack.push(value);
+    Ok(Flow::Next)
+}
+
+/// `swap1`, `swap2`: exchanges the top with the value `depth` below it.
+pub(super) fn swap(m: &mut Machine, depth: usize) -> OpResult {
+    m.stack.swap_top(depth);
+    Ok(Flow::Next)
+}

@@ -1,0 +1,68 @@
+//! Tuple opcodes (AVM.md §8.5).
+
+use avm_runtime::{Tuple, U256, Value};
+
+use super::{Flow, OpResult};
+use crate::OpError;
+use crate::machine::Machine;
+
+fn tuple(value: &Value) -> Result<&Tuple, OpError> {
+    match value {
+        Value::Tuple(t) => Ok(t),
+        _ => Err(OpError::WrongKind),
+    }
+}
+
+/// A slot index into `t`, or the error an out-of-range index raises.
+fn index(i: U256, t: &Tuple) -> Result<usize, OpError> {
+    if i < U256::from(t.len()) {
+        Ok(i.low_u64() as usize)
+    } else {
+        Err(OpError::IndexOutOfRange)
+    }
+}
+
+pub(super) fn tget(m: &mut Machine) -> OpResult {
+    let i = m.stack.int(0)?;
+    let t = tuple(m.stack.peek(1))?;
+    let value = t.slots()[index(i, t)?].clone();
+    m.stack.replace_top(2, value);
+    Ok(Flow::Next)
+}
+
+pub(super) fn tset(m: &mut Machine) -> OpResult {
+    let i = m.stack.int(0)?;
+    let t = tuple(m.stack.peek(1))?;
+    let updated = t
+        .with(index(i, t)?, m.stack.peek(2).clone())
+        .expect("index checked");
+    m.stack.replace_top(3, Value::Tuple(updated));
+    Ok(Flow::Next)
+}
+
+pub(super) fn tlen(m: &mut Machine) -> OpResult {
+    let len = tuple(m.stack.peek(0))?.len();
+    m.stack.replace_top(1, Value::Int(U256::from(len)));
+    Ok(Flow::Next)
+}
+
+/// `xget` reads a slot of the tuple on top of the aux stack and leaves it there.
+pub(super) fn xget(m: &mut Machine) -> OpResult {
+    let i = m.stack.int(0)?;
+    let t = tuple(m.aux.peek(0))?;
+    let value = t.slots()[index(i, t)?].clone();
+    m.stack.replace_top(1, value);
+    Ok(Flow::Next)
+}
+
+/// `xset` replaces a slot of the tuple on top of the aux stack.
+pub(super) fn xset(m: &mut Machine) -> OpResult {
+    let i = m.stack.int(0)?;
+    let t = tuple(m.aux.peek(0))?;
+    let updated = t
+        .with(index(i, t)?, m.stack.peek(1).clone())
+        .expect("index checked");
+    m.stack.drop_top(2);
+    m.aux.replace_top(1, Value::Tuple(updated));
+    Ok(Flow::Next)
+}

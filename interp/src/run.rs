@@ -1,0 +1,246 @@
+//! The step algorithm (AVM.md §7.1) and the run loop with host limits (§6.1, §9).
+
+use std::sync::Arc;
+
+use avm_runtime::opcode::{
+    self, ECPAIRING, ECPAIRING_GAS_PER_PAIR, ECPAIRING_MAX_PAIRS, ERROR_GAS, OpInfo,
+};
+use avm_runtime::{U256, Value};
+
+use crate::code::{Code, Pc};
+use crate::machine::{Machine, Status};
+use crate::ops::{self, Flow};
+
+/// Why `inbox`, `sideload` or `breakpoint` returned control to the host (AVM.md §9).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BlockReason {
+    /// `inbox` found no message.
+    Inbox,
+    /// `sideload` asked for block `block_number` and the host had no value.
+    Sideload {
+        /// The operand of `sideload`.
+        block_number: U256,
+    },
+    /// `breakpoint` with stop-on-breakpoint set.
+    Breakpoint,
+}
+
+/// Why a run returned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// The machine halted.
+    Halted,
+    /// The machine is in ErrorStop.
+    ErrorStop,
+    /// An instruction blocked; the machine is unchanged by the attempt.
+    Blocked(BlockReason),
+    /// The run's step budget is spent.
+    StepLimit,
+    /// The gas bound is reached (see [`GasBound`]).
+    GasLimit,
+}
+
+/// A bound on the machine's total gas used, as the C++ run loop applies it (AVM.md §6.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GasBound {
+    /// The bound on total gas used since the program started.
+    pub max_gas: u128,
+    /// `false`: stop *before* an instruction whose table cost would take gas used past the
+    /// bound. `true`: stop once gas used has reached the bound.
+    pub go_over: bool,
+}
+
+/// How far a run may go and when it stops for the host.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// At most this many steps in this run.
+    pub max_steps: Option<u64>,
+    /// A bound on total gas used.
+    pub gas: Option<GasBound>,
+    /// `sideload` with no queued value blocks (unless it is the run's first instruction).
+    pub stop_on_sideload: bool,
+    /// `breakpoint` blocks (unless it is the run's first instruction).
+    pub stop_on_breakpoint: bool,
+}
+
+/// What one step did.
+enum Stepped {
+    Ran,
+    Blocked(BlockReason),
+}
+
+impl Machine {
+    /// Runs until the machine halts, error-stops, blocks, or reaches a limit. Running N steps
+    /// and then M steps ends in the same state as running N + M.
+    pub fn run(&mut self, limits: &Limits) -> Stop {
+        let code = Arc::clone(&self.code);
+        let mut budget = limits.max_steps.unwrap_or(u64::MAX);
+        let mut first = true;
+        loop {
+            match self.status {
+                Status::Halted => return Stop::Halted,
+                Status::ErrorStop => return Stop::ErrorStop,
+                Status::Running => {}
+            }
+            if budget == 0 {
+                return Stop::StepLimit;
+            }
+            if let Some(bound) = limits.gas
+                && self.gas_bound_reached(&code, bound)
+            {
+                return Stop::GasLimit;
+            }
+            if let Stepped::Blocked(reason) = self.step_in(&code, limits, first) {
+                return Stop::Blocked(reason);
+            }
+            first = false;
+            budget -= 1;
+        }
+    }
+
+    /// Executes one instruction, as the first of a run with `limits` (so a pending `sideload` or
+    /// `breakpoint` runs instead of blocking). Returns why it stopped, if it did not run.
+    pub fn step(&mut self, limits: &Limits) -> Option<Stop> {
+        match self.run(&Limits {
+            max_steps: Some(1),
+            ..*limits
+        }) {
+            Stop::StepLimit => None,
+            stop => Some(stop),
+        }
+    }
+
+    fn gas_bound_reached(&self, code: &Code, bound: GasBound) -> bool {
+        if bound.go_over {
+            return self.out.gas_used >= bound.max_gas;
+        }
+        let (opcode, immediate) = fetch(code, &self.pc);
+        let next_cost = match opcode::info(opcode) {
+            Some(info) => info.gas + self.pairing_cost(info, immediate),
+            None => 0,
+        };
+        self.out.gas_used + u128::from(next_cost) > bound.max_gas
+    }
+
+    /// The data-dependent part of `ecpairing`'s cost (AVM.md §10.5), counted on the operand the
+    /// instruction will pop (its immediate, else the stack top).
+    fn pairing_cost(&self, info: &OpInfo, immediate: Option<&Value>) -> u64 {
+        if info.byte != ECPAIRING {
+            return 0;
+        }
+        let Some(mut link) =
+            immediate.or_else(|| (!self.stack.is_empty()).then(|| self.stack.peek(0)))
+        else {
+            return 0;
+        };
+        let mut pairs = 0;
+        while pairs < ECPAIRING_MAX_PAIRS {
+            match link {
+                Value::Tuple(t) if t.len() == 2 => {
+                    pairs += 1;
+                    link = &t.slots()[1];
+                }
+                _ => break,
+            }
+        }
+        pairs * ECPAIRING_GAS_PER_PAIR
+    }
+
+    /// One attempt at the instruction at pc, exactly as AVM.md §7.1 writes it.
+    fn step_in(&mut self, code: &Code, limits: &Limits, first: bool) -> Stepped {
+        let (opcode, immediate) = fetch(code, &self.pc);
+        let has_immediate = immediate.is_some();
+        if let Some(value) = immediate {
+            self.stack.push(value.clone());
+        }
+        let info = opcode::info(opcode);
+        let (pops, aux_pops) = info.map_or((0, 0), |i| (i.pops as usize, i.aux_pops as usize));
+        let (s0, a0) = (self.stack.len(), self.aux.len());
+
+        let failed = if pops > s0 || aux_pops > a0 {
+            self.gas = self
+                .gas
+                .checked_sub(U256::from(ERROR_GAS))
+                .unwrap_or(U256::MAX);
+            self.out.gas_used += u128::from(ERROR_GAS);
+            true
+        } else {
+            let cost = match info {
+                Some(info) => info.gas + self.pairing_cost(info, None),
+                None => ERROR_GAS,
+            };
+            if self.gas < U256::from(cost) {
+                self.gas = U256::MAX;
+                self.out.gas_used += u128::from(ERROR_GAS);
+                true
+            } else if let Some(reason) = info.and_then(|_| self.would_block(opcode, limits, first))
+            {
+                if has_immediate {
+                    self.stack.pop();
+                }
+                return Stepped::Blocked(reason);
+            } else {
+                self.gas -= U256::from(cost);
+                self.out.gas_used += u128::from(cost);
+                info.is_none() || self.execute(code, opcode).is_err()
+            }
+        };
+        self.out.steps += 1;
+        if failed {
+            self.stack.drop_top(pops);
+            self.aux.drop_top(aux_pops);
+            match &self.err_target {
+                Some(target) => self.pc = target.clone(),
+                None => self.status = Status::ErrorStop,
+            }
+        }
+        Stepped::Ran
+    }
+
+    /// Runs the operation of a valid opcode whose operands are present and whose gas is paid.
+    fn execute(&mut self, code: &Code, opcode: u8) -> Result<(), crate::OpError> {
+        match ops::execute(self, opcode)? {
+            Flow::Next => {
+                self.pc = match &self.pc {
+                    Pc::Loaded(index) => Pc::Loaded(index + 1),
+                    Pc::Dynamic(cp) => code.after(cp),
+                };
+            }
+            Flow::Jump(target) => self.pc = code.resolve(&target),
+            Flow::Halt => self.status = Status::Halted,
+        }
+        Ok(())
+    }
+
+    /// Whether a blocking instruction blocks now (AVM.md §9); checked after its gas is known to
+    /// be affordable and before anything changes.
+    fn would_block(&self, opcode: u8, limits: &Limits, first: bool) -> Option<BlockReason> {
+        match opcode {
+            opcode::INBOX if self.inbox.is_empty() => Some(BlockReason::Inbox),
+            opcode::SIDELOAD if limits.stop_on_sideload && !first && self.sideloads.is_empty() => {
+                match self.stack.peek(0) {
+                    Value::Int(block_number) => Some(BlockReason::Sideload {
+                        block_number: *block_number,
+                    }),
+                    _ => None,
+                }
+            }
+            opcode::BREAKPOINT if limits.stop_on_breakpoint && !first => {
+                Some(BlockReason::Breakpoint)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The opcode and immediate at `pc`.
+#[inline]
+fn fetch<'a>(code: &'a Code, pc: &'a Pc) -> (u8, Option<&'a Value>) {
+    match pc {
+        Pc::Loaded(index) => {
+            let instr = &code.instrs[*index as usize];
+            (instr.opcode, instr.immediate.as_ref())
+        }
+        Pc::Dynamic(cp) => (cp.opcode(), cp.immediate()),
+    }
+}
