@@ -129,6 +129,14 @@ pub enum Error {
     /// A value that cannot be marshaled (a buffer whose data is too long to write out).
     #[error("a buffer of {0} bytes is too large to marshal")]
     BufferTooLarge(u128),
+    /// An inbox file entry that is not a valid message.
+    #[error("inbox message {index}: {message}")]
+    Inbox {
+        /// The entry's position in the list.
+        index: usize,
+        /// What is wrong.
+        message: String,
+    },
     /// Text that should be hex digits and is not.
     #[error("malformed hex `{0}`")]
     Hex(String),
@@ -140,6 +148,12 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+}
+
+impl Error {
+    pub(crate) fn mexe(at: Location, reason: MexeError) -> Error {
+        Error::Mexe { at, reason }
+    }
 }
 
 /// The library's result type.

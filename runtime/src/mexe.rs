@@ -3,11 +3,12 @@
 //! The JSON is read as a stream of events and values are built with explicit stacks, so deep
 //! nests in immediates or the static value load without recursion.
 
-use std::borrow::Cow;
 use std::fmt::{self, Write as _};
 use std::path::Path;
 
-use json_event_parser::{JsonEvent, LowLevelJsonParser};
+use json_event_parser::JsonEvent;
+
+use crate::json::{Events, describe};
 use primitive_types::U256;
 
 use crate::buffer::Buffer;
@@ -33,7 +34,7 @@ pub fn load(json: &[u8]) -> Result<Program> {
     let mut static_value: Option<RawValue> = None;
     let at = Location::File;
     if events.next()? != JsonEvent::StartObject {
-        return Err(mexe(at, MexeError::NotAnObject));
+        return Err(Error::mexe(at, MexeError::NotAnObject));
     }
     loop {
         match events.next()? {
@@ -44,11 +45,11 @@ pub fn load(json: &[u8]) -> Result<Program> {
                 static_value = Some(read_value(&mut events, first, Location::Static)?);
             }
             JsonEvent::ObjectKey(_) => events.skip_value()?,
-            _ => return Err(mexe(at, MexeError::NotAnObject)),
+            _ => return Err(Error::mexe(at, MexeError::NotAnObject)),
         }
     }
-    let code = code.ok_or(mexe(at, MexeError::MissingKey("code")))?;
-    let static_value = static_value.ok_or(mexe(at, MexeError::MissingKey("static_val")))?;
+    let code = code.ok_or(Error::mexe(at, MexeError::MissingKey("code")))?;
+    let static_value = static_value.ok_or(Error::mexe(at, MexeError::MissingKey("static_val")))?;
     Program::link(&code, &static_value)
 }
 
@@ -116,13 +117,9 @@ impl<W: fmt::Write> Notation<W> for Json<'_> {
     }
 }
 
-fn mexe(at: Location, reason: MexeError) -> Error {
-    Error::Mexe { at, reason }
-}
-
 fn read_code(events: &mut Events<'_>) -> Result<Vec<RawInstruction>> {
     if events.next()? != JsonEvent::StartArray {
-        return Err(mexe(
+        return Err(Error::mexe(
             Location::File,
             MexeError::Expected("`code` to be an array"),
         ));
@@ -133,7 +130,12 @@ fn read_code(events: &mut Events<'_>) -> Result<Vec<RawInstruction>> {
         match events.next()? {
             JsonEvent::EndArray => return Ok(code),
             JsonEvent::StartObject => code.push(read_instruction(events, at)?),
-            _ => return Err(mexe(at, MexeError::Expected("an instruction object"))),
+            _ => {
+                return Err(Error::mexe(
+                    at,
+                    MexeError::Expected("an instruction object"),
+                ));
+            }
         }
     }
 }
@@ -152,12 +154,17 @@ fn read_instruction(events: &mut Events<'_>, at: Location) -> Result<RawInstruct
                 };
             }
             JsonEvent::ObjectKey(_) => events.skip_value()?,
-            _ => return Err(mexe(at, MexeError::Expected("an instruction object"))),
+            _ => {
+                return Err(Error::mexe(
+                    at,
+                    MexeError::Expected("an instruction object"),
+                ));
+            }
         }
     }
     Ok(RawInstruction {
-        opcode: opcode.ok_or(mexe(at, MexeError::MissingKey("opcode")))?,
-        immediate: immediate.ok_or(mexe(at, MexeError::MissingKey("immediate")))?,
+        opcode: opcode.ok_or(Error::mexe(at, MexeError::MissingKey("opcode")))?,
+        immediate: immediate.ok_or(Error::mexe(at, MexeError::MissingKey("immediate")))?,
     })
 }
 
@@ -165,7 +172,7 @@ fn read_instruction(events: &mut Events<'_>, at: Location) -> Result<RawInstruct
 fn read_opcode(events: &mut Events<'_>, at: Location) -> Result<u8> {
     let byte = |text: &str| {
         text.parse::<u8>()
-            .map_err(|_| mexe(at, MexeError::BadOpcode(text.to_string())))
+            .map_err(|_| Error::mexe(at, MexeError::BadOpcode(text.to_string())))
     };
     match events.next()? {
         JsonEvent::Number(n) => byte(&n),
@@ -173,24 +180,27 @@ fn read_opcode(events: &mut Events<'_>, at: Location) -> Result<u8> {
             match events.next()? {
                 JsonEvent::ObjectKey(key) if key == "AVMOpcode" => {}
                 JsonEvent::ObjectKey(key) => {
-                    return Err(mexe(at, MexeError::BadOpcode(format!("{{\"{key}\": …}}"))));
+                    return Err(Error::mexe(
+                        at,
+                        MexeError::BadOpcode(format!("{{\"{key}\": …}}")),
+                    ));
                 }
-                _ => return Err(mexe(at, MexeError::BadOpcode("{}".to_string()))),
+                _ => return Err(Error::mexe(at, MexeError::BadOpcode("{}".to_string()))),
             }
             let value = match events.next()? {
                 JsonEvent::Number(n) => byte(&n)?,
-                other => return Err(mexe(at, MexeError::BadOpcode(describe(&other)))),
+                other => return Err(Error::mexe(at, MexeError::BadOpcode(describe(&other)))),
             };
             events.expect_end_object(at)?;
             Ok(value)
         }
-        other => Err(mexe(at, MexeError::BadOpcode(describe(&other)))),
+        other => Err(Error::mexe(at, MexeError::BadOpcode(describe(&other)))),
     }
 }
 
 /// Reads one externally tagged value whose first event is `first` (MEXE.md §3), iteratively.
 fn read_value<'a>(events: &mut Events<'a>, first: JsonEvent<'a>, at: Location) -> Result<RawValue> {
-    let err = |reason| mexe(at, reason);
+    let err = |reason| Error::mexe(at, reason);
     let mut raw = RawValue::new();
     // Slot counts of the tuples still open, innermost last.
     let mut open: Vec<usize> = Vec::new();
@@ -246,20 +256,31 @@ fn read_value<'a>(events: &mut Events<'a>, first: JsonEvent<'a>, at: Location) -
 /// `{"Internal": N}`, the only codepoint form a linked file may hold.
 fn read_internal(events: &mut Events<'_>, at: Location) -> Result<u64> {
     if events.next()? != JsonEvent::StartObject {
-        return Err(mexe(at, MexeError::UnknownTag("CodePoint".to_string())));
+        return Err(Error::mexe(
+            at,
+            MexeError::UnknownTag("CodePoint".to_string()),
+        ));
     }
     match events.next()? {
         JsonEvent::ObjectKey(key) if key == "Internal" => {}
         JsonEvent::ObjectKey(key) => {
-            return Err(mexe(at, MexeError::UnknownTag(format!("CodePoint {key}"))));
+            return Err(Error::mexe(
+                at,
+                MexeError::UnknownTag(format!("CodePoint {key}")),
+            ));
         }
-        _ => return Err(mexe(at, MexeError::UnknownTag("CodePoint".to_string()))),
+        _ => {
+            return Err(Error::mexe(
+                at,
+                MexeError::UnknownTag("CodePoint".to_string()),
+            ));
+        }
     }
     let index = match events.next()? {
         JsonEvent::Number(n) => n
             .parse::<u64>()
-            .map_err(|_| mexe(at, MexeError::BadInternal(n.to_string())))?,
-        other => return Err(mexe(at, MexeError::BadInternal(describe(&other)))),
+            .map_err(|_| Error::mexe(at, MexeError::BadInternal(n.to_string())))?,
+        other => return Err(Error::mexe(at, MexeError::BadInternal(describe(&other)))),
     };
     events.expect_end_object(at)?;
     Ok(index)
@@ -296,86 +317,4 @@ pub fn parse_hex_bytes(text: &str) -> Result<Vec<u8>, MexeError> {
                 .ok_or_else(bad)
         })
         .collect()
-}
-
-fn describe(event: &JsonEvent<'_>) -> String {
-    match event {
-        JsonEvent::String(s) => format!("\"{s}\""),
-        JsonEvent::Number(n) => n.to_string(),
-        JsonEvent::Boolean(b) => b.to_string(),
-        JsonEvent::Null => "null".to_string(),
-        JsonEvent::StartArray | JsonEvent::EndArray => "an array".to_string(),
-        JsonEvent::StartObject | JsonEvent::EndObject => "an object".to_string(),
-        JsonEvent::ObjectKey(k) => format!("key \"{k}\""),
-        JsonEvent::Eof => "the end of the file".to_string(),
-    }
-}
-
-/// The JSON event stream, with parse errors turned into [`Error::Json`]. Nesting depth is not
-/// bounded: the parser keeps its own stack on the heap.
-struct Events<'a> {
-    input: &'a [u8],
-    parser: LowLevelJsonParser,
-}
-
-impl<'a> Events<'a> {
-    fn new(input: &'a [u8]) -> Events<'a> {
-        Events {
-            input,
-            parser: LowLevelJsonParser::new().with_max_stack_size(usize::MAX),
-        }
-    }
-
-    fn next(&mut self) -> Result<JsonEvent<'a>> {
-        loop {
-            let result = self.parser.parse_next(self.input, true);
-            self.input = &self.input[result.consumed_bytes..];
-            match result.event {
-                None => continue,
-                Some(Ok(event)) => return Ok(event),
-                Some(Err(e)) => {
-                    let at = e.location().start;
-                    return Err(Error::Json {
-                        line: at.line + 1,
-                        column: at.column + 1,
-                        message: e.message().to_string(),
-                    });
-                }
-            }
-        }
-    }
-
-    fn string(&mut self, at: Location) -> Result<Cow<'a, str>> {
-        match self.next()? {
-            JsonEvent::String(s) => Ok(s),
-            other => Err(mexe(at, MexeError::BadHex(describe(&other)))),
-        }
-    }
-
-    fn expect_end_object(&mut self, at: Location) -> Result<()> {
-        match self.next()? {
-            JsonEvent::EndObject => Ok(()),
-            JsonEvent::ObjectKey(key) => Err(mexe(
-                at,
-                MexeError::UnknownTag(format!("extra key \"{key}\"")),
-            )),
-            _ => Err(mexe(at, MexeError::Expected("the end of an object"))),
-        }
-    }
-
-    /// Skips one value of any shape (keys the loader ignores).
-    fn skip_value(&mut self) -> Result<()> {
-        let mut depth = 0usize;
-        loop {
-            match self.next()? {
-                JsonEvent::StartArray | JsonEvent::StartObject => depth += 1,
-                JsonEvent::EndArray | JsonEvent::EndObject => depth -= 1,
-                JsonEvent::Eof => return Err(mexe(Location::File, MexeError::Expected("a value"))),
-                _ => {}
-            }
-            if depth == 0 {
-                return Ok(());
-            }
-        }
-    }
 }
