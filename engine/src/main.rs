@@ -23,6 +23,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a program and report how it stopped, its steps, gas, hash and outputs.
+    Run(run::RunArgs),
     /// Print a program's instruction count, static value size and initial machine hash.
     Info {
         /// A `.mexe` file or assembler text.
@@ -48,6 +50,8 @@ enum Command {
     },
 }
 
+mod run;
+
 /// A failure worth one line on stderr: what it concerns and why.
 struct Failure {
     subject: String,
@@ -67,6 +71,7 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> Result<(), Failure> {
     match command {
+        Command::Run(args) => run::run(args)?,
         Command::Info { file } => {
             let program = load_program(&file)?;
             println!("instructions: {}", program.len());

@@ -1,0 +1,186 @@
+//! `avm run`: load a program, feed it inbox messages, run it within limits, report.
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use avm_interp::{BlockReason, GasBound, Limits, Machine, Stop};
+use avm_runtime::hash::hex_hash;
+use avm_runtime::{Error, parse_inbox_json};
+use serde_json::json;
+
+use crate::{Failure, io_failure, load_program};
+
+/// The options of `avm run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// A `.mexe` file or assembler text.
+    file: std::path::PathBuf,
+    /// The engine that runs the program.
+    #[arg(long, value_enum, default_value_t = EngineKind::Interp)]
+    engine: EngineKind,
+    /// Stop after this many steps.
+    #[arg(long)]
+    max_steps: Option<u64>,
+    /// Stop on a bound on total gas used (before the instruction that would exceed it).
+    #[arg(long)]
+    max_gas: Option<u128>,
+    /// With --max-gas: stop once gas used has reached the bound instead of before exceeding it.
+    #[arg(long, requires = "max_gas")]
+    go_over_gas: bool,
+    /// Inbox messages: a JSON list in the format of the corpus `*.inbox.json` files.
+    #[arg(long)]
+    inbox: Option<std::path::PathBuf>,
+    /// Print one JSON object instead of a summary.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Which engine runs the program.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum EngineKind {
+    /// The reference interpreter.
+    Interp,
+}
+
+/// How many steps run between progress checks.
+const PROGRESS_CHUNK: u64 = 1 << 22;
+
+pub fn run(args: RunArgs) -> Result<(), Failure> {
+    let load_start = Instant::now();
+    let program = load_program(&args.file)?;
+    let mut machine = Machine::new(program);
+    if let Some(path) = &args.inbox {
+        for message in read_inbox(path)? {
+            machine.push_inbox(message.to_value());
+        }
+    }
+    let load_ms = load_start.elapsed().as_secs_f64() * 1e3;
+
+    let limits = Limits {
+        max_steps: args.max_steps,
+        gas: args.max_gas.map(|max_gas| GasBound {
+            max_gas,
+            go_over: args.go_over_gas,
+        }),
+        ..Limits::default()
+    };
+    let start = Instant::now();
+    let stop = run_with_progress(&mut machine, &limits);
+    let wall_ms = start.elapsed().as_secs_f64() * 1e3;
+    report(&mut machine, &stop, args.json, load_ms, wall_ms);
+    Ok(())
+}
+
+fn read_inbox(path: &Path) -> Result<Vec<avm_runtime::InboxMessage>, Failure> {
+    let bytes = std::fs::read(path).map_err(|source| io_failure(path, source))?;
+    parse_inbox_json(&bytes).map_err(|error: Error| Failure {
+        subject: path.display().to_string(),
+        error,
+    })
+}
+
+/// Runs to the end, in chunks of steps when stderr is a terminal so that long runs can show
+/// their speed. Running N steps and then M is the same as running N + M.
+fn run_with_progress(machine: &mut Machine, limits: &Limits) -> Stop {
+    if !std::io::stderr().is_terminal() {
+        return machine.run(limits);
+    }
+    let start = Instant::now();
+    let mut last_report = start;
+    let mut remaining = limits.max_steps;
+    loop {
+        let chunk = remaining.map_or(PROGRESS_CHUNK, |r| r.min(PROGRESS_CHUNK));
+        let before = machine.outputs().steps;
+        let stop = machine.run(&Limits {
+            max_steps: Some(chunk),
+            ..*limits
+        });
+        let ran = machine.outputs().steps - before;
+        remaining = remaining.map(|r| r - ran);
+        if stop != Stop::StepLimit || remaining == Some(0) {
+            if last_report != start {
+                eprint!("\r\x1b[K");
+            }
+            return stop;
+        }
+        if last_report.elapsed() > Duration::from_millis(500) {
+            let rate = machine.outputs().steps as f64 / start.elapsed().as_secs_f64();
+            eprint!(
+                "\r\x1b[K{} steps, {:.1} M steps/s",
+                machine.outputs().steps,
+                rate / 1e6
+            );
+            let _ = std::io::stderr().flush();
+            last_report = Instant::now();
+        }
+    }
+}
+
+fn stop_fields(stop: &Stop) -> (&'static str, Option<&'static str>) {
+    match stop {
+        Stop::Halted => ("halted", None),
+        Stop::ErrorStop => ("errorstop", None),
+        Stop::Blocked(BlockReason::Inbox) => ("blocked", Some("inbox")),
+        Stop::Blocked(BlockReason::Sideload { .. }) => ("blocked", Some("sideload")),
+        Stop::Blocked(BlockReason::Breakpoint) => ("blocked", Some("breakpoint")),
+        Stop::StepLimit => ("stopped", Some("step_limit")),
+        Stop::GasLimit => ("stopped", Some("gas_limit")),
+    }
+}
+
+fn report(machine: &mut Machine, stop: &Stop, as_json: bool, load_ms: f64, wall_ms: f64) {
+    let hash = hex_hash(&machine.hash());
+    let out = machine.outputs();
+    let (status, why) = stop_fields(stop);
+    if as_json {
+        let mut object = json!({
+            "status": status,
+            "steps": out.steps,
+            "gas_used": out.gas_used.to_string(),
+            "gas_remaining": machine.gas_remaining().to_string(),
+            "machine_hash": hash,
+            "logs": out.logs.iter().map(|v| hex_hash(&v.hash())).collect::<Vec<_>>(),
+            "sends": out.sends.iter().map(|s| hex_bytes(s)).collect::<Vec<_>>(),
+            "inbox_consumed": out.inbox_consumed,
+            "load_ms": load_ms,
+            "wall_ms": wall_ms,
+        });
+        match stop {
+            Stop::Blocked(_) => object["blocked_on"] = json!(why),
+            Stop::StepLimit | Stop::GasLimit => object["stopped_by"] = json!(why),
+            _ => {}
+        }
+        println!("{object}");
+        return;
+    }
+    let status = match why {
+        Some(why) => format!("{status} ({})", why.replace('_', " ")),
+        None => status.to_string(),
+    };
+    let rate = out.steps as f64 / (wall_ms / 1e3) / 1e6;
+    println!("status: {status}");
+    println!(
+        "steps: {}  gas used: {}  gas remaining: {}",
+        out.steps,
+        out.gas_used,
+        machine.gas_remaining()
+    );
+    println!(
+        "logs: {}  sends: {}  inbox consumed: {}",
+        out.logs.len(),
+        out.sends.len(),
+        out.inbox_consumed
+    );
+    println!("machine hash: {hash}");
+    println!("load: {load_ms:.1} ms  run: {wall_ms:.1} ms ({rate:.1} M steps/s)");
+}
+
+fn hex_bytes(bytes: &[u8]) -> String {
+    let mut text = String::with_capacity(2 + 2 * bytes.len());
+    text.push_str("0x");
+    for byte in bytes {
+        text.push_str(&format!("{byte:02x}"));
+    }
+    text
+}

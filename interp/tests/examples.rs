@@ -1,0 +1,28 @@
+//! The shipped examples are self-checking: each halts only if every result it checks is right.
+
+use std::path::Path;
+
+use avm_interp::{Limits, Machine, Stop};
+use avm_runtime::asm;
+
+#[test]
+fn every_example_halts() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let mut count = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "avm") {
+            continue;
+        }
+        let program = asm::assemble(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let mut m = Machine::new(program);
+        assert_eq!(
+            m.run(&Limits::default()),
+            Stop::Halted,
+            "{}",
+            path.display()
+        );
+        count += 1;
+    }
+    assert!(count >= 3);
+}
