@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use avm_runtime::opcode::{
-    self, ECPAIRING, ECPAIRING_GAS_PER_PAIR, ECPAIRING_MAX_PAIRS, ERROR_GAS, OpInfo,
+    self, ECPAIRING_GAS_PER_PAIR, ECPAIRING_MAX_PAIRS, ERROR_GAS, Flags, OpInfo,
 };
 use avm_runtime::{U256, Value};
 
@@ -125,7 +125,7 @@ impl Machine {
     /// The data-dependent part of `ecpairing`'s cost (AVM.md §10.5), counted on the operand the
     /// instruction will pop (its immediate, else the stack top).
     fn pairing_cost(&self, info: &OpInfo, immediate: Option<&Value>) -> u64 {
-        if info.byte != ECPAIRING {
+        if !info.flags.contains(Flags::VARIABLE_GAS) {
             return 0;
         }
         let Some(mut link) =
@@ -147,6 +147,7 @@ impl Machine {
     }
 
     /// One attempt at the instruction at pc, exactly as AVM.md §7.1 writes it.
+    #[inline]
     fn step_in(&mut self, code: &Code, limits: &Limits, first: bool) -> Stepped {
         let (opcode, immediate) = fetch(code, &self.pc);
         let has_immediate = immediate.is_some();
@@ -155,46 +156,80 @@ impl Machine {
         }
         let info = opcode::info(opcode);
         let (pops, aux_pops) = info.map_or((0, 0), |i| (i.pops as usize, i.aux_pops as usize));
-        let (s0, a0) = (self.stack.len(), self.aux.len());
-
-        let failed = if pops > s0 || aux_pops > a0 {
-            self.gas = self
-                .gas
-                .checked_sub(U256::from(ERROR_GAS))
-                .unwrap_or(U256::MAX);
-            self.out.gas_used += u128::from(ERROR_GAS);
+        let failed = if pops > self.stack.len() || aux_pops > self.aux.len() {
+            self.charge_error_gas();
             true
-        } else {
-            let cost = match info {
-                Some(info) => info.gas + self.pairing_cost(info, None),
-                None => ERROR_GAS,
-            };
-            if self.gas < U256::from(cost) {
-                self.gas = U256::MAX;
-                self.out.gas_used += u128::from(ERROR_GAS);
+        } else if let Some(info) = info {
+            let mut cost = info.gas;
+            if info.flags != Flags::NONE {
+                cost += self.pairing_cost(info, None);
+            }
+            if !self.charge(cost) {
                 true
-            } else if let Some(reason) = info.and_then(|_| self.would_block(opcode, limits, first))
-            {
+            } else if let Some(reason) = self.would_block(info, limits, first) {
+                self.refund(cost);
                 if has_immediate {
                     self.stack.pop();
                 }
                 return Stepped::Blocked(reason);
             } else {
-                self.gas -= U256::from(cost);
-                self.out.gas_used += u128::from(cost);
-                info.is_none() || self.execute(code, opcode).is_err()
+                self.execute(code, opcode).is_err()
             }
+        } else {
+            // An invalid opcode costs the error cost and raises an error (AVM.md §8.9).
+            self.charge(ERROR_GAS);
+            true
         };
         self.out.steps += 1;
         if failed {
-            self.stack.drop_top(pops);
-            self.aux.drop_top(aux_pops);
-            match &self.err_target {
-                Some(target) => self.pc = target.clone(),
-                None => self.status = Status::ErrorStop,
-            }
+            self.unwind(pops, aux_pops);
         }
         Stepped::Ran
+    }
+
+    /// Takes `cost` from the remaining gas; if it is not there, runs out of gas instead
+    /// (remaining := MAX, 5 charged to gas used) and returns `false`.
+    #[inline]
+    fn charge(&mut self, cost: u64) -> bool {
+        let (low, borrow) = self.gas.0[0].overflowing_sub(cost);
+        if !borrow {
+            self.gas.0[0] = low;
+        } else if self.gas.0[1..].iter().any(|&limb| limb != 0) {
+            self.gas -= U256::from(cost);
+        } else {
+            self.gas = U256::MAX;
+            self.out.gas_used += u128::from(ERROR_GAS);
+            return false;
+        }
+        self.out.gas_used += u128::from(cost);
+        true
+    }
+
+    /// Gives back a charge, for an instruction that blocked instead of running.
+    fn refund(&mut self, cost: u64) {
+        self.gas += U256::from(cost);
+        self.out.gas_used -= u128::from(cost);
+    }
+
+    /// The underflow charge: 5, or remaining := MAX if less than 5 remains.
+    #[cold]
+    fn charge_error_gas(&mut self) {
+        self.gas = self
+            .gas
+            .checked_sub(U256::from(ERROR_GAS))
+            .unwrap_or(U256::MAX);
+        self.out.gas_used += u128::from(ERROR_GAS);
+    }
+
+    /// The error path of AVM.md §6.2: remove the operands, then jump to the handler or stop.
+    #[cold]
+    fn unwind(&mut self, pops: usize, aux_pops: usize) {
+        self.stack.drop_top(pops);
+        self.aux.drop_top(aux_pops);
+        match &self.err_target {
+            Some(target) => self.pc = target.clone(),
+            None => self.status = Status::ErrorStop,
+        }
     }
 
     /// Runs the operation of a valid opcode whose operands are present and whose gas is paid.
@@ -214,8 +249,12 @@ impl Machine {
 
     /// Whether a blocking instruction blocks now (AVM.md §9); checked after its gas is known to
     /// be affordable and before anything changes.
-    fn would_block(&self, opcode: u8, limits: &Limits, first: bool) -> Option<BlockReason> {
-        match opcode {
+    #[inline]
+    fn would_block(&self, info: &OpInfo, limits: &Limits, first: bool) -> Option<BlockReason> {
+        if !info.flags.contains(Flags::BLOCKS) {
+            return None;
+        }
+        match info.byte {
             opcode::INBOX if self.inbox.is_empty() => Some(BlockReason::Inbox),
             opcode::SIDELOAD if limits.stop_on_sideload && !first && self.sideloads.is_empty() => {
                 match self.stack.peek(0) {

@@ -1,26 +1,28 @@
 //! Codepoints: an operation, an optional immediate, and the hash of the codepoint after it.
 
 use std::fmt;
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 
 use primitive_types::U256;
 
-use crate::hash::{ERR_CODEPOINT_HASH, hash_codepoint};
-use crate::value::{Value, dismantle};
+use crate::hash::hash_codepoint;
+use crate::value::{Unhashed, Value, dismantle, fill_hashes};
 
 /// An AVM codepoint value (AVM.md §2.3, §4).
 ///
-/// A codepoint knows its own hash, computed once when it is built. Two codepoints with the same
-/// hash behave the same however they were built; the [`Next`] link only says where an engine
-/// finds the following instruction.
+/// Two codepoints with the same hash behave the same however they were built; the [`Next`]
+/// link only says where an engine finds the following instruction. Loaded codepoints are hashed
+/// when the program is linked; codepoints built at run time are hashed on first request (most
+/// are only ever executed), without recursion however long their chain.
 #[derive(Clone)]
 pub struct CodePoint(Arc<CodeNode>);
 
-struct CodeNode {
+pub(crate) struct CodeNode {
     opcode: u8,
     immediate: Option<Value>,
-    next_hash: U256,
-    hash: U256,
+    /// The next codepoint's hash, for every kind but [`Next::Dynamic`] (whose next knows it).
+    fixed_next_hash: U256,
+    hash: OnceLock<U256>,
     next: Next,
 }
 
@@ -45,16 +47,11 @@ static ERR: LazyLock<CodePoint> =
 
 impl CodePoint {
     fn build(opcode: u8, immediate: Option<Value>, next_hash: U256, next: Next) -> CodePoint {
-        let hash = hash_codepoint(
-            opcode,
-            immediate.as_ref().map(Value::hash).as_ref(),
-            &next_hash,
-        );
         CodePoint(Arc::new(CodeNode {
             opcode,
             immediate,
-            next_hash,
-            hash,
+            fixed_next_hash: next_hash,
+            hash: OnceLock::new(),
             next,
         }))
     }
@@ -66,13 +63,14 @@ impl CodePoint {
 
     /// Instruction `pc` of a loaded program whose following instruction hashes to `next_hash`.
     pub fn loaded(opcode: u8, immediate: Option<Value>, next_hash: U256, pc: u32) -> CodePoint {
-        CodePoint::build(opcode, immediate, next_hash, Next::Loaded { pc })
+        let cp = CodePoint::build(opcode, immediate, next_hash, Next::Loaded { pc });
+        cp.hash();
+        cp
     }
 
     /// A codepoint made at run time that continues at `next` (`pushinsn`, `pushinsnimm`).
     pub fn dynamic(opcode: u8, immediate: Option<Value>, next: CodePoint) -> CodePoint {
-        let next_hash = next.hash();
-        CodePoint::build(opcode, immediate, next_hash, Next::Dynamic(next))
+        CodePoint::build(opcode, immediate, U256::zero(), Next::Dynamic(next))
     }
 
     /// A codepoint known only by its parts, with the next codepoint given by hash.
@@ -92,12 +90,19 @@ impl CodePoint {
 
     /// The hash of the codepoint that follows.
     pub fn next_hash(&self) -> U256 {
-        self.0.next_hash
+        match &self.0.next {
+            Next::Dynamic(next) => next.hash(),
+            _ => self.0.fixed_next_hash,
+        }
     }
 
-    /// This codepoint's hash.
+    /// This codepoint's hash (AVM.md §2.3).
     pub fn hash(&self) -> U256 {
-        self.0.hash
+        if let Some(hash) = self.0.hash.get() {
+            return *hash;
+        }
+        fill_hashes(Unhashed::Code(&self.0));
+        *self.0.hash.get().expect("hashed above")
     }
 
     /// Where execution continues after this codepoint.
@@ -106,13 +111,29 @@ impl CodePoint {
     }
 
     /// Whether this codepoint counts as "no error handler" (AVM.md §4.4): its hash is `H_ERR`.
+    ///
+    /// Decided without hashing: only opcode 0 with no immediate and next hash 0 hashes to
+    /// `H_ERR`, and a run-time codepoint's next hash is a real codepoint's keccak, never 0.
     pub fn is_err(&self) -> bool {
-        self.0.hash == *ERR_CODEPOINT_HASH
+        let node = &*self.0;
+        node.opcode == 0
+            && node.immediate.is_none()
+            && !matches!(node.next, Next::Dynamic(_))
+            && node.fixed_next_hash.is_zero()
     }
 
     /// Whether both handles share the same node.
     pub fn ptr_eq(&self, other: &CodePoint) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
+    }
+
+    pub(crate) fn node(&self) -> &CodeNode {
+        &self.0
+    }
+
+    /// Whether this is the last handle to a node that owns further structure.
+    pub(crate) fn is_unique_parent(&self) -> bool {
+        self.owns_children() && Arc::strong_count(&self.0) == 1
     }
 
     /// Whether dropping this node may have to walk owned values (an immediate or a run-time
@@ -128,6 +149,31 @@ impl CodePoint {
 }
 
 impl CodeNode {
+    pub(crate) fn is_hashed(&self) -> bool {
+        self.hash.get().is_some()
+    }
+
+    /// An operand of this node's hash that is not hashed yet.
+    pub(crate) fn unhashed_part(&self) -> Option<Unhashed<'_>> {
+        let next = match &self.next {
+            Next::Dynamic(next) if !next.0.is_hashed() => Some(Unhashed::Code(&next.0)),
+            _ => None,
+        };
+        next.or_else(|| self.immediate.as_ref().and_then(Value::unhashed))
+    }
+
+    /// Computes and caches the hash; every part is already hashed.
+    pub(crate) fn store_hash(&self) {
+        let next_hash = match &self.next {
+            Next::Dynamic(next) => *next.0.hash.get().expect("parts are hashed first"),
+            _ => self.fixed_next_hash,
+        };
+        let immediate = self.immediate.as_ref().map(Value::hash);
+        let _ = self
+            .hash
+            .set(hash_codepoint(self.opcode, immediate.as_ref(), &next_hash));
+    }
+
     fn take_children(&mut self) -> Vec<Value> {
         let mut children: Vec<Value> = self.immediate.take().into_iter().collect();
         if let Next::Dynamic(next) = std::mem::replace(&mut self.next, Next::End) {
@@ -137,11 +183,14 @@ impl CodeNode {
     }
 }
 
+/// Frees run-time chains of any length without recursion: a node that holds the last handle to
+/// its next node or to a structured immediate hands them to [`dismantle`].
 impl Drop for CodeNode {
     fn drop(&mut self) {
-        let chained = matches!(self.next, Next::Dynamic(_));
-        let deep_immediate = matches!(&self.immediate, Some(v) if v.owns_children());
-        if chained || deep_immediate {
+        let unique_next =
+            matches!(&self.next, Next::Dynamic(next) if Arc::strong_count(&next.0) == 1);
+        let unique_immediate = self.immediate.as_ref().is_some_and(Value::is_unique_parent);
+        if unique_next || unique_immediate {
             dismantle(self.take_children());
         }
     }

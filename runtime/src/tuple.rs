@@ -1,12 +1,13 @@
 //! Tuples: immutable, shared by reference, hashed at most once.
 
 use std::fmt;
-use std::sync::{Arc, LazyLock, OnceLock};
+use std::sync::{LazyLock, OnceLock};
 
 use primitive_types::U256;
+use triomphe::{Arc, HeaderSlice};
 
 use crate::hash::{be32, hash_preimage, keccak};
-use crate::value::{Value, dismantle};
+use crate::value::{Unhashed, Value, dismantle, fill_hashes};
 
 /// The largest number of slots a tuple can have.
 pub const MAX_TUPLE_SIZE: usize = 8;
@@ -15,17 +16,19 @@ pub const MAX_TUPLE_SIZE: usize = 8;
 ///
 /// Cloning shares the slots. The hash and the wrapping size (AVM.md §1.3, §2.2) are computed on
 /// first request, without recursion on the native stack, and cached for the tuple's lifetime.
+/// The cache and the slots share one allocation.
 #[derive(Clone)]
 pub struct Tuple(Arc<TupleData>);
 
-struct TupleData {
-    slots: Box<[Value]>,
-    digest: OnceLock<Digest>,
-}
+/// The cached digest, then the slots.
+pub(crate) type TupleData = HeaderSlice<OnceLock<Digest>, [Value]>;
+
+/// What a slot holds after its value was moved out by iterative drop.
+const VACANT: Value = Value::Int(U256::zero());
 
 /// A tuple's cached hash and size.
 #[derive(Clone, Copy)]
-struct Digest {
+pub(crate) struct Digest {
     hash: U256,
     size: U256,
 }
@@ -46,7 +49,7 @@ impl Preimage {
     }
 }
 
-static EMPTY: LazyLock<Tuple> = LazyLock::new(|| Tuple::from_slots(Box::new([])));
+static EMPTY: LazyLock<Tuple> = LazyLock::new(|| Tuple::new(Vec::new()));
 
 impl Tuple {
     /// Builds a tuple from its slots.
@@ -54,15 +57,12 @@ impl Tuple {
     /// # Panics
     /// If there are more than [`MAX_TUPLE_SIZE`] slots: callers check lengths coming from input.
     pub fn new(slots: Vec<Value>) -> Tuple {
-        Tuple::from_slots(slots.into_boxed_slice())
+        Tuple::from_iter(slots.into_iter())
     }
 
-    fn from_slots(slots: Box<[Value]>) -> Tuple {
+    fn from_iter(slots: impl ExactSizeIterator<Item = Value>) -> Tuple {
         assert!(slots.len() <= MAX_TUPLE_SIZE, "a tuple has at most 8 slots");
-        Tuple(Arc::new(TupleData {
-            slots,
-            digest: OnceLock::new(),
-        }))
+        Tuple(Arc::from_header_and_iter(OnceLock::new(), slots))
     }
 
     /// The empty tuple `()`, shared.
@@ -77,22 +77,22 @@ impl Tuple {
 
     /// The number of slots.
     pub fn len(&self) -> usize {
-        self.0.slots.len()
+        self.0.slice.len()
     }
 
     /// Whether this is `()`.
     pub fn is_empty(&self) -> bool {
-        self.0.slots.is_empty()
+        self.0.slice.is_empty()
     }
 
     /// Slot `index`, or `None` when out of range.
     pub fn get(&self, index: usize) -> Option<&Value> {
-        self.0.slots.get(index)
+        self.0.slice.get(index)
     }
 
     /// All slots, in order.
     pub fn slots(&self) -> &[Value] {
-        &self.0.slots
+        &self.0.slice
     }
 
     /// A copy of this tuple with slot `index` replaced, or `None` when out of range.
@@ -100,9 +100,17 @@ impl Tuple {
         if index >= self.len() {
             return None;
         }
-        let mut slots = self.0.slots.to_vec();
-        slots[index] = value;
-        Some(Tuple::new(slots))
+        let mut value = Some(value);
+        let slots = self
+            .0
+            .slice
+            .iter()
+            .enumerate()
+            .map(|(i, slot)| match i == index {
+                true => value.take().expect("one slot is replaced"),
+                false => slot.clone(),
+            });
+        Some(Tuple::from_iter(slots))
     }
 
     /// Whether both handles share the same allocation (equal without hashing).
@@ -124,17 +132,17 @@ impl Tuple {
     pub fn preimage(&self) -> Preimage {
         let size = self.digest().size;
         Preimage {
-            inner: inner_hash(&self.0.slots),
+            inner: inner_hash(&self.0.slice),
             size,
         }
     }
 
     fn digest(&self) -> Digest {
-        if let Some(d) = self.0.digest.get() {
+        if let Some(d) = self.0.header.get() {
             return *d;
         }
-        compute_digests(&self.0);
-        *self.0.digest.get().expect("digest computed above")
+        fill_hashes(Unhashed::Tuple(&self.0));
+        *self.0.header.get().expect("digest computed above")
     }
 }
 
@@ -148,48 +156,65 @@ fn inner_hash(slots: &[Value]) -> U256 {
     keccak(&[&bytes])
 }
 
-/// Fills in the digest of `root` and of every unhashed tuple below it, children first, using an
-/// explicit worklist so that nests of any depth hash without native recursion.
-fn compute_digests(root: &TupleData) {
-    let mut pending: Vec<&TupleData> = vec![root];
-    while let Some(&top) = pending.last() {
-        if top.digest.get().is_some() {
-            pending.pop();
-            continue;
+/// Frees nests of any depth without recursion: the last handle to a tuple moves out the slots
+/// that are themselves the last handle to further structure and hands them to [`dismantle`];
+/// dropping a shared slot only decrements its count.
+impl Drop for Tuple {
+    fn drop(&mut self) {
+        if let Some(data) = Arc::get_mut(&mut self.0)
+            && data.slice.iter().any(Value::is_unique_parent)
+        {
+            let children = data
+                .slice
+                .iter_mut()
+                .map(|slot| std::mem::replace(slot, VACANT));
+            dismantle(children.filter(Value::owns_children).collect());
         }
-        let unhashed_child = top.slots.iter().find_map(|slot| match slot {
-            Value::Tuple(t) if t.0.digest.get().is_none() => Some(&*t.0),
-            _ => None,
-        });
-        if let Some(child) = unhashed_child {
-            pending.push(child);
-            continue;
-        }
-        let size = top
-            .slots
-            .iter()
-            .fold(U256::one(), |acc, slot| acc.overflowing_add(slot.size()).0);
-        let inner = inner_hash(&top.slots);
-        let _ = top.digest.set(Digest {
-            hash: hash_preimage(&inner, &size),
-            size,
-        });
-        pending.pop();
     }
 }
 
-impl Drop for TupleData {
-    fn drop(&mut self) {
-        if self.slots.iter().any(Value::owns_children) {
-            dismantle(std::mem::take(&mut self.slots).into_vec());
-        }
-    }
+/// The parts of a tuple's digest, for [`fill_hashes`].
+pub(crate) fn is_hashed(data: &TupleData) -> bool {
+    data.header.get().is_some()
+}
+
+/// A slot of this tuple that is not hashed yet.
+pub(crate) fn unhashed_slot(data: &TupleData) -> Option<Unhashed<'_>> {
+    data.slice.iter().find_map(Value::unhashed)
+}
+
+/// Computes and caches the digest; every slot is already hashed.
+pub(crate) fn store_digest(data: &TupleData) {
+    let size = data
+        .slice
+        .iter()
+        .fold(U256::one(), |acc, slot| acc.overflowing_add(slot.size()).0);
+    let inner = inner_hash(&data.slice);
+    let _ = data.header.set(Digest {
+        hash: hash_preimage(&inner, &size),
+        size,
+    });
 }
 
 impl Tuple {
+    pub(crate) fn data(&self) -> &TupleData {
+        &self.0
+    }
+
+    /// Whether this is the last handle to a tuple that owns further structure.
+    pub(crate) fn is_unique_parent(&self) -> bool {
+        !self.is_empty() && self.0.is_unique()
+    }
+
     /// Takes this tuple's slots if this is the last handle to it; used by iterative drop.
-    pub(crate) fn into_slots_if_unique(self) -> Option<Vec<Value>> {
-        Arc::into_inner(self.0).map(|mut data| std::mem::take(&mut data.slots).into_vec())
+    pub(crate) fn into_slots_if_unique(mut self) -> Option<Vec<Value>> {
+        let data = Arc::get_mut(&mut self.0)?;
+        Some(
+            data.slice
+                .iter_mut()
+                .map(|slot| std::mem::replace(slot, VACANT))
+                .collect(),
+        )
     }
 }
 

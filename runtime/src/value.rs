@@ -5,9 +5,9 @@ use std::fmt;
 use primitive_types::U256;
 
 use crate::buffer::Buffer;
-use crate::codepoint::CodePoint;
+use crate::codepoint::{CodeNode, CodePoint};
 use crate::hash::hash_int;
-use crate::tuple::Tuple;
+use crate::tuple::{self, Tuple, TupleData};
 
 /// An AVM value. Cloning is cheap: tuples, codepoints and buffers are shared by reference.
 #[derive(Clone)]
@@ -80,6 +80,25 @@ impl Value {
         }
     }
 
+    /// This value's structure if its hash is not computed yet.
+    pub(crate) fn unhashed(&self) -> Option<Unhashed<'_>> {
+        match self {
+            Value::Tuple(t) if !tuple::is_hashed(t.data()) => Some(Unhashed::Tuple(t.data())),
+            Value::CodePoint(cp) if !cp.node().is_hashed() => Some(Unhashed::Code(cp.node())),
+            _ => None,
+        }
+    }
+
+    /// Whether this is the last handle to a structure that owns further structure (dropping it
+    /// may walk an unbounded depth).
+    pub(crate) fn is_unique_parent(&self) -> bool {
+        match self {
+            Value::Tuple(t) => t.is_unique_parent(),
+            Value::CodePoint(cp) => cp.is_unique_parent(),
+            _ => false,
+        }
+    }
+
     /// Whether dropping this value may walk a structure of unbounded depth.
     pub(crate) fn owns_children(&self) -> bool {
         match self {
@@ -134,6 +153,47 @@ impl From<CodePoint> for Value {
 impl From<Buffer> for Value {
     fn from(b: Buffer) -> Value {
         Value::Buffer(b)
+    }
+}
+
+/// A tuple or codepoint whose hash is not cached yet.
+pub(crate) enum Unhashed<'a> {
+    Tuple(&'a TupleData),
+    Code(&'a CodeNode),
+}
+
+impl Unhashed<'_> {
+    fn is_hashed(&self) -> bool {
+        match self {
+            Unhashed::Tuple(t) => tuple::is_hashed(t),
+            Unhashed::Code(c) => c.is_hashed(),
+        }
+    }
+}
+
+/// Hashes `root` and every unhashed tuple and run-time codepoint it reaches, parts first, with
+/// an explicit worklist: nests and codepoint chains of any depth hash without native recursion.
+pub(crate) fn fill_hashes(root: Unhashed<'_>) {
+    let mut pending = vec![root];
+    while let Some(top) = pending.last() {
+        if top.is_hashed() {
+            pending.pop();
+            continue;
+        }
+        let part = match top {
+            Unhashed::Tuple(t) => tuple::unhashed_slot(t),
+            Unhashed::Code(c) => c.unhashed_part(),
+        };
+        match part {
+            Some(part) => pending.push(part),
+            None => {
+                match top {
+                    Unhashed::Tuple(t) => tuple::store_digest(t),
+                    Unhashed::Code(c) => c.store_hash(),
+                }
+                pending.pop();
+            }
+        }
     }
 }
 
