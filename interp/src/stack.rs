@@ -61,11 +61,13 @@ impl Stack {
         self.forget_above(len);
     }
 
-    /// Replaces the top `n` values with `value`.
+    /// Replaces the top `n` values (`n ≥ 1`, all present) with `value`.
     #[inline]
     pub fn replace_top(&mut self, n: usize, value: Value) {
-        self.drop_top(n);
-        self.values.push(value);
+        let at = self.values.len() - n;
+        self.values.truncate(at + 1);
+        self.values[at] = value;
+        self.forget_above(at);
     }
 
     /// The value `depth` places below the top (0 is the top). The caller has checked the depth.

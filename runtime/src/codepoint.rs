@@ -6,7 +6,7 @@ use std::sync::{Arc, LazyLock, OnceLock};
 use primitive_types::U256;
 
 use crate::hash::hash_codepoint;
-use crate::value::{Unhashed, Value, dismantle, fill_hashes};
+use crate::value::{Unhashed, Value, fill_hashes, release};
 
 /// An AVM codepoint value (AVM.md §2.3, §4).
 ///
@@ -184,14 +184,14 @@ impl CodeNode {
 }
 
 /// Frees run-time chains of any length without recursion: a node that holds the last handle to
-/// its next node or to a structured immediate hands them to [`dismantle`].
+/// its next node or to a structured immediate hands them to [`release`].
 impl Drop for CodeNode {
     fn drop(&mut self) {
         let unique_next =
             matches!(&self.next, Next::Dynamic(next) if Arc::strong_count(&next.0) == 1);
         let unique_immediate = self.immediate.as_ref().is_some_and(Value::is_unique_parent);
         if unique_next || unique_immediate {
-            dismantle(self.take_children());
+            release(self.take_children().into_iter());
         }
     }
 }

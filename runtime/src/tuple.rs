@@ -7,7 +7,7 @@ use primitive_types::U256;
 use triomphe::{Arc, HeaderSlice};
 
 use crate::hash::{be32, hash_preimage, keccak};
-use crate::value::{Unhashed, Value, dismantle, fill_hashes};
+use crate::value::{Unhashed, Value, fill_hashes, release};
 
 /// The largest number of slots a tuple can have.
 pub const MAX_TUPLE_SIZE: usize = 8;
@@ -156,19 +156,16 @@ fn inner_hash(slots: &[Value]) -> U256 {
     keccak(&[&bytes])
 }
 
-/// Frees nests of any depth without recursion: the last handle to a tuple moves out the slots
-/// that are themselves the last handle to further structure and hands them to [`dismantle`];
-/// dropping a shared slot only decrements its count.
+/// Frees nests of any depth without deep recursion: the last handle to a tuple moves out the
+/// slots that are themselves the last handle to further structure and hands them to
+/// [`release`]; dropping a shared slot only decrements its count.
 impl Drop for Tuple {
     fn drop(&mut self) {
         if let Some(data) = Arc::get_mut(&mut self.0)
             && data.slice.iter().any(Value::is_unique_parent)
         {
-            let children = data
-                .slice
-                .iter_mut()
-                .map(|slot| std::mem::replace(slot, VACANT));
-            dismantle(children.filter(Value::owns_children).collect());
+            let owners = data.slice.iter_mut().filter(|slot| slot.is_unique_parent());
+            release(owners.map(|slot| std::mem::replace(slot, VACANT)));
         }
     }
 }

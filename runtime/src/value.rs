@@ -1,5 +1,6 @@
 //! The four kinds of AVM value (AVM.md §1.2).
 
+use std::cell::Cell;
 use std::fmt;
 
 use primitive_types::U256;
@@ -194,6 +195,29 @@ pub(crate) fn fill_hashes(root: Unhashed<'_>) {
                 pending.pop();
             }
         }
+    }
+}
+
+/// How deep drops of nested structure may recurse on the native stack before the rest goes
+/// through [`dismantle`]'s worklist.
+const NATIVE_DROP_DEPTH: u32 = 32;
+
+thread_local! {
+    /// The native recursion depth of [`release`] on this thread.
+    static DROP_DEPTH: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Drops values that are each the last handle to further structure: directly while the drop
+/// recursion is shallow (the common case, with no allocation), through the worklist of
+/// [`dismantle`] once it is deep, so that nests of any depth never overflow the stack.
+pub(crate) fn release(children: impl Iterator<Item = Value>) {
+    let depth = DROP_DEPTH.get();
+    if depth < NATIVE_DROP_DEPTH {
+        DROP_DEPTH.set(depth + 1);
+        children.for_each(drop);
+        DROP_DEPTH.set(depth);
+    } else {
+        dismantle(children.collect());
     }
 }
 
