@@ -344,3 +344,24 @@ pub(crate) fn write_value<W: fmt::Write>(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Value>();
+        assert_send_sync::<crate::Program>();
+    }
+
+    #[test]
+    fn equality_is_kind_and_hash() {
+        let pair = Value::tuple(vec![Value::int(1u64), Value::int(2u64)]);
+        assert_eq!(pair, Value::tuple(vec![Value::int(1u64), Value::int(2u64)]));
+        assert_ne!(pair, Value::tuple(vec![Value::int(1u64), Value::int(3u64)]));
+        assert_ne!(Value::int(0u64), Value::none());
+        assert_ne!(Value::Buffer(Buffer::new()), Value::int(0u64));
+    }
+}
