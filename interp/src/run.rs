@@ -73,28 +73,60 @@ impl Machine {
     /// Runs until the machine halts, error-stops, blocks, or reaches a limit. Running N steps
     /// and then M steps ends in the same state as running N + M.
     pub fn run(&mut self, limits: &Limits) -> Stop {
+        self.run_loop::<false>(limits, true, &[]).expect("a whole run always stops")
+    }
+
+    /// Runs like [`Machine::run`] but also returns `None` as soon as control reaches a place an
+    /// engine may want back: after an instruction that transferred control (a jump, a taken
+    /// `cjump`, an error jump), or when the next pc is a loaded instruction marked in
+    /// `entries`. `first_of_run` says whether the next instruction is the first of the host's
+    /// run (AVM.md §9), so an engine that interleaves compiled code keeps the blocking rules of
+    /// one long run.
+    pub fn run_segment(&mut self, limits: &Limits, first_of_run: bool, entries: &[bool]) -> Option<Stop> {
+        self.run_loop::<true>(limits, first_of_run, entries)
+    }
+
+    #[inline(always)]
+    fn run_loop<const SEGMENT: bool>(&mut self, limits: &Limits, mut first: bool, entries: &[bool]) -> Option<Stop> {
         let code = Arc::clone(&self.code);
         let mut budget = limits.max_steps.unwrap_or(u64::MAX);
-        let mut first = true;
         loop {
             match self.status {
-                Status::Halted => return Stop::Halted,
-                Status::ErrorStop => return Stop::ErrorStop,
+                Status::Halted => return Some(Stop::Halted),
+                Status::ErrorStop => return Some(Stop::ErrorStop),
                 Status::Running => {}
             }
             if budget == 0 {
-                return Stop::StepLimit;
+                return Some(Stop::StepLimit);
             }
             if let Some(bound) = limits.gas
                 && self.gas_bound_reached(&code, bound)
             {
-                return Stop::GasLimit;
+                return Some(Stop::GasLimit);
             }
+            let before = match self.pc {
+                Pc::Loaded(index) => Some(index),
+                Pc::Dynamic(_) => None,
+            };
             if let Stepped::Blocked(reason) = self.step_in(&code, limits, first) {
-                return Stop::Blocked(reason);
+                return Some(Stop::Blocked(reason));
             }
             first = false;
             budget -= 1;
+            if SEGMENT {
+                let fell_through = match (before, &self.pc) {
+                    (Some(from), Pc::Loaded(to)) => {
+                        if entries.get(*to as usize).copied().unwrap_or(false) {
+                            return None;
+                        }
+                        *to == from + 1
+                    }
+                    _ => false,
+                };
+                if !fell_through && self.status == Status::Running {
+                    return None;
+                }
+            }
         }
     }
 
@@ -147,7 +179,7 @@ impl Machine {
     }
 
     /// One attempt at the instruction at pc, exactly as AVM.md §7.1 writes it.
-    #[inline]
+    #[inline(always)]
     fn step_in(&mut self, code: &Code, limits: &Limits, first: bool) -> Stepped {
         let (opcode, immediate) = fetch(code, &self.pc);
         let has_immediate = immediate.is_some();
@@ -233,6 +265,7 @@ impl Machine {
     }
 
     /// Runs the operation of a valid opcode whose operands are present and whose gas is paid.
+    #[inline(always)]
     fn execute(&mut self, code: &Code, opcode: u8) -> Result<(), crate::OpError> {
         match ops::execute(self, opcode)? {
             Flow::Next => {

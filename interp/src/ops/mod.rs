@@ -33,7 +33,7 @@ pub(crate) enum Flow {
 pub(crate) type OpResult = Result<Flow, OpError>;
 
 /// Runs valid opcode `opcode` on `m`.
-#[inline]
+#[inline(always)]
 pub(crate) fn execute(m: &mut Machine, opcode: u8) -> OpResult {
     match opcode {
         ADD => arith::add(m),
