@@ -4,6 +4,7 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use avm_engine::{Jit, JitStats};
 use avm_interp::{BlockReason, GasBound, Limits, Machine, Stop};
 use avm_runtime::hash::hex_hash;
 use avm_runtime::{Error, parse_inbox_json};
@@ -19,6 +20,10 @@ pub struct RunArgs {
     /// The engine that runs the program.
     #[arg(long, value_enum, default_value_t = EngineKind::Interp)]
     engine: EngineKind,
+    /// JIT: compile a block once control has arrived at it this many times (0: before it
+    /// first runs).
+    #[arg(long, default_value_t = avm_engine::DEFAULT_THRESHOLD)]
+    jit_threshold: u32,
     /// Stop after this many steps.
     #[arg(long)]
     max_steps: Option<u64>,
@@ -41,6 +46,8 @@ pub struct RunArgs {
 pub enum EngineKind {
     /// The reference interpreter.
     Interp,
+    /// The Cranelift JIT, tiered over the interpreter.
+    Jit,
 }
 
 /// How many steps run between progress checks.
@@ -48,8 +55,8 @@ const PROGRESS_CHUNK: u64 = 1 << 22;
 
 pub fn run(args: RunArgs) -> Result<(), Failure> {
     let load_start = Instant::now();
-    let program = load_program(&args.file)?;
-    let mut machine = Machine::new(program);
+    let program = std::sync::Arc::new(load_program(&args.file)?);
+    let mut machine = Machine::new(std::sync::Arc::clone(&program));
     if let Some(path) = &args.inbox {
         for message in read_inbox(path)? {
             machine.push_inbox(message.to_value());
@@ -65,10 +72,28 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
         }),
         ..Limits::default()
     };
+    let mut jit = match args.engine {
+        EngineKind::Interp => None,
+        EngineKind::Jit => {
+            Some(
+                Jit::new(program, args.jit_threshold).map_err(|message| Failure {
+                    subject: "jit".into(),
+                    error: Error::Engine(message),
+                })?,
+            )
+        }
+    };
     let start = Instant::now();
-    let stop = run_with_progress(&mut machine, &limits);
+    let stop = run_with_progress(&mut machine, &limits, jit.as_mut());
     let wall_ms = start.elapsed().as_secs_f64() * 1e3;
-    report(&mut machine, &stop, args.json, load_ms, wall_ms);
+    report(
+        &mut machine,
+        &stop,
+        args.json,
+        load_ms,
+        wall_ms,
+        jit.map(|j| j.stats()),
+    );
     Ok(())
 }
 
@@ -82,9 +107,13 @@ fn read_inbox(path: &Path) -> Result<Vec<avm_runtime::InboxMessage>, Failure> {
 
 /// Runs to the end, in chunks of steps when stderr is a terminal so that long runs can show
 /// their speed. Running N steps and then M is the same as running N + M.
-fn run_with_progress(machine: &mut Machine, limits: &Limits) -> Stop {
+fn run_with_progress(machine: &mut Machine, limits: &Limits, mut jit: Option<&mut Jit>) -> Stop {
+    let mut run = |machine: &mut Machine, limits: &Limits| match jit.as_deref_mut() {
+        Some(jit) => jit.run(machine, limits),
+        None => machine.run(limits),
+    };
     if !std::io::stderr().is_terminal() {
-        return machine.run(limits);
+        return run(machine, limits);
     }
     let start = Instant::now();
     let mut last_report = start;
@@ -129,7 +158,14 @@ fn stop_fields(stop: &Stop) -> (&'static str, Option<&'static str>) {
     }
 }
 
-fn report(machine: &mut Machine, stop: &Stop, as_json: bool, load_ms: f64, wall_ms: f64) {
+fn report(
+    machine: &mut Machine,
+    stop: &Stop,
+    as_json: bool,
+    load_ms: f64,
+    wall_ms: f64,
+    jit: Option<JitStats>,
+) {
     let hash = hex_hash(&machine.hash());
     let out = machine.outputs();
     let (status, why) = stop_fields(stop);
@@ -146,6 +182,10 @@ fn report(machine: &mut Machine, stop: &Stop, as_json: bool, load_ms: f64, wall_
             "load_ms": load_ms,
             "wall_ms": wall_ms,
         });
+        if let Some(stats) = jit {
+            object["compiled_blocks"] = json!(stats.compiled_blocks);
+            object["compile_ms"] = json!(stats.compile_time.as_secs_f64() * 1e3);
+        }
         match stop {
             Stop::Blocked(_) => object["blocked_on"] = json!(why),
             Stop::StepLimit | Stop::GasLimit => object["stopped_by"] = json!(why),
@@ -174,6 +214,13 @@ fn report(machine: &mut Machine, stop: &Stop, as_json: bool, load_ms: f64, wall_
     );
     println!("machine hash: {hash}");
     println!("load: {load_ms:.1} ms  run: {wall_ms:.1} ms ({rate:.1} M steps/s)");
+    if let Some(stats) = jit {
+        let compile_ms = stats.compile_time.as_secs_f64() * 1e3;
+        println!(
+            "jit: {} blocks compiled in {compile_ms:.1} ms",
+            stats.compiled_blocks
+        );
+    }
 }
 
 fn hex_bytes(bytes: &[u8]) -> String {

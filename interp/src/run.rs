@@ -73,21 +73,34 @@ impl Machine {
     /// Runs until the machine halts, error-stops, blocks, or reaches a limit. Running N steps
     /// and then M steps ends in the same state as running N + M.
     pub fn run(&mut self, limits: &Limits) -> Stop {
-        self.run_loop::<false>(limits, true, &[]).expect("a whole run always stops")
+        self.run_loop::<false>(limits, true, &[], |_| false)
+            .expect("a whole run always stops")
     }
 
-    /// Runs like [`Machine::run`] but also returns `None` as soon as control reaches a place an
-    /// engine may want back: after an instruction that transferred control (a jump, a taken
-    /// `cjump`, an error jump), or when the next pc is a loaded instruction marked in
-    /// `entries`. `first_of_run` says whether the next instruction is the first of the host's
-    /// run (AVM.md §9), so an engine that interleaves compiled code keeps the blocking rules of
-    /// one long run.
-    pub fn run_segment(&mut self, limits: &Limits, first_of_run: bool, entries: &[bool]) -> Option<Stop> {
-        self.run_loop::<true>(limits, first_of_run, entries)
+    /// Runs like [`Machine::run`] but also returns `None` when an engine that interleaves
+    /// compiled code wants control back: when the pc falls through to a loaded instruction
+    /// marked in `entries`, or when control transfers (a jump, a taken `cjump`, an error jump)
+    /// to loaded instruction `i` and `arrive(i)` says so. `first_of_run` says whether the next
+    /// instruction is the first of the host's run (AVM.md §9), so such an engine keeps the
+    /// blocking rules of one long run.
+    pub fn run_segment(
+        &mut self,
+        limits: &Limits,
+        first_of_run: bool,
+        entries: &[bool],
+        arrive: impl FnMut(u32) -> bool,
+    ) -> Option<Stop> {
+        self.run_loop::<true>(limits, first_of_run, entries, arrive)
     }
 
     #[inline(always)]
-    fn run_loop<const SEGMENT: bool>(&mut self, limits: &Limits, mut first: bool, entries: &[bool]) -> Option<Stop> {
+    fn run_loop<const SEGMENT: bool>(
+        &mut self,
+        limits: &Limits,
+        mut first: bool,
+        entries: &[bool],
+        mut arrive: impl FnMut(u32) -> bool,
+    ) -> Option<Stop> {
         let code = Arc::clone(&self.code);
         let mut budget = limits.max_steps.unwrap_or(u64::MAX);
         loop {
@@ -113,17 +126,13 @@ impl Machine {
             }
             first = false;
             budget -= 1;
-            if SEGMENT {
-                let fell_through = match (before, &self.pc) {
-                    (Some(from), Pc::Loaded(to)) => {
-                        if entries.get(*to as usize).copied().unwrap_or(false) {
-                            return None;
-                        }
-                        *to == from + 1
-                    }
-                    _ => false,
+            if SEGMENT && let Pc::Loaded(to) = self.pc {
+                let hand_back = if before == Some(to.wrapping_sub(1)) {
+                    entries.get(to as usize).copied().unwrap_or(false)
+                } else {
+                    self.status == Status::Running && arrive(to)
                 };
-                if !fell_through && self.status == Status::Running {
+                if hand_back {
                     return None;
                 }
             }

@@ -137,6 +137,9 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// An execution engine could not start (for example, no JIT for this host).
+    #[error("{0}")]
+    Engine(String),
     /// Text that should be hex digits and is not.
     #[error("malformed hex `{0}`")]
     Hex(String),

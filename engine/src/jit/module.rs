@@ -1,0 +1,100 @@
+//! Cranelift JIT module: compiles blocks into executable memory.
+
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_frontend::FunctionBuilderContext;
+use cranelift_jit::{JITBuilder, JITModule};
+use cranelift_module::{Linkage, Module, default_libcall_names};
+
+use super::translate::{signature, translate};
+use crate::analysis::Block;
+
+/// A compiled block: reads Int inputs, writes Int results (see [`super::translate`]).
+pub type BlockFn = unsafe extern "C" fn(inputs: *const u64, results: *mut u64);
+
+/// Owns the executable memory of every block it compiled.
+pub struct CodeModule {
+    module: Option<JITModule>,
+    context: cranelift_codegen::Context,
+    builder_context: FunctionBuilderContext,
+    compiled: u32,
+}
+
+impl std::fmt::Debug for CodeModule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CodeModule")
+            .field("compiled", &self.compiled)
+            .finish()
+    }
+}
+
+impl CodeModule {
+    /// A module for the host machine, tuned for compile speed (blocks are small and many).
+    pub fn new() -> Result<CodeModule, String> {
+        let mut flags = settings::builder();
+        let set = |flags: &mut settings::Builder, name: &str, value: &str| {
+            flags
+                .set(name, value)
+                .map_err(|e| format!("cranelift setting {name}: {e}"))
+        };
+        set(&mut flags, "opt_level", "speed")?;
+        set(&mut flags, "enable_verifier", "false")?;
+        set(&mut flags, "regalloc_algorithm", "single_pass")?;
+        set(&mut flags, "use_colocated_libcalls", "false")?;
+        set(&mut flags, "is_pic", "false")?;
+        let isa = cranelift_native::builder()
+            .map_err(|e| format!("host not supported by cranelift: {e}"))?
+            .finish(settings::Flags::new(flags))
+            .map_err(|e| format!("cranelift isa: {e}"))?;
+        let module = JITModule::new(JITBuilder::with_isa(isa, default_libcall_names()));
+        Ok(CodeModule {
+            context: module.make_context(),
+            module: Some(module),
+            builder_context: FunctionBuilderContext::new(),
+            compiled: 0,
+        })
+    }
+
+    /// Compiles `block` and returns its entry point.
+    pub fn compile(&mut self, block: &Block) -> Result<BlockFn, String> {
+        let module = self.module.as_mut().expect("present until drop");
+        let call_conv = module.isa().default_call_conv();
+        let pointer = module.target_config().pointer_type();
+        let sig = signature(pointer, call_conv);
+        let name = format!("block{}_{}", block.entry, self.compiled);
+        let id = module
+            .declare_function(&name, Linkage::Local, &sig)
+            .map_err(|e| e.to_string())?;
+        self.context.func.signature = sig;
+        let config = module.target_config();
+        translate(
+            block,
+            &mut self.context.func,
+            &mut self.builder_context,
+            config,
+        );
+        module
+            .define_function(id, &mut self.context)
+            .map_err(|e| format!("{e:?}"))?;
+        module.clear_context(&mut self.context);
+        module.finalize_definitions().map_err(|e| e.to_string())?;
+        self.compiled += 1;
+        let code = module.get_finalized_function(id);
+        // SAFETY: `code` is the entry of a function just finalized by this module with the
+        // signature `signature()` builds, which is `BlockFn`'s ABI (two pointers, no return,
+        // the platform's default calling convention); the memory stays mapped as long as
+        // this `CodeModule`, which outlives every use of the pointer (the engine drops compiled
+        // blocks before the module).
+        Ok(unsafe { std::mem::transmute::<*const u8, BlockFn>(code) })
+    }
+}
+
+impl Drop for CodeModule {
+    fn drop(&mut self) {
+        if let Some(module) = self.module.take() {
+            // SAFETY: the engine that owns this module drops every `BlockFn` it handed out
+            // before the module (see `Jit`'s field order), so no pointer into this memory is
+            // called after it is unmapped.
+            unsafe { module.free_memory() };
+        }
+    }
+}

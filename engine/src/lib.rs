@@ -1,0 +1,9 @@
+//! The AVM execution engine: the interpreter, and a Cranelift JIT tiered over it.
+//!
+//! `avm` (the command-line tool) lives in this crate too and picks the engine to run.
+#![warn(missing_docs)]
+
+pub mod analysis;
+pub mod jit;
+
+pub use jit::{DEFAULT_THRESHOLD, Jit, JitStats};

@@ -1,0 +1,188 @@
+//! The JIT gives exactly the interpreter's results: status, steps, gas, hash, outputs and both
+//! stacks, at step and gas bounds that stop runs inside compiled blocks. Runs the project's
+//! programs always, and every corpus program when `../shared` is present.
+
+#[path = "../../runtime/tests/common/mod.rs"]
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use avm_engine::Jit;
+use avm_interp::{GasBound, Limits, Machine, Stop};
+use avm_runtime::{Program, U256, Value, asm, mexe};
+
+/// Everything observable after a run.
+#[derive(Debug, PartialEq)]
+struct Observed {
+    stop: Stop,
+    steps: u64,
+    gas_used: u128,
+    gas_remaining: U256,
+    hash: U256,
+    logs: Vec<Value>,
+    sends: Vec<Vec<u8>>,
+    stack: Vec<Value>,
+    aux: Vec<Value>,
+}
+
+fn observe(mut m: Machine, stop: Stop) -> Observed {
+    let out = m.outputs().clone();
+    Observed {
+        stop,
+        steps: out.steps,
+        gas_used: out.gas_used,
+        gas_remaining: m.gas_remaining(),
+        hash: m.hash(),
+        logs: out.logs,
+        sends: out.sends,
+        stack: m.stack().values().to_vec(),
+        aux: m.aux_stack().values().to_vec(),
+    }
+}
+
+fn interp(program: &Arc<Program>, limits: &Limits) -> Observed {
+    let mut m = Machine::new(Arc::clone(program));
+    let stop = m.run(limits);
+    observe(m, stop)
+}
+
+/// The JIT's run and how many blocks it ran natively.
+fn jit(program: &Arc<Program>, limits: &Limits, threshold: u32) -> (Observed, u64) {
+    let mut m = Machine::new(Arc::clone(program));
+    let mut jit = Jit::new(Arc::clone(program), threshold).unwrap();
+    let stop = jit.run(&mut m, limits);
+    (observe(m, stop), jit.stats().native_runs)
+}
+
+/// The bounds each program runs under: step limits, then gas bounds in both modes.
+fn bounds() -> Vec<Limits> {
+    let mut all: Vec<Limits> = [1, 7, 1000, 12_345, 200_000]
+        .into_iter()
+        .map(|n| Limits {
+            max_steps: Some(n),
+            ..Limits::default()
+        })
+        .collect();
+    for max_gas in [3, 500, 20_001, 300_000] {
+        for go_over in [false, true] {
+            let gas = Some(GasBound { max_gas, go_over });
+            all.push(Limits {
+                gas,
+                max_steps: Some(400_000),
+                ..Limits::default()
+            });
+        }
+    }
+    all
+}
+
+/// Compares the JIT with the interpreter under every bound; returns how many blocks ran
+/// natively in all, so tests can check that compiled code was really exercised.
+fn check(name: &str, program: Program) -> u64 {
+    let program = Arc::new(program);
+    let mut native_runs = 0;
+    for limits in bounds() {
+        let expected = interp(&program, &limits);
+        for threshold in [0, 2, avm_engine::DEFAULT_THRESHOLD] {
+            let (observed, runs) = jit(&program, &limits, threshold);
+            assert_eq!(
+                observed, expected,
+                "{name}, {limits:?}, threshold {threshold}"
+            );
+            native_runs += runs;
+        }
+    }
+    native_runs
+}
+
+fn files(dir: &Path, extension: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == extension))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn examples_match_the_interpreter() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    for path in files(&dir, "avm") {
+        check(
+            &path.display().to_string(),
+            asm::assemble(&std::fs::read_to_string(&path).unwrap()).unwrap(),
+        );
+    }
+}
+
+#[test]
+fn fast_paths_on_edge_values() {
+    // Every inline opcode on the edge values of the issue, in one block that ends in a jump.
+    let edges = [
+        "0",
+        "1",
+        "2",
+        "0xffffffffffffffffffffffffffffffff",
+        "0x100000000000000000000000000000000",
+        "0x8000000000000000000000000000000000000000000000000000000000000000",
+        "-1",
+    ];
+    // Results stay on the stack, which the comparison covers value by value.
+    let mut source = String::from(".static ()\n");
+    for a in edges {
+        for b in edges {
+            for op in [
+                "add", "sub", "lt", "gt", "slt", "sgt", "eq", "and", "or", "xor",
+            ] {
+                source.push_str(&format!("push {b}\npush {a}\n{op}\n"));
+            }
+        }
+        for op in ["iszero", "not"] {
+            source.push_str(&format!("push {a}\n{op}\n"));
+        }
+    }
+    source.push_str("halt\n");
+    assert!(
+        check("edge values", asm::assemble(&source).unwrap()) > 0,
+        "compiled code ran"
+    );
+}
+
+#[test]
+fn exits_match_the_interpreter() {
+    // Out of gas inside a would-be block, underflow, a wrong operand kind with and without a
+    // handler, and a jump to a non-codepoint.
+    let programs = [
+        "push 9\nsetgas 20\npush 1\npush 2\nadd\npush 3\nadd\npush 4\nadd\npush 5\nadd\nhalt",
+        "push 1\npush 2\nadd\nadd\nadd\nadd\nhalt",
+        "push (1)\npush 2\nadd\npush 3\nadd\npush 4\nhalt",
+        "errset @h\npush (1)\npush 2\nadd\npush 3\nadd\npush 4\nhalt\nh: push 7\npush 8\nadd\npush 1\nsub\nhalt",
+        "push 5\npush 6\nadd\npush 7\nadd\njump\nhalt",
+        "loop: push 1\npush 2\nadd\npop\npush 3\npush 4\nadd\npop\njump @loop",
+    ];
+    let mut native_runs = 0;
+    for (i, source) in programs.iter().enumerate() {
+        native_runs += check(&format!("exit program {i}"), asm::assemble(source).unwrap());
+    }
+    assert!(native_runs > 0, "compiled code ran");
+}
+
+#[test]
+fn corpus_programs_match_the_interpreter() {
+    let Some(shared) = common::shared("corpus_programs_match_the_interpreter") else {
+        return;
+    };
+    let mut native_runs = 0;
+    for dir in ["corpus/machine-cases", "corpus/speedtest"] {
+        for path in files(&shared.join(dir), "mexe") {
+            let name = path.file_name().unwrap().to_string_lossy();
+            if name.starts_with("ec") || name == "contract.mexe" {
+                continue; // crypto-bound kernels: the same precompiles, too slow at these bounds
+            }
+            native_runs += check(&name, mexe::load_file(&path).unwrap());
+        }
+    }
+    assert!(native_runs > 1000, "compiled code ran");
+}
