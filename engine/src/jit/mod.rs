@@ -40,7 +40,7 @@ const DECIDED: u32 = u32::MAX;
 
 /// Blocks shorter than this stay in the interpreter: entering native code costs more than
 /// interpreting a few instructions.
-const MIN_BLOCK_STEPS: u64 = 4;
+const MIN_BLOCK_STEPS: u64 = 6;
 
 /// A block's native code and the plan that applies its effect.
 struct Compiled {
@@ -62,6 +62,7 @@ pub struct Jit {
     stats: JitStats,
     inputs: Vec<u64>,
     results: Vec<u64>,
+    effect: Effect,
     module: CodeModule,
 }
 
@@ -88,6 +89,7 @@ impl Jit {
             stats: JitStats::default(),
             inputs: Vec::new(),
             results: Vec::new(),
+            effect: Effect::default(),
             module: CodeModule::new()?,
         })
     }
@@ -148,7 +150,7 @@ impl Jit {
     }
 
     /// Runs the compiled block at `pc` if there is one (compiling it when it becomes hot) and
-    /// its entry checks pass; returns the steps it ran.
+    /// it can run whole; returns the steps it ran.
     fn try_native(
         &mut self,
         machine: &mut Machine,
@@ -167,20 +169,32 @@ impl Jit {
         }
         let compiled = self.compiled[pc as usize].as_ref()?;
         let block = &compiled.block;
-        if !admits(machine, block, budget, bound) || !self.load_inputs(machine, pc) {
+        if !admits(machine, block, budget, bound) {
             return None;
         }
-        let compiled = self.compiled[pc as usize].as_ref().expect("checked above");
-        self.results.resize(4 * compiled.block.results.len(), 0);
+        self.inputs.clear();
+        for slot in &block.inputs {
+            let Ok(Value::Int(x)) = eval(machine, slot, &[]) else {
+                return None;
+            };
+            self.inputs.extend_from_slice(&x.0);
+        }
+        self.results.resize(4 * block.results.len(), 0);
         // SAFETY: `code` was compiled from this block, which reads `4 * inputs.len()` limbs
-        // and writes `4 * results.len()`: `load_inputs` filled exactly that many inputs and the
-        // results buffer was just sized to match. The code touches no other memory, and its
-        // module is alive (owned by `self`).
+        // and writes `4 * results.len()`: the loop above filled exactly that many inputs and
+        // the results buffer was just sized to match. The code touches no other memory, and
+        // its module is alive (owned by `self`).
         unsafe { (compiled.code)(self.inputs.as_ptr(), self.results.as_mut_ptr()) };
-        let steps = compiled.block.steps;
-        apply(machine, &compiled.block, &self.results);
+        let checked = block
+            .checks
+            .iter()
+            .all(|(tuple, index)| has_field(machine, tuple, *index, &self.results));
+        if !checked || self.effect.compute(machine, block, &self.results).is_err() {
+            return None;
+        }
+        self.effect.apply(machine, block);
         self.stats.native_runs += 1;
-        Some(steps)
+        Some(block.steps)
     }
 
     fn compile(&mut self, pc: u32) -> Option<Box<Compiled>> {
@@ -197,34 +211,21 @@ impl Jit {
             Err(_) => None,
         }
     }
-
-    /// Copies the block's Int inputs into the input buffer; `false` if one is not an Int.
-    fn load_inputs(&mut self, machine: &Machine, pc: u32) -> bool {
-        let Some(compiled) = &self.compiled[pc as usize] else {
-            return false;
-        };
-        self.inputs.clear();
-        for &depth in &compiled.block.inputs {
-            let Value::Int(x) = machine.stack().peek(depth) else {
-                return false;
-            };
-            self.inputs.extend_from_slice(&x.0);
-        }
-        true
-    }
 }
 
-/// The entry checks that guarantee the block runs whole, exactly as the interpreter would.
+/// The checks that need no evaluation: stack depths, the step budget, gas and the gas bound.
+/// Everything else (operand kinds, tuple slots, jump targets) is checked while the effect is
+/// worked out, before anything changes.
 fn admits(machine: &Machine, block: &Block, budget: u64, bound: Option<GasBound>) -> bool {
-    if machine.stack().len() < block.consumes
-        || machine.aux_stack().len() < block.aux_consumes
+    if machine.stack().len() < block.reads
+        || machine.aux_stack().len() < block.aux_reads
         || budget < block.steps
         || machine.gas_remaining() < U256::from(block.gas)
     {
         return false;
     }
     let gas_used = machine.outputs().gas_used;
-    let within_bound = match bound {
+    match bound {
         None => true,
         Some(GasBound {
             max_gas,
@@ -234,82 +235,160 @@ fn admits(machine: &Machine, block: &Block, budget: u64, bound: Option<GasBound>
             max_gas,
             go_over: true,
         }) => gas_used + u128::from(block.gas_before_last) < max_gas,
-    };
-    let is_codepoint = |slot: &Slot| matches!(peek_slot(machine, slot), Some(Value::CodePoint(_)));
-    within_bound
-        && match &block.exit {
-            Exit::Jump(target) | Exit::CondJump { target, .. } => is_codepoint(target),
-            Exit::Fallthrough(_) | Exit::Halt => true,
-        }
+    }
 }
 
-/// A slot's value if it exists before the block runs (not a native result).
-fn peek_slot<'a>(machine: &'a Machine, slot: &'a Slot) -> Option<&'a Value> {
+/// A slot whose value does not exist: the block would raise an error on the way, so the
+/// interpreter runs it instead.
+#[derive(Debug)]
+struct Missing;
+
+/// The value of a slot that exists before the block, borrowed; `None` for slots made by it.
+fn existing<'a>(machine: &'a Machine, slot: &'a Slot) -> Option<Result<&'a Value, Missing>> {
+    let value = match slot {
+        Slot::Input(depth) => machine.stack().peek(*depth),
+        Slot::AuxInput(depth) => machine.aux_stack().peek(*depth),
+        Slot::Const(value) => value,
+        Slot::Static => machine.static_value(),
+        Slot::Register => machine.register(),
+        Slot::Field(tuple, index) => {
+            return Some(existing(machine, tuple)?.and_then(|t| field(t, *index)));
+        }
+        Slot::Int(_) | Slot::Updated(..) | Slot::ErrorHandler => return None,
+    };
+    Some(Ok(value))
+}
+
+/// Slot `index` of `value`, which must be a tuple holding it.
+fn field(value: &Value, index: u8) -> Result<&Value, Missing> {
+    match value {
+        Value::Tuple(t) => t.get(index as usize).ok_or(Missing),
+        _ => Err(Missing),
+    }
+}
+
+/// Whether the tuple in `slot` has slot `index` (a check the block's tuple operations need).
+/// An updated tuple is as long as the tuple it updates, so no tuple is built to answer.
+fn has_field(machine: &Machine, slot: &Slot, index: u8, results: &[u64]) -> bool {
     match slot {
-        Slot::Input(depth) => Some(machine.stack().peek(*depth)),
-        Slot::AuxInput(depth) => Some(machine.aux_stack().peek(*depth)),
-        Slot::Const(value) => Some(value),
-        Slot::Static => Some(machine.static_value()),
-        Slot::Register => Some(machine.register()),
-        Slot::Int(_) | Slot::ErrorHandler => None,
+        Slot::Updated(tuple, ..) => has_field(machine, tuple, index, results),
+        _ => match existing(machine, slot) {
+            Some(value) => value.is_ok_and(|t| field(t, index).is_ok()),
+            None => eval(machine, slot, results).is_ok_and(|t| field(&t, index).is_ok()),
+        },
     }
 }
 
 /// A slot's value after the block, given the native results.
-fn slot_value(machine: &Machine, slot: &Slot, results: &[u64]) -> Value {
+fn eval(machine: &Machine, slot: &Slot, results: &[u64]) -> Result<Value, Missing> {
+    if let Some(value) = existing(machine, slot) {
+        return value.cloned();
+    }
     match slot {
         Slot::Int(index) => {
             let limbs = &results[4 * index..4 * index + 4];
-            Value::Int(U256([limbs[0], limbs[1], limbs[2], limbs[3]]))
+            Ok(Value::Int(U256([limbs[0], limbs[1], limbs[2], limbs[3]])))
         }
-        Slot::ErrorHandler => Value::CodePoint(machine.error_handler().clone()),
-        other => peek_slot(machine, other)
-            .expect("every other slot exists before the block")
-            .clone(),
+        Slot::ErrorHandler => Ok(Value::CodePoint(machine.error_handler().clone())),
+        Slot::Field(tuple, index) => field(&eval(machine, tuple, results)?, *index).cloned(),
+        Slot::Updated(..) => updated(machine, slot, results),
+        _ => unreachable!("existing() covers every other slot"),
     }
 }
 
-/// Applies a block's effect: stacks, gas, steps, then the pc.
-fn apply(machine: &mut Machine, block: &Block, results: &[u64]) {
-    let outputs: Vec<Value> = block
-        .outputs
-        .iter()
-        .map(|s| slot_value(machine, s, results))
-        .collect();
-    let aux_outputs: Vec<Value> = block
-        .aux_outputs
-        .iter()
-        .map(|s| slot_value(machine, s, results))
-        .collect();
-    let target = match &block.exit {
-        Exit::Jump(target) => Some(slot_value(machine, target, results)),
-        Exit::CondJump {
-            target, condition, ..
-        } => {
-            let Value::Int(flag) = slot_value(machine, condition, results) else {
-                unreachable!("conditions are Ints by analysis")
-            };
-            (!flag.is_zero()).then(|| slot_value(machine, target, results))
+/// A chain of updates of one tuple, built as one new tuple.
+fn updated(machine: &Machine, slot: &Slot, results: &[u64]) -> Result<Value, Missing> {
+    let mut updates: Vec<(u8, &Slot)> = Vec::new();
+    let mut base = slot;
+    while let Slot::Updated(tuple, index, value) = base {
+        updates.push((*index, value));
+        base = tuple;
+    }
+    let owned;
+    let base = match existing(machine, base) {
+        Some(value) => value?,
+        None => {
+            owned = eval(machine, base, results)?;
+            &owned
         }
-        _ => None,
     };
-    let stack = machine.stack_mut();
-    stack.drop_top(block.consumes);
-    outputs.into_iter().for_each(|v| stack.push(v));
-    let aux = machine.aux_stack_mut();
-    aux.drop_top(block.aux_consumes);
-    aux_outputs.into_iter().for_each(|v| aux.push(v));
-    machine.charge_executed(block.steps, block.gas);
-    match (&block.exit, target) {
-        (_, Some(Value::CodePoint(cp))) => machine.jump_to(&cp),
-        (
-            Exit::Fallthrough(pc)
-            | Exit::CondJump {
-                fallthrough: pc, ..
-            },
-            _,
-        ) => machine.goto_loaded(*pc),
-        (Exit::Halt, _) => machine.halt(),
-        (Exit::Jump(_), _) => unreachable!("jump targets are checked to be codepoints"),
+    let Value::Tuple(tuple) = base else {
+        return Err(Missing);
+    };
+    let mut slots = tuple.slots().to_vec();
+    for (index, value) in updates.into_iter().rev() {
+        *slots.get_mut(index as usize).ok_or(Missing)? = eval(machine, value, results)?;
+    }
+    Ok(Value::Tuple(avm_runtime::Tuple::new(slots)))
+}
+
+/// Everything a block does to the machine, worked out before any of it is applied. The
+/// buffers are reused from block to block.
+#[derive(Default)]
+struct Effect {
+    outputs: Vec<Value>,
+    aux_outputs: Vec<Value>,
+    /// The codepoint to continue at, when the block jumps.
+    target: Option<avm_runtime::CodePoint>,
+}
+
+impl Effect {
+    /// Works out `block`'s effect on `machine`; `Err` if some value it needs does not exist
+    /// (the block would raise an error on the way).
+    fn compute(
+        &mut self,
+        machine: &Machine,
+        block: &Block,
+        results: &[u64],
+    ) -> Result<(), Missing> {
+        self.outputs.clear();
+        self.aux_outputs.clear();
+        for slot in &block.outputs {
+            self.outputs.push(eval(machine, slot, results)?);
+        }
+        for slot in &block.aux_outputs {
+            self.aux_outputs.push(eval(machine, slot, results)?);
+        }
+        let codepoint = |slot: &Slot| match eval(machine, slot, results)? {
+            Value::CodePoint(cp) => Ok(cp),
+            _ => Err(Missing),
+        };
+        self.target = match &block.exit {
+            Exit::Jump(target) => Some(codepoint(target)?),
+            Exit::CondJump {
+                target, condition, ..
+            } => {
+                let target = codepoint(target)?;
+                let Value::Int(flag) = eval(machine, condition, results)? else {
+                    return Err(Missing);
+                };
+                (!flag.is_zero()).then_some(target)
+            }
+            Exit::Fallthrough(_) | Exit::Halt => None,
+        };
+        Ok(())
+    }
+
+    /// Applies the effect: stacks, gas, steps, then the pc.
+    fn apply(&mut self, machine: &mut Machine, block: &Block) {
+        let stack = machine.stack_mut();
+        stack.drop_top(block.consumes);
+        self.outputs.drain(..).for_each(|v| stack.push(v));
+        let aux = machine.aux_stack_mut();
+        aux.drop_top(block.aux_consumes);
+        self.aux_outputs.drain(..).for_each(|v| aux.push(v));
+        machine.charge_executed(block.steps, block.gas);
+        match (&block.exit, self.target.take()) {
+            (_, Some(cp)) => machine.jump_to(&cp),
+            (
+                Exit::Fallthrough(pc)
+                | Exit::CondJump {
+                    fallthrough: pc, ..
+                },
+                None,
+            ) => machine.goto_loaded(*pc),
+            (Exit::Halt, None) => machine.halt(),
+            (Exit::Jump(_), None) => unreachable!("a jump always has a target"),
+        }
     }
 }
