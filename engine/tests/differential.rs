@@ -161,6 +161,15 @@ fn exits_match_the_interpreter() {
         "errset @h\npush (1)\npush 2\nadd\npush 3\nadd\npush 4\nhalt\nh: push 7\npush 8\nadd\npush 1\nsub\nhalt",
         "push 5\npush 6\nadd\npush 7\nadd\njump\nhalt",
         "loop: push 1\npush 2\nadd\npop\npush 3\npush 4\nadd\npop\njump @loop",
+        // Tuple operations with constant indexes: projections of updates, nested updates.
+        "push (1, (2, 3), 4)\npush 9\nswap1\ntset 2\ndup0\ntget 2\nswap1\ntget 1\ntget 0\nadd\npush 5\nadd\nhalt",
+        "push (1, 2)\npush 7\nswap1\ntset 0\npush 8\nswap1\ntset 1\ndup0\ntget 0\nswap1\ntget 1\nsub\nhalt",
+        "auxpush (5, 6, (7))\npush 1\nxget 0\nadd\nxset 1\nxget 1\nxget 2\ntget 0\nadd\nauxpop\nhalt",
+        // Failing tuple operations inside would-be blocks, with and without a handler.
+        "push (1, 2, 3)\npush 1\npush 2\nadd\nswap1\ntget 5\npush 4\nadd\nhalt",
+        "errset @h\npush 7\npush 1\npush 2\nadd\nswap1\ntget 0\npush 4\nhalt\nh: push 1\npush 2\nadd\npush 3\nadd\nhalt",
+        "auxpush 3\npush 1\npush 2\nadd\nxget 0\npush 5\nadd\nhalt",
+        "push 1\npush 2\npush (0, 0)\ntset 1\ntset 3\npush 2\nadd\nhalt",
     ];
     let mut native_runs = 0;
     for (i, source) in programs.iter().enumerate() {
