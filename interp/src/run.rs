@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use avm_runtime::opcode::{
-    self, ECPAIRING_GAS_PER_PAIR, ECPAIRING_MAX_PAIRS, ERROR_GAS, Flags, OpInfo,
+    self, CJUMP, ECPAIRING_GAS_PER_PAIR, ECPAIRING_MAX_PAIRS, ERROR_GAS, Flags, OpInfo,
 };
 use avm_runtime::{U256, Value};
 
@@ -65,7 +65,8 @@ pub struct Limits {
 
 /// What one step did.
 enum Stepped {
-    Ran,
+    /// The instruction ran (possibly raising an error); its opcode.
+    Ran(u8),
     Blocked(BlockReason),
 }
 
@@ -79,8 +80,8 @@ impl Machine {
 
     /// Runs like [`Machine::run`] but also returns `None` when an engine that interleaves
     /// compiled code wants control back: when the pc falls through to a loaded instruction
-    /// marked in `entries`, or when control transfers (a jump, a taken `cjump`, an error jump)
-    /// to loaded instruction `i` and `arrive(i)` says so. `first_of_run` says whether the next
+    /// marked in `entries`, or when control transfers (a jump, a `cjump` taken or not, an error
+    /// jump) to loaded instruction `i` and `arrive(i)` says so. `first_of_run` says whether the next
     /// instruction is the first of the host's run (AVM.md §9), so such an engine keeps the
     /// blocking rules of one long run.
     pub fn run_segment(
@@ -121,13 +122,15 @@ impl Machine {
                 Pc::Loaded(index) => Some(index),
                 Pc::Dynamic(_) => None,
             };
-            if let Stepped::Blocked(reason) = self.step_in(&code, limits, first) {
-                return Some(Stop::Blocked(reason));
-            }
+            let opcode = match self.step_in(&code, limits, first) {
+                Stepped::Ran(opcode) => opcode,
+                Stepped::Blocked(reason) => return Some(Stop::Blocked(reason)),
+            };
             first = false;
             budget -= 1;
             if SEGMENT && let Pc::Loaded(to) = self.pc {
-                let hand_back = if before == Some(to.wrapping_sub(1)) {
+                // A `cjump` not taken starts a block as much as one taken does.
+                let hand_back = if before == Some(to.wrapping_sub(1)) && opcode != CJUMP {
                     entries.get(to as usize).copied().unwrap_or(false)
                 } else {
                     self.status == Status::Running && arrive(to)
@@ -225,7 +228,7 @@ impl Machine {
         if failed {
             self.unwind(pops, aux_pops);
         }
-        Stepped::Ran
+        Stepped::Ran(opcode)
     }
 
     /// Takes `cost` from the remaining gas; if it is not there, runs out of gas instead

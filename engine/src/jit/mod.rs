@@ -40,7 +40,7 @@ const DECIDED: u32 = u32::MAX;
 
 /// Blocks shorter than this stay in the interpreter: entering native code costs more than
 /// interpreting a few instructions.
-const MIN_BLOCK_STEPS: u64 = 6;
+const MIN_BLOCK_STEPS: u64 = 4;
 
 /// A block's native code and the plan that applies its effect.
 struct Compiled {
