@@ -195,3 +195,30 @@ fn corpus_programs_match_the_interpreter() {
     }
     assert!(native_runs > 100, "compiled code ran {native_runs} times");
 }
+
+#[test]
+fn code_cache_bound_holds_and_frees() {
+    // A program with many distinct hot blocks (a loop over 40 straight-line sections joined
+    // by jumps) under a cache of 8 blocks: the cache refills again and again, results stay the
+    // interpreter's.
+    let mut source = String::from("push 0\nloop:\n");
+    for i in 0..40 {
+        source.push_str(&format!(
+            "push {i}\nadd\npush 1\nadd\npush 2\nadd\njump @s{i}\ns{i}:\n"
+        ));
+    }
+    source.push_str("dup0\nlt 100000\niszero\ncjump @loop\nhalt\n");
+    let program = Arc::new(asm::assemble(&source).unwrap());
+    let limits = Limits {
+        max_steps: Some(300_000),
+        ..Limits::default()
+    };
+    let expected = interp(&program, &limits);
+    let mut m = Machine::new(Arc::clone(&program));
+    let mut jit = Jit::with_cache(Arc::clone(&program), 0, 8).unwrap();
+    let stop = jit.run(&mut m, &limits);
+    assert!(jit.resident_blocks() <= 8);
+    assert!(jit.stats().evictions > 10, "{:?}", jit.stats());
+    assert!(jit.stats().native_runs > 1000);
+    assert_eq!(observe(m, stop), expected);
+}

@@ -74,24 +74,23 @@ impl Machine {
     /// Runs until the machine halts, error-stops, blocks, or reaches a limit. Running N steps
     /// and then M steps ends in the same state as running N + M.
     pub fn run(&mut self, limits: &Limits) -> Stop {
-        self.run_loop::<false>(limits, true, &[], |_| false)
+        self.run_loop::<false>(limits, true, |_| false)
             .expect("a whole run always stops")
     }
 
     /// Runs like [`Machine::run`] but also returns `None` when an engine that interleaves
-    /// compiled code wants control back: when the pc falls through to a loaded instruction
-    /// marked in `entries`, or when control transfers (a jump, a `cjump` taken or not, an error
-    /// jump) to loaded instruction `i` and `arrive(i)` says so. `first_of_run` says whether the next
-    /// instruction is the first of the host's run (AVM.md §9), so such an engine keeps the
-    /// blocking rules of one long run.
+    /// compiled code wants control back: when control transfers (a jump, a `cjump` taken or
+    /// not, an error jump) to loaded instruction `i` and `arrive(i)` says so. Straight-line
+    /// fall-through never stops, so interpreting costs the same as in [`Machine::run`].
+    /// `first_of_run` says whether the next instruction is the first of the host's run
+    /// (AVM.md §9), so such an engine keeps the blocking rules of one long run.
     pub fn run_segment(
         &mut self,
         limits: &Limits,
         first_of_run: bool,
-        entries: &[bool],
         arrive: impl FnMut(u32) -> bool,
     ) -> Option<Stop> {
-        self.run_loop::<true>(limits, first_of_run, entries, arrive)
+        self.run_loop::<true>(limits, first_of_run, arrive)
     }
 
     #[inline(always)]
@@ -99,7 +98,6 @@ impl Machine {
         &mut self,
         limits: &Limits,
         mut first: bool,
-        entries: &[bool],
         mut arrive: impl FnMut(u32) -> bool,
     ) -> Option<Stop> {
         let code = Arc::clone(&self.code);
@@ -128,16 +126,13 @@ impl Machine {
             };
             first = false;
             budget -= 1;
-            if SEGMENT && let Pc::Loaded(to) = self.pc {
-                // A `cjump` not taken starts a block as much as one taken does.
-                let hand_back = if before == Some(to.wrapping_sub(1)) && opcode != CJUMP {
-                    entries.get(to as usize).copied().unwrap_or(false)
-                } else {
-                    self.status == Status::Running && arrive(to)
-                };
-                if hand_back {
-                    return None;
-                }
+            if SEGMENT
+                && let Pc::Loaded(to) = self.pc
+                && (before != Some(to.wrapping_sub(1)) || opcode == CJUMP)
+                && self.status == Status::Running
+                && arrive(to)
+            {
+                return None;
             }
         }
     }

@@ -24,6 +24,9 @@ use module::{BlockFn, CodeModule};
 /// The default number of arrivals at a pc before its block is compiled.
 pub const DEFAULT_THRESHOLD: u32 = 32;
 
+/// The default bound on blocks resident in the code cache.
+pub const DEFAULT_CACHE_BLOCKS: u32 = 16_384;
+
 /// Counters a run reports.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct JitStats {
@@ -33,6 +36,8 @@ pub struct JitStats {
     pub compile_time: Duration,
     /// Block executions in native code.
     pub native_runs: u64,
+    /// Times the code cache was full and all its code was freed.
+    pub evictions: u32,
 }
 
 /// The arrival count of a pc whose block will never be compiled.
@@ -59,6 +64,10 @@ pub struct Jit {
     native: Vec<bool>,
     program: Arc<Program>,
     threshold: u32,
+    /// The most blocks resident at once; past it every block is freed and the cache refills.
+    cache_blocks: u32,
+    /// Blocks in the current module.
+    resident: u32,
     stats: JitStats,
     inputs: Vec<u64>,
     results: Vec<u64>,
@@ -79,6 +88,17 @@ impl Jit {
     /// A JIT for `program` that compiles a block after `threshold` arrivals (0: before its first
     /// run).
     pub fn new(program: Arc<Program>, threshold: u32) -> Result<Jit, String> {
+        Jit::with_cache(program, threshold, DEFAULT_CACHE_BLOCKS)
+    }
+
+    /// A JIT as [`Jit::new`] whose code cache holds at most `cache_blocks` blocks. When it is
+    /// full, all compiled code is freed (its memory unmapped) and blocks compile again as they
+    /// become hot: a simple bound that never leaves stale code behind.
+    pub fn with_cache(
+        program: Arc<Program>,
+        threshold: u32,
+        cache_blocks: u32,
+    ) -> Result<Jit, String> {
         let slots = program.len() + 1;
         Ok(Jit {
             compiled: (0..slots).map(|_| None).collect(),
@@ -86,6 +106,8 @@ impl Jit {
             native: vec![false; slots],
             program,
             threshold,
+            cache_blocks: cache_blocks.max(1),
+            resident: 0,
             stats: JitStats::default(),
             inputs: Vec::new(),
             results: Vec::new(),
@@ -140,7 +162,7 @@ impl Jit {
                 *count += 1;
                 *count > threshold
             };
-            if let Some(stop) = machine.run_segment(&segment, first, native, arrive) {
+            if let Some(stop) = machine.run_segment(&segment, first, arrive) {
                 return stop;
             }
             let ran = machine.outputs().steps - before;
@@ -199,17 +221,40 @@ impl Jit {
 
     fn compile(&mut self, pc: u32) -> Option<Box<Compiled>> {
         let block = analyze(&self.program, pc).filter(|b| b.steps >= MIN_BLOCK_STEPS)?;
+        if self.resident == self.cache_blocks {
+            self.evict_all().ok()?;
+        }
         let start = Instant::now();
         let compiled = self.module.compile(&block);
         self.stats.compile_time += start.elapsed();
         match compiled {
             Ok(code) => {
                 self.stats.compiled_blocks += 1;
+                self.resident += 1;
                 self.native[pc as usize] = true;
                 Some(Box::new(Compiled { block, code }))
             }
             Err(_) => None,
         }
+    }
+}
+
+impl Jit {
+    /// Frees every compiled block and its executable memory, and forgets what was hot.
+    fn evict_all(&mut self) -> Result<(), String> {
+        self.compiled.iter_mut().for_each(|entry| *entry = None);
+        self.native.iter_mut().for_each(|n| *n = false);
+        self.arrivals.iter_mut().for_each(|a| *a = 0);
+        // The old module drops (unmapping its code) only now that no block points into it.
+        self.module = CodeModule::new()?;
+        self.resident = 0;
+        self.stats.evictions += 1;
+        Ok(())
+    }
+
+    /// Blocks resident in the code cache now.
+    pub fn resident_blocks(&self) -> u32 {
+        self.resident
     }
 }
 
