@@ -10,7 +10,7 @@
 //! block either runs whole or not at all, and exactness reduces to the entry guard.
 
 use avm_runtime::opcode::{self, *};
-use avm_runtime::{Program, U256, Value};
+use avm_runtime::{Program, U256, Value, jit_abi};
 
 /// A value on a stack after the block, in terms of the machine before it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,6 +61,9 @@ pub enum IntOp {
     Unary(u8, usize),
     /// A two-operand opcode with operands `(A, B)` in pop order.
     Binary(u8, usize, usize),
+    /// An opcode computed by a runtime builtin (`avm_runtime::jit_abi`), operands in pop
+    /// order; it may raise an AVM error, which makes the whole block run in the interpreter.
+    Builtin(u8, Vec<usize>),
 }
 
 /// How control leaves the block.
@@ -384,6 +387,19 @@ impl Analysis {
                 self.checks.push((tuple.clone(), index));
                 let updated = Slot::Updated(Box::new(tuple), index, Box::new(value));
                 self.aux.values.push(Sym::Opaque(updated));
+            }
+            op if jit_abi::builtin(op).is_some() => {
+                let arity = jit_abi::builtin(op).expect("checked").arity;
+                let mut operands = Vec::with_capacity(arity);
+                for depth in 0..arity {
+                    let sym = self.data.peek(depth);
+                    operands.push(self.int(&sym)?);
+                }
+                for _ in 0..arity {
+                    self.data.pop();
+                }
+                let id = self.push_op(IntOp::Builtin(op, operands));
+                self.data.values.push(Sym::Int(id));
             }
             JUMP => {
                 let target = self.data.pop();

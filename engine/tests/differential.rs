@@ -161,6 +161,10 @@ fn exits_match_the_interpreter() {
         "errset @h\npush (1)\npush 2\nadd\npush 3\nadd\npush 4\nhalt\nh: push 7\npush 8\nadd\npush 1\nsub\nhalt",
         "push 5\npush 6\nadd\npush 7\nadd\njump\nhalt",
         "loop: push 1\npush 2\nadd\npop\npush 3\npush 4\nadd\npop\njump @loop",
+        // Builtins inside blocks, and builtins raising an error (division by zero) mid-block.
+        "push 7\npush 3\nmul\npush 2\nswap1\ndiv\npush 5\nmulmod 3\npush 9\naddmod 4\nhalt",
+        "push 1\npush 0\npush 5\ndiv\npush 3\nadd\npush 4\nhalt",
+        "errset @h\npush 0\npush 1\npush 5\nsmod\nmod 0\npush 4\nadd\nhalt\nh: push 1\npush 2\nmul\npush 3\nmul\nhalt",
         // Tuple operations with constant indexes: projections of updates, nested updates.
         "push (1, (2, 3), 4)\npush 9\nswap1\ntset 2\ndup0\ntget 2\nswap1\ntget 1\ntget 0\nadd\npush 5\nadd\nhalt",
         "push (1, 2)\npush 7\nswap1\ntset 0\npush 8\nswap1\ntset 1\ndup0\ntget 0\nswap1\ntget 1\nsub\nhalt",

@@ -36,6 +36,8 @@ pub struct JitStats {
     pub compile_time: Duration,
     /// Block executions in native code.
     pub native_runs: u64,
+    /// Steps those blocks ran.
+    pub native_steps: u64,
     /// Times the code cache was full and all its code was freed.
     pub evictions: u32,
 }
@@ -206,7 +208,10 @@ impl Jit {
         // and writes `4 * results.len()`: the loop above filled exactly that many inputs and
         // the results buffer was just sized to match. The code touches no other memory, and
         // its module is alive (owned by `self`).
-        unsafe { (compiled.code)(self.inputs.as_ptr(), self.results.as_mut_ptr()) };
+        let status = unsafe { (compiled.code)(self.inputs.as_ptr(), self.results.as_mut_ptr()) };
+        if status != 0 {
+            return None;
+        }
         let checked = block
             .checks
             .iter()
@@ -216,6 +221,7 @@ impl Jit {
         }
         self.effect.apply(machine, block);
         self.stats.native_runs += 1;
+        self.stats.native_steps += block.steps;
         Some(block.steps)
     }
 

@@ -1,21 +1,26 @@
 //! Cranelift JIT module: compiles blocks into executable memory.
 
+use avm_runtime::jit_abi::BUILTINS;
+use cranelift_codegen::ir::FuncRef;
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::FunctionBuilderContext;
 use cranelift_jit::{JITBuilder, JITModule};
-use cranelift_module::{Linkage, Module, default_libcall_names};
+use cranelift_module::{FuncId, Linkage, Module, default_libcall_names};
 
 use super::translate::{signature, translate};
-use crate::analysis::Block;
+use crate::analysis::{Block, IntOp};
 
-/// A compiled block: reads Int inputs, writes Int results (see [`super::translate`]).
-pub type BlockFn = unsafe extern "C" fn(inputs: *const u64, results: *mut u64);
+/// A compiled block: reads Int inputs, writes Int results, returns 0 or 1 (an AVM error on the
+/// way: run the block in the interpreter). See [`super::translate`].
+pub type BlockFn = unsafe extern "C" fn(inputs: *const u64, results: *mut u64) -> u32;
 
 /// Owns the executable memory of every block it compiled.
 pub struct CodeModule {
     module: Option<JITModule>,
     context: cranelift_codegen::Context,
     builder_context: FunctionBuilderContext,
+    /// Each builtin's opcode and its import in this module.
+    builtins: Vec<(u8, FuncId)>,
     compiled: u32,
 }
 
@@ -45,10 +50,24 @@ impl CodeModule {
             .map_err(|e| format!("host not supported by cranelift: {e}"))?
             .finish(settings::Flags::new(flags))
             .map_err(|e| format!("cranelift isa: {e}"))?;
-        let module = JITModule::new(JITBuilder::with_isa(isa, default_libcall_names()));
+        let mut builder = JITBuilder::with_isa(isa, default_libcall_names());
+        for builtin in BUILTINS {
+            builder.symbol(builtin.symbol, builtin.function as *const u8);
+        }
+        let mut module = JITModule::new(builder);
+        let call_conv = module.isa().default_call_conv();
+        let sig = signature(module.target_config().pointer_type(), call_conv);
+        let mut builtins = Vec::with_capacity(BUILTINS.len());
+        for builtin in BUILTINS {
+            let id = module
+                .declare_function(builtin.symbol, Linkage::Import, &sig)
+                .map_err(|e| e.to_string())?;
+            builtins.push((builtin.opcode, id));
+        }
         Ok(CodeModule {
             context: module.make_context(),
             module: Some(module),
+            builtins,
             builder_context: FunctionBuilderContext::new(),
             compiled: 0,
         })
@@ -66,11 +85,28 @@ impl CodeModule {
             .map_err(|e| e.to_string())?;
         self.context.func.signature = sig;
         let config = module.target_config();
+        let used: Vec<(u8, FuncRef)> = self
+            .builtins
+            .iter()
+            .filter(|(opcode, _)| {
+                block
+                    .ops
+                    .iter()
+                    .any(|op| matches!(op, IntOp::Builtin(o, _) if o == opcode))
+            })
+            .map(|&(opcode, id)| {
+                (
+                    opcode,
+                    module.declare_func_in_func(id, &mut self.context.func),
+                )
+            })
+            .collect();
         translate(
             block,
             &mut self.context.func,
             &mut self.builder_context,
             config,
+            &used,
         );
         module
             .define_function(id, &mut self.context)
@@ -80,7 +116,7 @@ impl CodeModule {
         self.compiled += 1;
         let code = module.get_finalized_function(id);
         // SAFETY: `code` is the entry of a function just finalized by this module with the
-        // signature `signature()` builds, which is `BlockFn`'s ABI (two pointers, no return,
+        // signature `signature()` builds, which is `BlockFn`'s ABI (two pointers, a `u32`,
         // the platform's default calling convention); the memory stays mapped as long as
         // this `CodeModule`, which outlives every use of the pointer (the engine drops compiled
         // blocks before the module).

@@ -1,13 +1,16 @@
 //! A block's integer program to Cranelift IR, on 256-bit values held as two `i128` halves.
 //!
-//! The function has the signature `extern "C" fn(inputs: *const u64, results: *mut u64)`: it
-//! reads native input `i` from `inputs[4i..4i + 4]` (little-endian limbs, as `U256` stores
-//! them) and writes result `k` to `results[4k..4k + 4]`. It touches nothing else, so it can
-//! neither fail nor observe the machine.
+//! The function has the signature `extern "C" fn(inputs: *const u64, results: *mut u64) ->
+//! u32`: it reads native input `i` from `inputs[4i..4i + 4]` (little-endian limbs, as `U256`
+//! stores them) and writes result `k` to `results[4k..4k + 4]`. Opcodes without an inline
+//! path call their builtin (`avm_runtime::jit_abi`) through a stack slot. It returns 0, or 1
+//! as soon as a builtin reports an AVM error. It touches nothing else and cannot observe the
+//! machine.
 
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{
-    AbiParam, Function, InstBuilder, MemFlagsData, Signature, Value, types,
+    AbiParam, FuncRef, Function, InstBuilder, MemFlagsData, Signature, StackSlotData,
+    StackSlotKind, Value, types,
 };
 use cranelift_codegen::isa::TargetFrontendConfig;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
@@ -27,11 +30,13 @@ struct Word {
 /// Bytes per 256-bit word in the input and result arrays.
 const WORD_BYTES: i32 = 32;
 
-/// The signature every block function has.
+/// The signature every block function has, which is also every builtin's: two pointers in,
+/// a status out.
 pub fn signature(pointer: types::Type, call_conv: cranelift_codegen::isa::CallConv) -> Signature {
     let mut sig = Signature::new(call_conv);
     sig.params.push(AbiParam::new(pointer));
     sig.params.push(AbiParam::new(pointer));
+    sig.returns.push(AbiParam::new(types::I32));
     sig
 }
 
@@ -41,7 +46,9 @@ pub fn translate(
     func: &mut Function,
     context: &mut FunctionBuilderContext,
     config: TargetFrontendConfig,
+    builtins: &[(u8, FuncRef)],
 ) {
+    let pointer = config.pointer_type();
     let mut b = FunctionBuilder::new(func, context);
     let entry = b.create_block();
     b.append_block_params_for_function_params(entry);
@@ -49,6 +56,10 @@ pub fn translate(
     b.seal_block(entry);
     let (inputs, results) = (b.block_params(entry)[0], b.block_params(entry)[1]);
     let flags = MemFlagsData::new().with_notrap();
+    // Room for a builtin's operands (at most three words) and its result.
+    let scratch =
+        b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, 4 * 32, 4));
+    let bail = b.create_block();
 
     let mut words: Vec<Word> = Vec::with_capacity(block.ops.len());
     for op in &block.ops {
@@ -63,6 +74,30 @@ pub fn translate(
             IntOp::Const(x) => constant(&mut b, &x),
             IntOp::Unary(opcode, a) => unary(&mut b, opcode, words[a]),
             IntOp::Binary(opcode, a, c) => binary(&mut b, opcode, words[a], words[c]),
+            IntOp::Builtin(opcode, ref operands) => {
+                let function = builtins
+                    .iter()
+                    .find(|(op, _)| *op == opcode)
+                    .expect("declared for this block")
+                    .1;
+                let args = b.ins().stack_addr(pointer, scratch, 0);
+                for (k, &operand) in operands.iter().enumerate() {
+                    let offset = WORD_BYTES * k as i32;
+                    b.ins().store(flags, words[operand].lo, args, offset);
+                    b.ins().store(flags, words[operand].hi, args, offset + 16);
+                }
+                let out = b.ins().stack_addr(pointer, scratch, 3 * WORD_BYTES);
+                let call = b.ins().call(function, &[args, out]);
+                let status = b.inst_results(call)[0];
+                let next = b.create_block();
+                b.ins().brif(status, bail, &[], next, &[]);
+                b.seal_block(next);
+                b.switch_to_block(next);
+                Word {
+                    lo: b.ins().load(types::I128, flags, out, 0),
+                    hi: b.ins().load(types::I128, flags, out, 16),
+                }
+            }
         };
         words.push(word);
     }
@@ -71,7 +106,12 @@ pub fn translate(
         b.ins().store(flags, words[id].lo, results, offset);
         b.ins().store(flags, words[id].hi, results, offset + 16);
     }
-    b.ins().return_(&[]);
+    let ok = b.ins().iconst(types::I32, 0);
+    b.ins().return_(&[ok]);
+    b.switch_to_block(bail);
+    b.seal_block(bail);
+    let failed = b.ins().iconst(types::I32, 1);
+    b.ins().return_(&[failed]);
     b.finalize(config);
 }
 

@@ -1,7 +1,6 @@
 //! Arithmetic, comparison and bitwise opcodes (AVM.md §8.1, §8.2): 256-bit wrapping math.
 
-use avm_runtime::{U256, Value};
-use primitive_types::U512;
+use avm_runtime::{U256, Value, math};
 
 use super::{Flow, OpResult, bool_value};
 use crate::OpError;
@@ -34,105 +33,53 @@ fn unary(m: &mut Machine, f: impl FnOnce(U256) -> U256) -> OpResult {
     Ok(Flow::Next)
 }
 
-fn nonzero(x: U256) -> Result<U256, OpError> {
-    if x.is_zero() {
-        Err(OpError::DivisionByZero)
-    } else {
-        Ok(x)
-    }
-}
-
-fn is_negative(x: &U256) -> bool {
-    x.bit(255)
-}
-
-fn negate(x: U256) -> U256 {
-    U256::zero().overflowing_sub(x).0
-}
-
-fn abs(x: U256) -> U256 {
-    if is_negative(&x) { negate(x) } else { x }
-}
-
-/// `a < b` as signed two's-complement numbers.
-fn signed_lt(a: U256, b: U256) -> bool {
-    match (is_negative(&a), is_negative(&b)) {
-        (true, false) => true,
-        (false, true) => false,
-        _ => a < b,
-    }
+/// An error for the division-like opcodes' `None`.
+fn or_div_error(x: Option<U256>) -> Result<U256, OpError> {
+    x.ok_or(OpError::DivisionByZero)
 }
 
 pub(super) fn add(m: &mut Machine) -> OpResult {
-    binary(m, |a, b| Ok(a.overflowing_add(b).0))
+    binary(m, |a, b| Ok(math::add(a, b)))
 }
 
 pub(super) fn mul(m: &mut Machine) -> OpResult {
-    binary(m, |a, b| Ok(a.overflowing_mul(b).0))
+    binary(m, |a, b| Ok(math::mul(a, b)))
 }
 
 pub(super) fn sub(m: &mut Machine) -> OpResult {
-    binary(m, |a, b| Ok(a.overflowing_sub(b).0))
+    binary(m, |a, b| Ok(math::sub(a, b)))
 }
 
 pub(super) fn div(m: &mut Machine) -> OpResult {
-    binary(m, |a, b| Ok(a / nonzero(b)?))
+    binary(m, |a, b| or_div_error(math::div(a, b)))
 }
 
 pub(super) fn sdiv(m: &mut Machine) -> OpResult {
-    binary(m, |a, b| {
-        let quotient = abs(a) / abs(nonzero(b)?);
-        Ok(if is_negative(&a) != is_negative(&b) {
-            negate(quotient)
-        } else {
-            quotient
-        })
-    })
+    binary(m, |a, b| or_div_error(math::sdiv(a, b)))
 }
 
 pub(super) fn modulo(m: &mut Machine) -> OpResult {
-    binary(m, |a, b| Ok(a % nonzero(b)?))
+    binary(m, |a, b| or_div_error(math::modulo(a, b)))
 }
 
 pub(super) fn smod(m: &mut Machine) -> OpResult {
-    binary(m, |a, b| {
-        let remainder = abs(a) % abs(nonzero(b)?);
-        Ok(if is_negative(&a) {
-            negate(remainder)
-        } else {
-            remainder
-        })
-    })
+    binary(m, |a, b| or_div_error(math::smod(a, b)))
 }
 
 pub(super) fn addmod(m: &mut Machine) -> OpResult {
-    ternary(m, |a, b, c| {
-        let c = nonzero(c)?;
-        let sum = U512::from(a) + U512::from(b);
-        Ok(U256::try_from(sum % U512::from(c)).expect("a remainder mod c fits"))
-    })
+    ternary(m, |a, b, c| or_div_error(math::addmod(a, b, c)))
 }
 
 pub(super) fn mulmod(m: &mut Machine) -> OpResult {
-    ternary(m, |a, b, c| {
-        let c = nonzero(c)?;
-        Ok(U256::try_from(a.full_mul(b) % U512::from(c)).expect("a remainder mod c fits"))
-    })
+    ternary(m, |a, b, c| or_div_error(math::mulmod(a, b, c)))
 }
 
 pub(super) fn exp(m: &mut Machine) -> OpResult {
-    binary(m, |base, exponent| Ok(base.overflowing_pow(exponent).0))
+    binary(m, |a, b| Ok(math::exp(a, b)))
 }
 
 pub(super) fn signextend(m: &mut Machine) -> OpResult {
-    binary(m, |a, b| {
-        if a >= U256::from(31) {
-            return Ok(b);
-        }
-        let bit = 8 * a.low_u64() as usize + 7;
-        let mask = (U256::one() << bit) - 1;
-        Ok(if b.bit(bit) { b | !mask } else { b & mask })
-    })
+    binary(m, |a, b| Ok(math::signextend(a, b)))
 }
 
 pub(super) fn lt(m: &mut Machine) -> OpResult {
@@ -144,11 +91,11 @@ pub(super) fn gt(m: &mut Machine) -> OpResult {
 }
 
 pub(super) fn slt(m: &mut Machine) -> OpResult {
-    compare(m, signed_lt)
+    compare(m, math::slt)
 }
 
 pub(super) fn sgt(m: &mut Machine) -> OpResult {
-    compare(m, |a, b| signed_lt(b, a))
+    compare(m, |a, b| math::slt(b, a))
 }
 
 fn compare(m: &mut Machine, f: impl FnOnce(U256, U256) -> bool) -> OpResult {
@@ -188,52 +135,17 @@ pub(super) fn not(m: &mut Machine) -> OpResult {
 }
 
 pub(super) fn byte(m: &mut Machine) -> OpResult {
-    binary(m, |a, b| {
-        Ok(if a < U256::from(32) {
-            U256::from(b.byte(31 - a.low_u64() as usize))
-        } else {
-            U256::zero()
-        })
-    })
+    binary(m, |a, b| Ok(math::byte(a, b)))
 }
 
 pub(super) fn shl(m: &mut Machine) -> OpResult {
-    binary(m, |shift, value| {
-        Ok(if shift < U256::from(256) {
-            value << shift.low_u64() as usize
-        } else {
-            U256::zero()
-        })
-    })
+    binary(m, |a, b| Ok(math::shl(a, b)))
 }
 
 pub(super) fn shr(m: &mut Machine) -> OpResult {
-    binary(m, |shift, value| {
-        Ok(if shift < U256::from(256) {
-            value >> shift.low_u64() as usize
-        } else {
-            U256::zero()
-        })
-    })
+    binary(m, |a, b| Ok(math::shr(a, b)))
 }
 
 pub(super) fn sar(m: &mut Machine) -> OpResult {
-    binary(m, |shift, value| {
-        if !is_negative(&value) {
-            return Ok(if shift < U256::from(256) {
-                value >> shift.low_u64() as usize
-            } else {
-                U256::zero()
-            });
-        }
-        if shift >= U256::from(256) {
-            return Ok(U256::MAX);
-        }
-        let s = shift.low_u64() as usize;
-        Ok(if s == 0 {
-            value
-        } else {
-            (value >> s) | (U256::MAX << (256 - s))
-        })
-    })
+    binary(m, |a, b| Ok(math::sar(a, b)))
 }
