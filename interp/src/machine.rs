@@ -199,9 +199,20 @@ impl Machine {
     /// Accounts for `steps` instructions costing `gas` in total, which an engine executed
     /// elsewhere. The caller has checked that the remaining gas covers `gas`.
     pub fn charge_executed(&mut self, steps: u64, gas: u64) {
-        self.gas -= U256::from(gas);
+        let (low, borrow) = self.gas.0[0].overflowing_sub(gas);
+        if borrow {
+            self.gas -= U256::from(gas);
+        } else {
+            self.gas.0[0] = low;
+        }
         self.out.gas_used += u128::from(gas);
         self.out.steps += steps;
+    }
+
+    /// Whether the remaining gas covers `gas`.
+    #[inline]
+    pub fn gas_covers(&self, gas: u64) -> bool {
+        self.gas.0[0] >= gas || self.gas.0[1..].iter().any(|&limb| limb != 0)
     }
 
     /// Moves the pc to loaded instruction `index`.

@@ -271,7 +271,7 @@ fn admits(machine: &Machine, block: &Block, budget: u64, bound: Option<GasBound>
     if machine.stack().len() < block.reads
         || machine.aux_stack().len() < block.aux_reads
         || budget < block.steps
-        || machine.gas_remaining() < U256::from(block.gas)
+        || !machine.gas_covers(block.gas)
     {
         return false;
     }
