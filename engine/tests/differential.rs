@@ -5,7 +5,7 @@
 #[path = "../../runtime/tests/common/mod.rs"]
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use avm_engine::Jit;
@@ -96,20 +96,10 @@ fn check(name: &str, program: Program) -> u64 {
     native_runs
 }
 
-fn files(dir: &Path, extension: &str) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == extension))
-        .collect();
-    files.sort();
-    files
-}
-
 #[test]
 fn examples_match_the_interpreter() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
-    for path in files(&dir, "avm") {
+    for path in common::files(&dir, "avm") {
         check(
             &path.display().to_string(),
             asm::assemble(&std::fs::read_to_string(&path).unwrap()).unwrap(),
@@ -189,7 +179,7 @@ fn corpus_programs_match_the_interpreter() {
     };
     let mut native_runs = 0;
     for dir in ["corpus/machine-cases", "corpus/speedtest"] {
-        for path in files(&shared.join(dir), "mexe") {
+        for path in common::files(&shared.join(dir), "mexe") {
             let name = path.file_name().unwrap().to_string_lossy();
             if name.starts_with("ec") || name == "contract.mexe" {
                 continue; // crypto-bound kernels: the same precompiles, too slow at these bounds

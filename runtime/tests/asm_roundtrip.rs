@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use avm_runtime::{Program, asm, mexe};
 
@@ -25,20 +25,10 @@ fn assert_round_trips(name: &str, program: &Program) {
     );
 }
 
-fn files(dir: &Path, extension: &str) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == extension))
-        .collect();
-    files.sort();
-    files
-}
-
 #[test]
 fn examples_round_trip() {
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
-    let sources = files(&examples, "avm");
+    let sources = common::files(&examples, "avm");
     assert!(sources.len() >= 3);
     for path in sources {
         let program = asm::assemble(&std::fs::read_to_string(&path).unwrap())
@@ -54,7 +44,7 @@ fn corpus_programs_round_trip() {
     };
     let mut count = 0;
     for dir in ["corpus/machine-cases", "corpus/speedtest", "corpus/arbos"] {
-        for path in files(&shared.join(dir), "mexe") {
+        for path in common::files(&shared.join(dir), "mexe") {
             let program = mexe::load_file(&path).unwrap();
             assert_round_trips(&path.display().to_string(), &program);
             count += 1;

@@ -4,21 +4,11 @@
 mod common;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use avm_runtime::hash::hex_hash;
 use avm_runtime::{Program, mexe};
 use common::h;
-
-fn programs(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "mexe"))
-        .collect();
-    files.sort();
-    files
-}
 
 fn load(path: &Path) -> Program {
     mexe::load_file(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
@@ -71,7 +61,7 @@ fn every_corpus_program_loads_with_its_recorded_hash() {
     let mut loaded = 0;
     let mut checked = 0;
     for dir in ["corpus/machine-cases", "corpus/speedtest"] {
-        for path in programs(&shared.join(dir)) {
+        for path in common::files(&shared.join(dir), "mexe") {
             let program = load(&path);
             let name = path.file_name().unwrap().to_str().unwrap();
             let hash = hex_hash(&program.initial_machine_hash());

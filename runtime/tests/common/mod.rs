@@ -1,7 +1,7 @@
 //! Finding `../shared` (the spec and corpus beside the checkout) for tests that read it.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The `shared/` folder beside the checkout (or `$AVM_SHARED`), or `None` after printing why
 /// the calling test skips. Printed straight to stderr so the reason shows even when cargo
@@ -35,4 +35,16 @@ pub fn unhex(s: &str) -> Vec<u8> {
         .step_by(2)
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
         .collect()
+}
+
+/// The files of `dir` ending in `.extension`, sorted.
+#[allow(dead_code)]
+pub fn files(dir: &Path, extension: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == extension))
+        .collect();
+    files.sort();
+    files
 }
