@@ -23,21 +23,6 @@ fn machine(dir: &Path, program: &Arc<Program>, name: &str) -> Machine {
     m
 }
 
-fn replays(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .filter_map(|e| {
-            e.unwrap()
-                .file_name()
-                .to_str()?
-                .strip_suffix(".expect.json")
-                .map(str::to_string)
-        })
-        .collect();
-    names.sort();
-    names
-}
-
 #[test]
 fn replays_give_their_expected_results_under_the_jit() {
     let Some(shared) = common::shared("replays_give_their_expected_results_under_the_jit") else {
@@ -45,7 +30,7 @@ fn replays_give_their_expected_results_under_the_jit() {
     };
     let dir = shared.join("corpus/arbos");
     let program = Arc::new(mexe::load_file(dir.join("arbos.mexe")).unwrap());
-    let names = replays(&dir);
+    let names = common::replay_names(&dir);
     assert_eq!(names.len(), 11);
     for name in &names {
         let expect: serde_json::Value = serde_json::from_slice(

@@ -86,17 +86,7 @@ fn arbos_replays_reproduce_their_recordings() {
     };
     let dir = shared.join("corpus/arbos");
     let program = Arc::new(mexe::load_file(dir.join("arbos.mexe")).unwrap());
-    let mut names: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .filter_map(|e| {
-            e.unwrap()
-                .file_name()
-                .to_str()?
-                .strip_suffix(".expect.json")
-                .map(str::to_string)
-        })
-        .collect();
-    names.sort();
+    let names = common::replay_names(&dir);
     assert_eq!(names.len(), 11);
     for name in &names {
         check_replay(&dir, &program, name);

@@ -48,3 +48,20 @@ pub fn files(dir: &Path, extension: &str) -> Vec<PathBuf> {
     files.sort();
     files
 }
+
+/// The names of the recorded ArbOS replays in `dir` (each `NAME.expect.json`), sorted.
+#[allow(dead_code)]
+pub fn replay_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| {
+            e.unwrap()
+                .file_name()
+                .to_str()?
+                .strip_suffix(".expect.json")
+                .map(str::to_string)
+        })
+        .collect();
+    names.sort();
+    names
+}
