@@ -46,7 +46,12 @@ fn replays_give_their_expected_results_under_the_jit() {
                 Stop::Blocked(BlockReason::Inbox),
                 "{name}"
             );
-            assert!(jit.stats().native_runs > 0, "{name}: compiled code ran");
+            // Eager compilation must run native code; at the default threshold short replays
+            // may find nothing hot enough to compile.
+            assert!(
+                threshold > 0 || jit.stats().native_runs > 0,
+                "{name}: compiled code ran"
+            );
             let logs: Vec<String> = m
                 .outputs()
                 .logs

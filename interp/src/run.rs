@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use avm_runtime::opcode::{
-    self, CJUMP, ECPAIRING_GAS_PER_PAIR, ECPAIRING_MAX_PAIRS, ERROR_GAS, Flags, OpInfo,
+    self, ECPAIRING_GAS_PER_PAIR, ECPAIRING_MAX_PAIRS, ERROR_GAS, Flags, OpInfo,
 };
 use avm_runtime::{U256, Value};
 
@@ -65,8 +65,11 @@ pub struct Limits {
 
 /// What one step did.
 enum Stepped {
-    /// The instruction ran (possibly raising an error); its opcode.
-    Ran(u8),
+    /// The instruction ran (possibly raising an error). `transferred`: it was a `jump` or a
+    /// `cjump` (taken or not) or it raised an error, so the pc may be anywhere.
+    Ran {
+        transferred: bool,
+    },
     Blocked(BlockReason),
 }
 
@@ -116,19 +119,15 @@ impl Machine {
             {
                 return Some(Stop::GasLimit);
             }
-            let before = match self.pc {
-                Pc::Loaded(index) => Some(index),
-                Pc::Dynamic(_) => None,
-            };
-            let opcode = match self.step_in(&code, limits, first) {
-                Stepped::Ran(opcode) => opcode,
+            let transferred = match self.step_in(&code, limits, first) {
+                Stepped::Ran { transferred } => transferred,
                 Stepped::Blocked(reason) => return Some(Stop::Blocked(reason)),
             };
             first = false;
             budget -= 1;
             if SEGMENT
+                && transferred
                 && let Pc::Loaded(to) = self.pc
-                && (before != Some(to.wrapping_sub(1)) || opcode == CJUMP)
                 && self.status == Status::Running
                 && arrive(to)
             {
@@ -223,7 +222,10 @@ impl Machine {
         if failed {
             self.unwind(pops, aux_pops);
         }
-        Stepped::Ran(opcode)
+        let jumps = info.is_some_and(|i| i.flags.contains(Flags::JUMP));
+        Stepped::Ran {
+            transferred: failed || jumps,
+        }
     }
 
     /// Takes `cost` from the remaining gas; if it is not there, runs out of gas instead

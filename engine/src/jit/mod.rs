@@ -1,13 +1,13 @@
 //! The tiered JIT: hot blocks run as native code, everything else in the interpreter.
 //!
-//! The driver counts arrivals at loaded pcs where control lands (after a jump, an error, or at
-//! the start). A pc reached more than the threshold compiles the block starting there
-//! ([`crate::analysis`]). Before running a compiled block the driver checks, in one go, that
-//! the block cannot do anything but succeed: enough values on both stacks, Ints where it
-//! computes on entry values, gas for all of it, steps left in the budget, the gas bound not
-//! reached inside it, and codepoints where it jumps. Then the native code computes the Ints
-//! and the driver applies the block's static plan. When any check fails, the interpreter runs
-//! the code instead, so results are the interpreter's to the step and the unit of gas.
+//! The driver counts arrivals at loaded pcs where control lands (after a jump, a `cjump`, an
+//! error, or at the start). A block is hot once its arrivals pass the threshold and, times its
+//! length, reach [`HOT_STEPS`]; then it is compiled ([`crate::analysis`]). Before a compiled
+//! block's effect is applied the driver checks stack depths, the step budget, gas and the gas
+//! bound, runs the native code (which computes only Ints) and works out every value the block
+//! produces (operand kinds, tuple slots, jump targets). If anything is missing, or a builtin
+//! reports an AVM error, nothing has changed and the interpreter runs the code instead, so
+//! results are the interpreter's to the step and the unit of gas.
 
 mod module;
 mod translate;
@@ -45,6 +45,11 @@ pub struct JitStats {
 /// The arrival count of a pc whose block will never be compiled.
 const DECIDED: u32 = u32::MAX;
 
+/// A block becomes hot once its arrivals times its steps reach this (and its arrivals the
+/// threshold): long blocks compile soon, short ones only when they are run a great deal, since
+/// compiling one costs tens of microseconds and saves a little on each run.
+const HOT_STEPS: u64 = 1 << 14;
+
 /// Blocks shorter than this stay in the interpreter: entering native code costs more than
 /// interpreting a few instructions.
 const MIN_BLOCK_STEPS: u64 = 4;
@@ -62,6 +67,11 @@ pub struct Jit {
     compiled: Vec<Option<Box<Compiled>>>,
     /// Arrivals at each pc by a control transfer, until it is compiled or [`DECIDED`].
     arrivals: Vec<u32>,
+    /// Arrivals each pc needs before its block compiles: the threshold, raised for short blocks
+    /// once the block was sized (see [`HOT_STEPS`]).
+    needed: Vec<u32>,
+    /// Whether each pc's block was sized yet.
+    sized: Vec<bool>,
     /// `native[pc]`: a compiled block starts at `pc` (where the interpreter hands back).
     native: Vec<bool>,
     program: Arc<Program>,
@@ -105,6 +115,8 @@ impl Jit {
         Ok(Jit {
             compiled: (0..slots).map(|_| None).collect(),
             arrivals: vec![0; slots],
+            needed: vec![threshold; slots],
+            sized: vec![false; slots],
             native: vec![false; slots],
             program,
             threshold,
@@ -152,7 +164,7 @@ impl Jit {
                 max_steps: Some(budget),
                 ..*limits
             };
-            let (threshold, arrivals, native) = (self.threshold, &mut self.arrivals, &self.native);
+            let (needed, arrivals, native) = (&self.needed, &mut self.arrivals, &self.native);
             let arrive = |pc: u32| {
                 if native[pc as usize] {
                     return true;
@@ -162,7 +174,7 @@ impl Jit {
                     return false;
                 }
                 *count += 1;
-                *count > threshold
+                *count > needed[pc as usize]
             };
             if let Some(stop) = machine.run_segment(&segment, first, arrive) {
                 return stop;
@@ -183,13 +195,23 @@ impl Jit {
         bound: Option<GasBound>,
     ) -> Option<u64> {
         if self.compiled[pc as usize].is_none() {
-            let arrivals = &mut self.arrivals[pc as usize];
-            if *arrivals == DECIDED || *arrivals < self.threshold {
+            let index = pc as usize;
+            let arrivals = &mut self.arrivals[index];
+            if *arrivals == DECIDED || *arrivals < self.needed[index] {
                 *arrivals = arrivals.saturating_add(1);
                 return None;
             }
-            *arrivals = DECIDED;
-            self.compiled[pc as usize] = self.compile(pc);
+            if self.threshold > 0 && !self.sized[index] {
+                self.sized[index] = true;
+                let steps = analyze(&self.program, pc).map_or(0, |b| b.steps);
+                self.needed[index] = self.needed[index]
+                    .max(HOT_STEPS.div_ceil(steps.max(1)).min(u64::from(DECIDED - 1)) as u32);
+                if self.arrivals[index] < self.needed[index] {
+                    return None;
+                }
+            }
+            self.arrivals[index] = DECIDED;
+            self.compiled[index] = self.compile(pc);
         }
         let compiled = self.compiled[pc as usize].as_ref()?;
         let block = &compiled.block;
@@ -251,6 +273,8 @@ impl Jit {
         self.compiled.iter_mut().for_each(|entry| *entry = None);
         self.native.iter_mut().for_each(|n| *n = false);
         self.arrivals.iter_mut().for_each(|a| *a = 0);
+        self.needed.iter_mut().for_each(|n| *n = self.threshold);
+        self.sized.iter_mut().for_each(|s| *s = false);
         // The old module drops (unmapping its code) only now that no block points into it.
         self.module = CodeModule::new()?;
         self.resident = 0;
