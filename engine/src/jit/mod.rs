@@ -2,7 +2,7 @@
 //!
 //! The driver counts arrivals at loaded pcs where control lands (after a jump, a `cjump`, an
 //! error, or at the start). A block is hot once its arrivals pass the threshold and, times its
-//! length, reach [`HOT_STEPS`]; then it is compiled ([`crate::analysis`]). Before a compiled
+//! length, reach `HOT_STEPS` (16,384); then it is compiled ([`crate::analysis`]). Before a compiled
 //! block's effect is applied the driver checks stack depths, the step budget, gas and the gas
 //! bound, runs the native code (which computes only Ints) and works out every value the block
 //! produces (operand kinds, tuple slots, jump targets). If anything is missing, or a builtin
