@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use avm_engine::{Jit, JitStats};
 use avm_interp::{BlockReason, GasBound, Limits, Machine, Stop};
-use avm_runtime::hash::hex_hash;
+use avm_runtime::hash::{hex_bytes, hex_hash};
 use avm_runtime::{Error, parse_inbox_json};
 use serde_json::json;
 
@@ -221,13 +221,4 @@ fn report(
             stats.compiled_blocks
         );
     }
-}
-
-fn hex_bytes(bytes: &[u8]) -> String {
-    let mut text = String::with_capacity(2 + 2 * bytes.len());
-    text.push_str("0x");
-    for byte in bytes {
-        text.push_str(&format!("{byte:02x}"));
-    }
-    text
 }

@@ -8,15 +8,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use avm_interp::{BlockReason, Limits, Machine, Stop};
-use avm_runtime::hash::hex_hash;
+use avm_runtime::hash::{hex_bytes, hex_hash};
 use avm_runtime::{Program, mexe, parse_inbox_json};
-
-fn hex_bytes(bytes: &[u8]) -> String {
-    format!(
-        "0x{}",
-        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    )
-}
 
 /// Runs replay `name` and compares every expected field.
 fn check_replay(dir: &Path, program: &Arc<Program>, name: &str) {
