@@ -113,6 +113,23 @@ impl Tuple {
         Some(Tuple::from_iter(slots))
     }
 
+    /// This tuple with slot `index` replaced, or `None` when out of range. When this handle is
+    /// the tuple's only owner the slot is replaced in place (and the cached digest dropped),
+    /// which saves an allocation and a copy of every other slot; otherwise as [`Tuple::with`].
+    pub fn into_with(mut self, index: usize, value: Value) -> Option<Tuple> {
+        if index >= self.len() {
+            return None;
+        }
+        match Arc::get_mut(&mut self.0) {
+            Some(data) => {
+                data.header = OnceLock::new();
+                data.slice[index] = value;
+                Some(self)
+            }
+            None => self.with(index, value),
+        }
+    }
+
     /// Whether both handles share the same allocation (equal without hashing).
     pub fn ptr_eq(&self, other: &Tuple) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
@@ -218,5 +235,41 @@ impl Tuple {
 impl fmt::Debug for Tuple {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(&Value::Tuple(self.clone()), f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ints(values: &[u64]) -> Tuple {
+        Tuple::new(values.iter().map(|&x| Value::int(x)).collect())
+    }
+
+    #[test]
+    fn into_with_updates_in_place_only_when_unshared() {
+        let expected = ints(&[1, 9, 3]).hash();
+
+        let unique = ints(&[1, 2, 3]);
+        unique.hash();
+        let before = Arc::as_ptr(&unique.0).cast::<u8>();
+        let updated = unique.into_with(1, Value::int(9u64)).unwrap();
+        assert_eq!(Arc::as_ptr(&updated.0).cast::<u8>(), before);
+        assert_eq!(
+            updated.hash(),
+            expected,
+            "the stale cached digest is dropped"
+        );
+
+        let shared = ints(&[1, 2, 3]);
+        let other = shared.clone();
+        let updated = shared.into_with(1, Value::int(9u64)).unwrap();
+        assert_eq!(updated.hash(), expected);
+        assert_eq!(
+            other.hash(),
+            ints(&[1, 2, 3]).hash(),
+            "a shared tuple never changes"
+        );
+        assert!(other.into_with(3, Value::int(0u64)).is_none());
     }
 }

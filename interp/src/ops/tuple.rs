@@ -5,6 +5,7 @@ use avm_runtime::{Tuple, U256, Value};
 use super::{Flow, OpResult};
 use crate::OpError;
 use crate::machine::Machine;
+use crate::stack::Stack;
 
 fn tuple(value: &Value) -> Result<&Tuple, OpError> {
     match value {
@@ -32,11 +33,13 @@ pub(super) fn tget(m: &mut Machine) -> OpResult {
 
 pub(super) fn tset(m: &mut Machine) -> OpResult {
     let i = m.stack.int(0)?;
-    let t = tuple(m.stack.peek(1))?;
-    let updated = t
-        .with(index(i, t)?, m.stack.peek(2).clone())
-        .expect("index checked");
-    m.stack.replace_top(3, Value::Tuple(updated));
+    let slot = index(i, tuple(m.stack.peek(1))?)?;
+    m.stack.drop_top(1);
+    let t = take_tuple(&mut m.stack);
+    let value = m.stack.pop().expect("tset pops three values");
+    m.stack.push(Value::Tuple(
+        t.into_with(slot, value).expect("index checked"),
+    ));
     Ok(Flow::Next)
 }
 
@@ -58,11 +61,21 @@ pub(super) fn xget(m: &mut Machine) -> OpResult {
 /// `xset` replaces a slot of the tuple on top of the aux stack.
 pub(super) fn xset(m: &mut Machine) -> OpResult {
     let i = m.stack.int(0)?;
-    let t = tuple(m.aux.peek(0))?;
-    let updated = t
-        .with(index(i, t)?, m.stack.peek(1).clone())
-        .expect("index checked");
-    m.stack.drop_top(2);
-    m.aux.replace_top(1, Value::Tuple(updated));
+    let slot = index(i, tuple(m.aux.peek(0))?)?;
+    m.stack.drop_top(1);
+    let value = m.stack.pop().expect("xset pops two values");
+    let t = take_tuple(&mut m.aux);
+    m.aux.push(Value::Tuple(
+        t.into_with(slot, value).expect("index checked"),
+    ));
     Ok(Flow::Next)
+}
+
+/// Pops the top of `stack`, which the caller checked is a tuple. Owning it (rather than cloning
+/// it) lets an update happen in place when nothing else shares the tuple.
+fn take_tuple(stack: &mut Stack) -> Tuple {
+    match stack.pop() {
+        Some(Value::Tuple(t)) => t,
+        _ => unreachable!("checked to be a tuple"),
+    }
 }
