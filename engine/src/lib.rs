@@ -6,4 +6,4 @@
 pub mod analysis;
 pub mod jit;
 
-pub use jit::{DEFAULT_CACHE_BLOCKS, DEFAULT_THRESHOLD, Jit, JitStats};
+pub use jit::{CompileMode, DEFAULT_CACHE_BLOCKS, DEFAULT_THRESHOLD, Jit, JitOptions, JitStats};

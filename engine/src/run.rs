@@ -4,6 +4,7 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use avm_engine::jit::{CompileMode, JitOptions};
 use avm_engine::{Jit, JitStats};
 use avm_interp::{BlockReason, GasBound, Limits, Machine, Stop};
 use avm_runtime::hash::{hex_bytes, hex_hash};
@@ -18,12 +19,18 @@ pub struct RunArgs {
     /// A `.mexe` file or assembler text.
     file: std::path::PathBuf,
     /// The engine that runs the program.
-    #[arg(long, value_enum, default_value_t = EngineKind::Interp)]
+    #[arg(long, value_enum, default_value_t = EngineKind::Jit)]
     engine: EngineKind,
     /// JIT: compile a block once control has arrived at it this many times (0: before it
     /// first runs).
     #[arg(long, default_value_t = avm_engine::DEFAULT_THRESHOLD)]
     jit_threshold: u32,
+    /// JIT: where hot blocks compile. `inline`: the run waits while a block compiles.
+    /// `background`: a worker thread compiles while the run goes on interpreting the block
+    /// until its code arrives. Results are the same either way; only the speed differs. With
+    /// --jit-threshold 0 blocks always compile inline (each must compile before it first runs).
+    #[arg(long, value_enum, default_value_t = JitCompile::from(JitOptions::default().compile))]
+    jit_compile: JitCompile,
     /// Stop after this many steps.
     #[arg(long)]
     max_steps: Option<u64>,
@@ -48,6 +55,33 @@ pub enum EngineKind {
     Interp,
     /// The Cranelift JIT, tiered over the interpreter.
     Jit,
+}
+
+/// Where the JIT compiles hot blocks (see [`CompileMode`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum JitCompile {
+    /// On the thread that runs the machine, which waits for the code.
+    Inline,
+    /// On a worker thread, while the machine keeps interpreting.
+    Background,
+}
+
+impl From<JitCompile> for CompileMode {
+    fn from(mode: JitCompile) -> CompileMode {
+        match mode {
+            JitCompile::Inline => CompileMode::Inline,
+            JitCompile::Background => CompileMode::Background,
+        }
+    }
+}
+
+impl From<CompileMode> for JitCompile {
+    fn from(mode: CompileMode) -> JitCompile {
+        match mode {
+            CompileMode::Inline => JitCompile::Inline,
+            CompileMode::Background => JitCompile::Background,
+        }
+    }
 }
 
 /// How many steps run between progress checks.
@@ -75,8 +109,13 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
     let mut jit = match args.engine {
         EngineKind::Interp => None,
         EngineKind::Jit => {
+            let options = JitOptions {
+                threshold: args.jit_threshold,
+                compile: args.jit_compile.into(),
+                ..JitOptions::default()
+            };
             Some(
-                Jit::new(program, args.jit_threshold).map_err(|message| Failure {
+                Jit::with_options(program, options).map_err(|message| Failure {
                     subject: "jit".into(),
                     error: Error::Engine(message),
                 })?,
@@ -121,10 +160,13 @@ fn run_with_progress(machine: &mut Machine, limits: &Limits, mut jit: Option<&mu
     loop {
         let chunk = remaining.map_or(PROGRESS_CHUNK, |r| r.min(PROGRESS_CHUNK));
         let before = machine.outputs().steps;
-        let stop = machine.run(&Limits {
-            max_steps: Some(chunk),
-            ..*limits
-        });
+        let stop = run(
+            machine,
+            &Limits {
+                max_steps: Some(chunk),
+                ..*limits
+            },
+        );
         let ran = machine.outputs().steps - before;
         remaining = remaining.map(|r| r - ran);
         if stop != Stop::StepLimit || remaining == Some(0) {

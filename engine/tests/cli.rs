@@ -140,6 +140,43 @@ fn json_fields_of_a_halting_run() {
 }
 
 #[test]
+fn the_jit_is_the_default_and_every_engine_agrees() {
+    let fields = |out: &serde_json::Value| {
+        ["status", "steps", "gas_used", "machine_hash", "logs"].map(|k| out[k].clone())
+    };
+    let reference = run_json(&["run", &example("loop.avm"), "--engine", "interp", "--json"]);
+    assert!(reference.get("compiled_blocks").is_none());
+    let default = run_json(&[
+        "run",
+        &example("loop.avm"),
+        "--jit-threshold",
+        "0",
+        "--json",
+    ]);
+    assert!(
+        default["compiled_blocks"].as_u64().unwrap() > 0,
+        "{default}"
+    );
+    assert_eq!(fields(&default), fields(&reference));
+    for mode in ["inline", "background"] {
+        for threshold in ["0", "1", "32"] {
+            let out = run_json(&[
+                "run",
+                &example("loop.avm"),
+                "--engine",
+                "jit",
+                "--jit-compile",
+                mode,
+                "--jit-threshold",
+                threshold,
+                "--json",
+            ]);
+            assert_eq!(fields(&out), fields(&reference), "{mode} {threshold}");
+        }
+    }
+}
+
+#[test]
 fn step_and_gas_bounds_stop_the_run() {
     let out = run_json(&["run", &example("loop.avm"), "--max-steps", "100", "--json"]);
     assert_eq!(

@@ -9,6 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use avm_engine::Jit;
+use avm_engine::jit::{CompileMode, JitOptions};
 use avm_interp::{GasBound, Limits, Machine, Stop};
 use avm_runtime::{Program, U256, Value, asm, mexe};
 
@@ -47,10 +48,29 @@ fn interp(program: &Arc<Program>, limits: &Limits) -> Observed {
     observe(m, stop)
 }
 
+/// Options for a JIT that compiles inline (deterministic: which blocks run natively never
+/// depends on timing).
+fn inline(threshold: u32) -> JitOptions {
+    JitOptions {
+        threshold,
+        compile: CompileMode::Inline,
+        ..JitOptions::default()
+    }
+}
+
+/// Options for a JIT that compiles on a worker thread.
+fn background(threshold: u32) -> JitOptions {
+    JitOptions {
+        threshold,
+        compile: CompileMode::Background,
+        ..JitOptions::default()
+    }
+}
+
 /// The JIT's run and how many blocks it ran natively.
 fn jit(program: &Arc<Program>, limits: &Limits, threshold: u32) -> (Observed, u64) {
     let mut m = Machine::new(Arc::clone(program));
-    let mut jit = Jit::new(Arc::clone(program), threshold).unwrap();
+    let mut jit = Jit::with_options(Arc::clone(program), inline(threshold)).unwrap();
     let stop = jit.run(&mut m, limits);
     (observe(m, stop), jit.stats().native_runs)
 }
@@ -190,6 +210,62 @@ fn corpus_programs_match_the_interpreter() {
     assert!(native_runs > 100, "compiled code ran {native_runs} times");
 }
 
+/// The project's programs: the examples, then `programs`.
+fn project_programs(programs: &[(String, &str)]) -> Vec<(String, Program)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let mut all: Vec<(String, Program)> = common::files(&dir, "avm")
+        .into_iter()
+        .map(|path| {
+            let source = std::fs::read_to_string(&path).unwrap();
+            (path.display().to_string(), asm::assemble(&source).unwrap())
+        })
+        .collect();
+    for (name, source) in programs {
+        all.push((name.clone(), asm::assemble(source).unwrap()));
+    }
+    all
+}
+
+#[test]
+fn background_compile_matches_the_interpreter() {
+    // Each program runs twice on one JIT that compiles on its worker thread: first while code
+    // arrives whenever it does, then (after waiting for every queued block) with all of it
+    // installed, so native code surely runs. Both runs give the interpreter's results.
+    let loops = [
+        (
+            "hot loop".to_string(),
+            "push 0\nloop: push 1\nadd\npush 2\nadd\npush 3\nsub\ndup0\nlt 5000\niszero\ncjump @loop\nhalt",
+        ),
+        (
+            "loop of tuple updates".to_string(),
+            "push (0, 0)\nloop: dup0\ntget 0\npush 1\nadd\nswap1\ntset 0\ndup0\ntget 0\nlt 3000\niszero\ncjump @loop\nhalt",
+        ),
+    ];
+    let mut native_runs = 0;
+    for (name, program) in project_programs(&loops) {
+        let program = Arc::new(program);
+        for limits in bounds() {
+            let expected = interp(&program, &limits);
+            for threshold in [1, 2] {
+                let mut jit =
+                    Jit::with_options(Arc::clone(&program), background(threshold)).unwrap();
+                for pass in ["while compiling", "with everything installed"] {
+                    let mut m = Machine::new(Arc::clone(&program));
+                    let stop = jit.run(&mut m, &limits);
+                    assert_eq!(
+                        observe(m, stop),
+                        expected,
+                        "{name}, {limits:?}, threshold {threshold}, {pass}"
+                    );
+                    jit.finish_compiles();
+                }
+                native_runs += jit.stats().native_runs;
+            }
+        }
+    }
+    assert!(native_runs > 0, "compiled code ran");
+}
+
 #[test]
 fn code_cache_bound_holds_and_frees() {
     // A program with many distinct hot blocks (a loop over 40 straight-line sections joined
@@ -209,10 +285,54 @@ fn code_cache_bound_holds_and_frees() {
     };
     let expected = interp(&program, &limits);
     let mut m = Machine::new(Arc::clone(&program));
-    let mut jit = Jit::with_cache(Arc::clone(&program), 0, 8).unwrap();
+    let options = JitOptions {
+        cache_blocks: 8,
+        ..inline(0)
+    };
+    let mut jit = Jit::with_options(Arc::clone(&program), options).unwrap();
     let stop = jit.run(&mut m, &limits);
     assert!(jit.resident_blocks() <= 8);
     assert!(jit.stats().evictions > 10, "{:?}", jit.stats());
     assert!(jit.stats().native_runs > 1000);
     assert_eq!(observe(m, stop), expected);
+}
+
+#[test]
+fn background_code_cache_bound_holds_and_frees() {
+    // As above, compiling on the worker thread: blocks on their way count against the bound,
+    // evictions discard code still being compiled, and results stay the interpreter's. Each
+    // section is hot once it has run `HOT_STEPS` / 7 times (some 2,300 rounds).
+    let mut source = String::from("push 0\nloop:\n");
+    for i in 0..40 {
+        source.push_str(&format!(
+            "push {i}\nadd\npush 1\nadd\npush 2\nadd\njump @s{i}\ns{i}:\n"
+        ));
+    }
+    source.push_str("dup0\nlt 100000000\niszero\ncjump @loop\nhalt\n");
+    let program = Arc::new(asm::assemble(&source).unwrap());
+    let limits = Limits {
+        max_steps: Some(3_000_000),
+        ..Limits::default()
+    };
+    let expected = interp(&program, &limits);
+    let options = JitOptions {
+        cache_blocks: 8,
+        ..background(2)
+    };
+    let mut jit = Jit::with_options(Arc::clone(&program), options).unwrap();
+    let mut m = Machine::new(Arc::clone(&program));
+    let stop = jit.run(&mut m, &limits);
+    assert!(jit.resident_blocks() <= 8);
+    assert!(jit.stats().evictions > 2, "{:?}", jit.stats());
+    assert_eq!(observe(m, stop), expected);
+    // Again with every queued block installed: the bound still holds, and code runs.
+    jit.finish_compiles();
+    assert!(jit.resident_blocks() <= 8);
+    let mut m = Machine::new(Arc::clone(&program));
+    let stop = jit.run(&mut m, &limits);
+    assert!(jit.resident_blocks() <= 8);
+    assert!(jit.stats().native_runs > 0, "{:?}", jit.stats());
+    assert_eq!(observe(m, stop), expected);
+    // Dropping the JIT stops the worker and unmaps its code (while blocks may be queued).
+    drop(jit);
 }

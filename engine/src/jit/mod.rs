@@ -8,9 +8,18 @@
 //! produces (operand kinds, tuple slots, jump targets). If anything is missing, or a builtin
 //! reports an AVM error, nothing has changed and the interpreter runs the code instead, so
 //! results are the interpreter's to the step and the unit of gas.
+//!
+//! Blocks compile either inline, while the machine waits ([`CompileMode::Inline`]), or on a
+//! worker thread while the interpreter keeps running them ([`CompileMode::Background`]; see
+//! `worker.rs` for why entry points from the worker stay valid). Since native code is exact,
+//! when a block's code arrives never changes a run's results, only its speed. Threshold 0
+//! (compile every block before it first runs) always compiles inline: the machine must wait
+//! for each block anyway, and a round trip to a worker per block only adds latency. So which
+//! blocks run natively stays deterministic there.
 
 mod module;
 mod translate;
+mod worker;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,6 +29,7 @@ use avm_runtime::{Program, U256, Value};
 
 use crate::analysis::{Block, Exit, Slot, analyze};
 use module::{BlockFn, CodeModule};
+use worker::{Received, Reply, Worker};
 
 /// The default number of arrivals at a pc before its block is compiled.
 pub const DEFAULT_THRESHOLD: u32 = 32;
@@ -27,12 +37,50 @@ pub const DEFAULT_THRESHOLD: u32 = 32;
 /// The default bound on blocks resident in the code cache.
 pub const DEFAULT_CACHE_BLOCKS: u32 = 16_384;
 
+/// Where blocks are compiled.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CompileMode {
+    /// On the thread that runs the machine, which waits for the code.
+    Inline,
+    /// On a worker thread; the machine interprets a block until its code arrives. With
+    /// threshold 0 blocks compile inline all the same (each must compile before it runs).
+    ///
+    /// The default: on the ArbOS replays it hides nearly all compile time (a few percent of
+    /// the run); only where compiled code is vastly faster than interpreting the block it
+    /// replaces (tight synthetic kernels) does handing the block to another thread cost a
+    /// little latency.
+    #[default]
+    Background,
+}
+
+/// How a [`Jit`] compiles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JitOptions {
+    /// Arrivals at a pc before its block compiles (0: before its first run).
+    pub threshold: u32,
+    /// The most blocks resident in the code cache (see [`Jit::with_cache`]).
+    pub cache_blocks: u32,
+    /// Where blocks compile.
+    pub compile: CompileMode,
+}
+
+impl Default for JitOptions {
+    fn default() -> JitOptions {
+        JitOptions {
+            threshold: DEFAULT_THRESHOLD,
+            cache_blocks: DEFAULT_CACHE_BLOCKS,
+            compile: CompileMode::default(),
+        }
+    }
+}
+
 /// Counters a run reports.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct JitStats {
-    /// Blocks compiled to native code.
+    /// Blocks compiled to native code (in background mode: whose code was installed).
     pub compiled_blocks: u32,
-    /// Time spent compiling.
+    /// Time spent compiling (in background mode: all the worker's compiling, including blocks
+    /// discarded by an eviction or not yet installed).
     pub compile_time: Duration,
     /// Block executions in native code.
     pub native_runs: u64,
@@ -60,8 +108,14 @@ struct Compiled {
     code: BlockFn,
 }
 
+/// Where a [`Jit`]'s code is compiled, and the memory it lives in.
+enum Compiler {
+    Inline(Box<CodeModule>),
+    Background(Worker),
+}
+
 /// A JIT for one program. Field order matters: compiled entries (holding code pointers) drop
-/// before the module that owns their memory.
+/// before the compiler that owns their memory.
 pub struct Jit {
     /// The compiled block starting at each pc, if any.
     compiled: Vec<Option<Box<Compiled>>>,
@@ -72,8 +126,15 @@ pub struct Jit {
     needed: Vec<u32>,
     /// Whether each pc's block was sized yet.
     sized: Vec<bool>,
-    /// `native[pc]`: a compiled block starts at `pc` (where the interpreter hands back).
-    native: Vec<bool>,
+    /// `handback[pc]`: the interpreter hands control back at `pc`, since a compiled block
+    /// starts there or one is being compiled (background mode: the driver checks for its code).
+    handback: Vec<bool>,
+    /// `queued[pc]`: the block at `pc` is being compiled in the background, in this generation.
+    queued: Vec<bool>,
+    /// Blocks queued for the worker in this generation whose replies have not arrived.
+    in_flight: u32,
+    /// Counts evictions in background mode; replies of older generations are discarded.
+    generation: u64,
     program: Arc<Program>,
     threshold: u32,
     /// The most blocks resident at once; past it every block is freed and the cache refills.
@@ -84,13 +145,18 @@ pub struct Jit {
     inputs: Vec<u64>,
     results: Vec<u64>,
     effect: Effect,
-    module: CodeModule,
+    compiler: Compiler,
 }
 
 impl std::fmt::Debug for Jit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mode = match self.compiler {
+            Compiler::Inline(_) => CompileMode::Inline,
+            Compiler::Background(_) => CompileMode::Background,
+        };
         f.debug_struct("Jit")
             .field("threshold", &self.threshold)
+            .field("compile", &mode)
             .field("stats", &self.stats)
             .finish()
     }
@@ -98,7 +164,7 @@ impl std::fmt::Debug for Jit {
 
 impl Jit {
     /// A JIT for `program` that compiles a block after `threshold` arrivals (0: before its first
-    /// run).
+    /// run), where [`CompileMode::default`] says.
     pub fn new(program: Arc<Program>, threshold: u32) -> Result<Jit, String> {
         Jit::with_cache(program, threshold, DEFAULT_CACHE_BLOCKS)
     }
@@ -111,13 +177,38 @@ impl Jit {
         threshold: u32,
         cache_blocks: u32,
     ) -> Result<Jit, String> {
+        Jit::with_options(
+            program,
+            JitOptions {
+                threshold,
+                cache_blocks,
+                ..JitOptions::default()
+            },
+        )
+    }
+
+    /// A JIT as [`Jit::with_cache`] that compiles where `options` say. In background mode (with
+    /// a threshold above 0) the worker thread starts here and stops when the JIT drops.
+    pub fn with_options(program: Arc<Program>, options: JitOptions) -> Result<Jit, String> {
+        let JitOptions {
+            threshold,
+            cache_blocks,
+            compile,
+        } = options;
         let slots = program.len() + 1;
+        let compiler = match compile {
+            CompileMode::Background if threshold > 0 => Compiler::Background(Worker::spawn()?),
+            _ => Compiler::Inline(Box::new(CodeModule::new()?)),
+        };
         Ok(Jit {
             compiled: (0..slots).map(|_| None).collect(),
             arrivals: vec![0; slots],
             needed: vec![threshold; slots],
             sized: vec![false; slots],
-            native: vec![false; slots],
+            handback: vec![false; slots],
+            queued: vec![false; slots],
+            in_flight: 0,
+            generation: 0,
             program,
             threshold,
             cache_blocks: cache_blocks.max(1),
@@ -126,13 +217,28 @@ impl Jit {
             inputs: Vec::new(),
             results: Vec::new(),
             effect: Effect::default(),
-            module: CodeModule::new()?,
+            compiler,
         })
     }
 
     /// What the JIT did so far.
     pub fn stats(&self) -> JitStats {
-        self.stats
+        match &self.compiler {
+            Compiler::Inline(_) => self.stats,
+            Compiler::Background(worker) => JitStats {
+                compile_time: worker.compile_time(),
+                ..self.stats
+            },
+        }
+    }
+
+    /// Waits until every block queued for background compilation is compiled and installed
+    /// (nothing to do in inline mode). Runs never need this; it makes tests and measurements
+    /// independent of when code arrives.
+    pub fn finish_compiles(&mut self) {
+        while self.in_flight > 0 {
+            self.receive(true);
+        }
     }
 
     /// Runs `machine` (which must run this JIT's program) exactly as [`Machine::run`] would.
@@ -164,9 +270,9 @@ impl Jit {
                 max_steps: Some(budget),
                 ..*limits
             };
-            let (needed, arrivals, native) = (&self.needed, &mut self.arrivals, &self.native);
+            let (needed, arrivals, handback) = (&self.needed, &mut self.arrivals, &self.handback);
             let arrive = |pc: u32| {
-                if native[pc as usize] {
+                if handback[pc as usize] {
                     return true;
                 }
                 let count = &mut arrivals[pc as usize];
@@ -186,7 +292,7 @@ impl Jit {
     }
 
     /// Runs the compiled block at `pc` if there is one (compiling it when it becomes hot) and
-    /// it can run whole; returns the steps it ran.
+    /// it can run whole; returns the steps it ran. Installs code that arrived from the worker.
     fn try_native(
         &mut self,
         machine: &mut Machine,
@@ -194,8 +300,12 @@ impl Jit {
         budget: u64,
         bound: Option<GasBound>,
     ) -> Option<u64> {
+        while self.in_flight > 0 && self.receive(false) {}
         if self.compiled[pc as usize].is_none() {
             let index = pc as usize;
+            if self.queued[index] {
+                return None;
+            }
             let arrivals = &mut self.arrivals[index];
             if *arrivals == DECIDED || *arrivals < self.needed[index] {
                 *arrivals = arrivals.saturating_add(1);
@@ -211,7 +321,7 @@ impl Jit {
                 }
             }
             self.arrivals[index] = DECIDED;
-            self.compiled[index] = self.compile(pc);
+            self.compile(pc);
         }
         let compiled = self.compiled[pc as usize].as_ref()?;
         let block = &compiled.block;
@@ -229,7 +339,9 @@ impl Jit {
         // SAFETY: `code` was compiled from this block, which reads `4 * inputs.len()` limbs
         // and writes `4 * results.len()`: the loop above filled exactly that many inputs and
         // the results buffer was just sized to match. The code touches no other memory, and
-        // its module is alive (owned by `self`).
+        // its module is alive: inline, `self` owns it; in the background, the worker keeps the
+        // module of the current generation until `evict_all` resets it, which happens only
+        // after `compiled` was cleared, and `receive` installs only current-generation code.
         let status = unsafe { (compiled.code)(self.inputs.as_ptr(), self.results.as_mut_ptr()) };
         if status != 0 {
             return None;
@@ -247,38 +359,109 @@ impl Jit {
         Some(block.steps)
     }
 
-    fn compile(&mut self, pc: u32) -> Option<Box<Compiled>> {
-        let block = analyze(&self.program, pc).filter(|b| b.steps >= MIN_BLOCK_STEPS)?;
-        if self.resident == self.cache_blocks {
-            self.evict_all().ok()?;
+    /// Compiles the block at `pc` (inline), or queues it for the worker (in the background).
+    /// Blocks too short to pay off stay interpreted.
+    fn compile(&mut self, pc: u32) {
+        let Some(block) = analyze(&self.program, pc).filter(|b| b.steps >= MIN_BLOCK_STEPS) else {
+            return;
+        };
+        // Blocks being compiled count against the cache bound too: they will be resident.
+        if self.resident + self.in_flight >= self.cache_blocks && self.evict_all().is_err() {
+            return;
         }
-        let start = Instant::now();
-        let compiled = self.module.compile(&block);
-        self.stats.compile_time += start.elapsed();
-        match compiled {
+        self.arrivals[pc as usize] = DECIDED;
+        match &mut self.compiler {
+            Compiler::Inline(module) => {
+                let start = Instant::now();
+                let code = module.compile(&block);
+                self.stats.compile_time += start.elapsed();
+                self.install(pc, block, code);
+            }
+            Compiler::Background(worker) => {
+                if !worker.request(self.generation, pc, Box::new(block)) {
+                    return; // the worker is gone: the block stays interpreted
+                }
+                self.queued[pc as usize] = true;
+                self.handback[pc as usize] = true;
+                self.in_flight += 1;
+            }
+        }
+    }
+
+    /// Makes `code` (compiled from `block`, in the current generation) the block at `pc`.
+    fn install(&mut self, pc: u32, block: Block, code: Result<BlockFn, String>) {
+        let index = pc as usize;
+        match code {
             Ok(code) => {
                 self.stats.compiled_blocks += 1;
                 self.resident += 1;
-                self.native[pc as usize] = true;
-                Some(Box::new(Compiled { block, code }))
+                self.handback[index] = true;
+                self.compiled[index] = Some(Box::new(Compiled { block, code }));
             }
-            Err(_) => None,
+            // The block stays interpreted (its arrivals stay `DECIDED`).
+            Err(_) => self.handback[index] = false,
+        }
+    }
+
+    /// Takes one reply from the worker (waiting for it if `wait`) and installs it if it is of
+    /// the current generation; `false` if there was none.
+    fn receive(&mut self, wait: bool) -> bool {
+        let Compiler::Background(worker) = &self.compiler else {
+            return false;
+        };
+        match if wait { worker.wait() } else { worker.poll() } {
+            Received::Reply(Reply {
+                generation,
+                pc,
+                block,
+                code,
+            }) => {
+                // Code of an older generation is never installed: its module is unmapped or
+                // about to be (see `evict_all`).
+                if generation == self.generation {
+                    self.in_flight -= 1;
+                    self.queued[pc as usize] = false;
+                    self.install(pc, *block, code);
+                }
+                true
+            }
+            Received::Empty => false,
+            Received::Gone => {
+                // Nothing queued will compile: those blocks stay interpreted.
+                for (pc, queued) in self.queued.iter_mut().enumerate() {
+                    if *queued {
+                        *queued = false;
+                        self.handback[pc] = false;
+                    }
+                }
+                self.in_flight = 0;
+                false
+            }
         }
     }
 }
 
 impl Jit {
-    /// Frees every compiled block and its executable memory, and forgets what was hot.
+    /// Frees every compiled block and its executable memory, and forgets what was hot and
+    /// what was queued (in the background, code still on its way is discarded on arrival).
     fn evict_all(&mut self) -> Result<(), String> {
         self.compiled.iter_mut().for_each(|entry| *entry = None);
-        self.native.iter_mut().for_each(|n| *n = false);
+        self.handback.iter_mut().for_each(|h| *h = false);
+        self.queued.iter_mut().for_each(|q| *q = false);
         self.arrivals.iter_mut().for_each(|a| *a = 0);
         self.needed.iter_mut().for_each(|n| *n = self.threshold);
         self.sized.iter_mut().for_each(|s| *s = false);
-        // The old module drops (unmapping its code) only now that no block points into it.
-        self.module = CodeModule::new()?;
         self.resident = 0;
+        self.in_flight = 0;
         self.stats.evictions += 1;
+        // The old module drops (unmapping its code) only now that no block points into it.
+        match &mut self.compiler {
+            Compiler::Inline(module) => **module = CodeModule::new()?,
+            Compiler::Background(worker) => {
+                self.generation += 1;
+                worker.reset(self.generation);
+            }
+        }
         Ok(())
     }
 

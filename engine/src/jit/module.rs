@@ -119,7 +119,7 @@ impl CodeModule {
         // signature `signature()` builds, which is `BlockFn`'s ABI (two pointers, a `u32`,
         // the platform's default calling convention); the memory stays mapped as long as
         // this `CodeModule`, which outlives every use of the pointer (the engine drops compiled
-        // blocks before the module).
+        // blocks before the module, see `drop` below).
         Ok(unsafe { std::mem::transmute::<*const u8, BlockFn>(code) })
     }
 }
@@ -127,9 +127,12 @@ impl CodeModule {
 impl Drop for CodeModule {
     fn drop(&mut self) {
         if let Some(module) = self.module.take() {
-            // SAFETY: the engine that owns this module drops every `BlockFn` it handed out
-            // before the module (see `Jit`'s field order), so no pointer into this memory is
-            // called after it is unmapped.
+            // SAFETY: the engine drops every `BlockFn` this module handed out before the
+            // module: inline, by `Jit`'s field order and by clearing its blocks before it
+            // replaces the module; in the background, the worker drops a module only on a
+            // reset, which the driver sends after clearing its blocks, or when the `Jit` (its
+            // blocks first) drops. So no pointer into this memory is called after it is
+            // unmapped.
             unsafe { module.free_memory() };
         }
     }
