@@ -6,4 +6,6 @@
 pub mod analysis;
 pub mod jit;
 
-pub use jit::{CompileMode, DEFAULT_CACHE_BLOCKS, DEFAULT_THRESHOLD, Jit, JitOptions, JitStats};
+pub use jit::{
+    CompileMode, DEFAULT_CACHE_BLOCKS, DEFAULT_THRESHOLD, ExitCounts, Jit, JitOptions, JitStats,
+};

@@ -88,6 +88,22 @@ pub struct JitStats {
     pub native_steps: u64,
     /// Times the code cache was full and all its code was freed.
     pub evictions: u32,
+    /// How compiled blocks that did not run natively handed over to the interpreter.
+    pub exits: ExitCounts,
+}
+
+/// Counts of the ways a compiled block leaves its work to the interpreter, which then runs it
+/// step by step (and raises whatever error the block would). Fuzzing reports which it reached.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExitCounts {
+    /// The entry guard failed: stack too shallow, step budget, gas or the gas bound.
+    pub guard: u64,
+    /// An input the native code reads as an Int was not one.
+    pub operand: u64,
+    /// A builtin reported that its operation raises an AVM error.
+    pub builtin_error: u64,
+    /// A value the effect needs is missing: a tuple slot, a tuple operand, a jump target.
+    pub missing_value: u64,
 }
 
 /// The arrival count of a pc whose block will never be compiled.
@@ -326,11 +342,13 @@ impl Jit {
         let compiled = self.compiled[pc as usize].as_ref()?;
         let block = &compiled.block;
         if !admits(machine, block, budget, bound) {
+            self.stats.exits.guard += 1;
             return None;
         }
         self.inputs.clear();
         for slot in &block.inputs {
             let Ok(Value::Int(x)) = eval(machine, slot, &[]) else {
+                self.stats.exits.operand += 1;
                 return None;
             };
             self.inputs.extend_from_slice(&x.0);
@@ -344,6 +362,7 @@ impl Jit {
         // after `compiled` was cleared, and `receive` installs only current-generation code.
         let status = unsafe { (compiled.code)(self.inputs.as_ptr(), self.results.as_mut_ptr()) };
         if status != 0 {
+            self.stats.exits.builtin_error += 1;
             return None;
         }
         let checked = block
@@ -351,6 +370,7 @@ impl Jit {
             .iter()
             .all(|(tuple, index)| has_field(machine, tuple, *index, &self.results));
         if !checked || self.effect.compute(machine, block, &self.results).is_err() {
+            self.stats.exits.missing_value += 1;
             return None;
         }
         self.effect.apply(machine, block);

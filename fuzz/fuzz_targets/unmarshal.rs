@@ -1,0 +1,10 @@
+//! `unmarshal`: see `avm_fuzzing::targets::unmarshal`.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Err(finding) = avm_fuzzing::targets::unmarshal(data) {
+        panic!("{finding}");
+    }
+});

@@ -1,0 +1,132 @@
+//! The checks behind each fuzz target. Each returns `Err` with a readable description of a
+//! finding; a panic inside one is a finding too.
+
+use std::sync::Arc;
+
+use arbitrary::Unstructured;
+use avm_interp::{Limits, Machine};
+use avm_runtime::inbox::InboxMessage;
+use avm_runtime::{Program, marshal, mexe};
+
+use crate::generate;
+use crate::oracle::{self, Agreement, Engine, Skip};
+
+/// `diff_engines`: a generated program must give identical results on every engine.
+/// `Ok(None)` when the bytes did not make a case (too few, or text that does not assemble).
+pub fn diff_engines(data: &[u8]) -> Result<Option<Agreement>, String> {
+    let Ok(case) = generate::case(&mut Unstructured::new(data)) else {
+        return Ok(None);
+    };
+    match oracle::check(&case) {
+        Ok(Ok(agreement)) => Ok(Some(agreement)),
+        Ok(Err(finding)) => Err(finding.to_string()),
+        Err(Skip::Assemble(_)) => Ok(None),
+    }
+}
+
+/// `mexe_load`: any bytes load as a program or give a typed error; a program that loads writes
+/// back to `.mexe` JSON that loads to the same machine.
+pub fn mexe_load(data: &[u8]) -> Result<(), String> {
+    let Ok(program) = mexe::load(data) else {
+        return Ok(());
+    };
+    let again = mexe::load(mexe::to_json(&program).as_bytes())
+        .map_err(|e| format!("a loaded program does not reload from its own JSON: {e}"))?;
+    if again.initial_machine_hash() != program.initial_machine_hash() {
+        return Err("reloading a program changed its initial machine hash".into());
+    }
+    Ok(())
+}
+
+/// `unmarshal`: any bytes decode to a value or give a typed error; a value that decodes
+/// marshals back to the same bytes, and decoding those gives the same hash.
+pub fn unmarshal(data: &[u8]) -> Result<(), String> {
+    let Ok(value) = marshal::unmarshal(data) else {
+        return Ok(());
+    };
+    let bytes = marshal::marshal(&value).map_err(|e| format!("cannot marshal back: {e}"))?;
+    if bytes != data {
+        return Err(format!(
+            "marshal(unmarshal(x)) != x\n x: {}\n y: {}",
+            hex(data),
+            hex(&bytes)
+        ));
+    }
+    let again = marshal::unmarshal(&bytes).map_err(|e| format!("re-unmarshal failed: {e}"))?;
+    if again.hash() != value.hash() {
+        return Err("the value changed hash through a marshal round trip".into());
+    }
+    Ok(())
+}
+
+/// A real ArbOS machine part-way through a replay, and the engines to feed it to.
+#[derive(Debug)]
+pub struct ArbosPrefix {
+    /// The machine after the replay's prefix, blocked on its inbox or at a step bound.
+    pub machine: Machine,
+}
+
+impl ArbosPrefix {
+    /// Runs `program` on `messages` (a recorded replay's prefix) with the interpreter.
+    pub fn new(program: Arc<Program>, messages: &[InboxMessage]) -> ArbosPrefix {
+        let mut machine = Machine::new(program);
+        for message in messages {
+            machine.push_inbox(message.to_value());
+        }
+        machine.run(&Limits::default());
+        ArbosPrefix { machine }
+    }
+}
+
+/// Steps each engine runs ArbOS for on one fuzzed message.
+pub const ARBOS_STEPS: u64 = 2_000_000;
+
+/// `arbos_inbox`: an arbitrary L1 message fed to ArbOS after a real prefix gives identical
+/// results on every engine within [`ARBOS_STEPS`].
+pub fn arbos_inbox(prefix: &ArbosPrefix, data: &[u8]) -> Result<(), String> {
+    let mut u = Unstructured::new(data);
+    let Ok(message) = arbitrary_message(&mut u) else {
+        return Ok(());
+    };
+    let limits = Limits {
+        max_steps: Some(ARBOS_STEPS),
+        ..Limits::default()
+    };
+    let run = |engine: Engine| {
+        let mut machine = prefix.machine.clone();
+        machine.push_inbox(message.to_value());
+        oracle::run_machine(machine, &limits, engine)
+    };
+    let expected = run(Engine::Interp);
+    for threshold in oracle::JIT_THRESHOLDS {
+        let actual = run(Engine::Jit(threshold));
+        if actual != expected {
+            return Err(format!(
+                "ArbOS differs under threshold {threshold} on message {message:?}:\n\
+                 interpreter {expected:?}\njit {actual:?}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// An inbox message whose kind is mostly one ArbOS handles, with arbitrary fields and data.
+fn arbitrary_message(u: &mut Unstructured) -> arbitrary::Result<InboxMessage> {
+    let kind = match u.int_in_range(0..=3)? {
+        0 => u.arbitrary::<u8>()?.into(),
+        _ => u.choose(&[3u8, 4, 5, 7, 8, 9])?.to_owned().into(),
+    };
+    Ok(InboxMessage {
+        kind,
+        l1_block_number: u.arbitrary::<u32>()?.into(),
+        l1_timestamp: u.arbitrary::<u32>()?.into(),
+        sender: u.arbitrary::<u64>()?.into(),
+        inbox_sequence_number: u.arbitrary::<u16>()?.into(),
+        l1_gas_price: u.arbitrary::<u32>()?.into(),
+        data: u.arbitrary::<Vec<u8>>()?,
+    })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
