@@ -159,8 +159,22 @@ impl Generator<'_, '_> {
         self.emit(format!("rset {iterations}"));
         self.lines.push(format!("{head}:"));
         let body = self.u.int_in_range(1..=24)?;
+        // Half the loops are pure integer and stack code, the JIT's home ground, so whole
+        // blocks compile and run natively; the rest mix in everything else.
+        let integer_only = self.u.ratio(1, 2)?;
+        if integer_only {
+            // Operands enough that most bodies do not underflow in their first iterations.
+            for _ in 0..8 {
+                let imm = self.int()?;
+                self.emit(format!("push {imm}"));
+            }
+        }
         for _ in 0..body {
-            self.instruction()?;
+            if integer_only {
+                self.integer_instruction()?;
+            } else {
+                self.instruction()?;
+            }
         }
         self.emit("rpush");
         self.emit("add -1");
@@ -224,6 +238,32 @@ impl Generator<'_, '_> {
     fn push_value(&mut self) -> Result<()> {
         let value = self.value(0)?;
         self.emit(format!("push {value}"));
+        Ok(())
+    }
+
+    /// One instruction of integer and stack code.
+    fn integer_instruction(&mut self) -> Result<()> {
+        match self.u.int_in_range(0..=9)? {
+            0..=5 => {
+                let op = *self.u.choose(INT_OPS)?;
+                if self.u.ratio(1, 2)? {
+                    let imm = self.int()?;
+                    self.emit(format!("{op} {imm}"));
+                } else {
+                    self.emit(op);
+                }
+            }
+            6..=7 => {
+                let imm = self.int()?;
+                self.emit(format!("push {imm}"));
+            }
+            _ => {
+                let op = *self
+                    .u
+                    .choose(&["dup0", "dup1", "dup2", "swap1", "swap2", "pop"])?;
+                self.emit(op);
+            }
+        }
         Ok(())
     }
 

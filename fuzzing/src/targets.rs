@@ -38,25 +38,46 @@ pub fn mexe_load(data: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
-/// `unmarshal`: any bytes decode to a value or give a typed error; a value that decodes
-/// marshals back to the same bytes, and decoding those gives the same hash.
+/// `unmarshal`: any bytes decode to a value or give a typed error. A value that decodes
+/// marshals to bytes that decode to an equal value with the same hash, and that are `x` itself
+/// unless `x` spelled a buffer with trailing zero bytes (which are not observable, AVM.md §1.2,
+/// so the canonical form drops them).
 pub fn unmarshal(data: &[u8]) -> Result<(), String> {
     let Ok(value) = marshal::unmarshal(data) else {
         return Ok(());
     };
     let bytes = marshal::marshal(&value).map_err(|e| format!("cannot marshal back: {e}"))?;
-    if bytes != data {
+    let again = marshal::unmarshal(&bytes).map_err(|e| format!("re-unmarshal failed: {e}"))?;
+    if again != value || again.hash() != value.hash() {
+        return Err(format!(
+            "the value changed through a marshal round trip: {}",
+            hex(data)
+        ));
+    }
+    let canonical = marshal::marshal(&again).map_err(|e| format!("cannot marshal: {e}"))?;
+    if canonical != bytes || (bytes != data && !has_buffer(&value)) {
         return Err(format!(
             "marshal(unmarshal(x)) != x\n x: {}\n y: {}",
             hex(data),
             hex(&bytes)
         ));
     }
-    let again = marshal::unmarshal(&bytes).map_err(|e| format!("re-unmarshal failed: {e}"))?;
-    if again.hash() != value.hash() {
-        return Err("the value changed hash through a marshal round trip".into());
-    }
     Ok(())
+}
+
+/// Whether `value` holds a buffer anywhere (iteratively: values nest deeply).
+fn has_buffer(value: &avm_runtime::Value) -> bool {
+    use avm_runtime::Value;
+    let mut pending = vec![value];
+    while let Some(v) = pending.pop() {
+        match v {
+            Value::Buffer(_) => return true,
+            Value::Tuple(t) => pending.extend(t.slots()),
+            Value::CodePoint(cp) => pending.extend(cp.immediate()),
+            Value::Int(_) => {}
+        }
+    }
+    false
 }
 
 /// A real ArbOS machine part-way through a replay, and the engines to feed it to.
