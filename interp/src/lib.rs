@@ -11,6 +11,7 @@
 mod code;
 mod machine;
 mod ops;
+pub mod proof;
 mod run;
 mod stack;
 

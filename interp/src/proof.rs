@@ -1,0 +1,82 @@
+//! The types a one-step proof is made of (PROOFS.md §1, §7), shared by the prover
+//! ([`crate::prove`]) and the verifier ([`crate::verify`]), which otherwise share no code path
+//! beyond value hashing.
+
+use avm_runtime::U256;
+use avm_runtime::hash::{be32, keccak};
+
+/// Which checker contract verifies a step (PROOFS.md §1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum ProverKind {
+    /// `OneStepProof`: every opcode not listed below.
+    Main = 0,
+    /// `OneStepProof2`: `newbuffer` (0x70) and the buffer reads and writes (0xa1–0xa6).
+    Buffer = 1,
+    /// `OneStepProofHash`: the hashing opcodes (0x20–0x24).
+    Hash = 2,
+}
+
+impl ProverKind {
+    /// The kind with this selector byte.
+    pub fn from_selector(selector: u8) -> Option<ProverKind> {
+        match selector {
+            0 => Some(ProverKind::Main),
+            1 => Some(ProverKind::Buffer),
+            2 => Some(ProverKind::Hash),
+            _ => None,
+        }
+    }
+}
+
+/// The part of a machine's state an assertion commits to, before or after a step (PROOFS.md
+/// §7). Counts are the totals since the program started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct AssertionState {
+    /// The machine hash (AVM.md §5.2).
+    pub machine_hash: U256,
+    /// Inbox messages consumed so far.
+    pub inbox_count: u64,
+    /// The inbox accumulator (PROOFS.md §6).
+    pub inbox_acc: U256,
+    /// Gas used so far.
+    pub gas_used: u128,
+    /// Sends so far.
+    pub send_count: u64,
+    /// The send accumulator.
+    pub send_acc: U256,
+    /// Logs so far.
+    pub log_count: u64,
+    /// The log accumulator.
+    pub log_acc: U256,
+}
+
+impl AssertionState {
+    /// The assertion hash the challenge compares (PROOFS.md §7).
+    pub fn assertion_hash(&self) -> U256 {
+        let rest = keccak(&[
+            &be32(&U256::from(self.inbox_count)),
+            &be32(&self.machine_hash),
+            &be32(&self.send_acc),
+            &be32(&U256::from(self.send_count)),
+            &be32(&self.log_acc),
+            &be32(&U256::from(self.log_count)),
+        ]);
+        keccak(&[&be32(&U256::from(self.gas_used)), &be32(&rest)])
+    }
+}
+
+/// One step's proof: what the prover sends to the checker, and the states before and after.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OneStepProof {
+    /// The checker contract that verifies it.
+    pub prover: ProverKind,
+    /// The standard proof bytes (PROOFS.md §2), with any op-specific data appended.
+    pub proof: Vec<u8>,
+    /// The buffer proof bytes (PROOFS.md §5); empty for non-buffer opcodes.
+    pub buffer_proof: Vec<u8>,
+    /// The state before the step.
+    pub before: AssertionState,
+    /// The state after the step.
+    pub after: AssertionState,
+}
