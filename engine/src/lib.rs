@@ -5,6 +5,8 @@
 
 pub mod analysis;
 pub mod jit;
+pub mod node;
+pub mod workloads;
 
 pub use jit::{
     CompileMode, DEFAULT_CACHE_BLOCKS, DEFAULT_THRESHOLD, ExitCounts, Jit, JitOptions, JitStats,

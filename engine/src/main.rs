@@ -25,6 +25,10 @@ struct Cli {
 enum Command {
     /// Run a program and report how it stopped, its steps, gas, hash and outputs.
     Run(run::RunArgs),
+    /// Continue a run from a checkpoint saved by `avm run --checkpoint-dir`.
+    Resume(run::ResumeArgs),
+    /// List the checkpoints in a checkpoint directory.
+    Checkpoints(run::CheckpointsArgs),
     /// Print a program's instruction count, static value size and initial machine hash.
     Info {
         /// A `.mexe` file or assembler text.
@@ -48,8 +52,19 @@ enum Command {
         /// A `.mexe` file or assembler text.
         file: PathBuf,
     },
+    /// Prove one step of a run (or prove and verify every step with --check-all).
+    Prove(prove::ProveArgs),
+    /// Measure programs (default: the built-in macro workloads) on each engine.
+    Bench(bench::BenchArgs),
+    /// Check a one-step proof (JSON from `avm prove --json`, or a C++ recording's entry).
+    VerifyProof {
+        /// The proof file.
+        file: PathBuf,
+    },
 }
 
+mod bench;
+mod prove;
 mod run;
 
 /// A failure worth one line on stderr: what it concerns and why.
@@ -72,6 +87,8 @@ fn main() -> ExitCode {
 fn run(command: Command) -> Result<(), Failure> {
     match command {
         Command::Run(args) => run::run(args)?,
+        Command::Resume(args) => run::resume(args)?,
+        Command::Checkpoints(args) => run::list_checkpoints(args)?,
         Command::Info { file } => {
             let program = load_program(&file)?;
             println!("instructions: {}", program.len());
@@ -98,6 +115,9 @@ fn run(command: Command) -> Result<(), Failure> {
             }
         }
         Command::Disasm { file } => print!("{}", asm::disassemble(&load_program(&file)?)),
+        Command::Prove(args) => prove::prove(args)?,
+        Command::Bench(args) => bench::bench(args)?,
+        Command::VerifyProof { file } => prove::verify_proof(&file)?,
     }
     Ok(())
 }

@@ -1,14 +1,16 @@
 //! `avm run`: load a program, feed it inbox messages, run it within limits, report.
 
 use std::io::{IsTerminal, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use avm_engine::jit::{CompileMode, JitOptions};
+use avm_engine::node::{Store, StoreError, program_from_source};
 use avm_engine::{Jit, JitStats};
-use avm_interp::{BlockReason, GasBound, Limits, Machine, Stop};
+use avm_interp::{BlockReason, GasBound, Limits, Machine, Status, Stop};
 use avm_runtime::hash::{hex_bytes, hex_hash};
-use avm_runtime::{Error, parse_inbox_json};
+use avm_runtime::{Error, Program, parse_inbox_json};
 use serde_json::json;
 
 use crate::{Failure, io_failure, load_program};
@@ -44,6 +46,60 @@ pub struct RunArgs {
     #[arg(long)]
     inbox: Option<std::path::PathBuf>,
     /// Print one JSON object instead of a summary.
+    #[arg(long)]
+    json: bool,
+    /// Save checkpoints in this directory (its store file is `checkpoints.redb`): one when the
+    /// run stops, and more with --checkpoint-every. `avm resume DIR` continues from them.
+    #[arg(long)]
+    checkpoint_dir: Option<PathBuf>,
+    /// With --checkpoint-dir: also save a checkpoint every N steps.
+    #[arg(long, requires = "checkpoint_dir")]
+    checkpoint_every: Option<u64>,
+}
+
+/// The options of `avm resume`.
+#[derive(Debug, clap::Args)]
+pub struct ResumeArgs {
+    /// A checkpoint directory written by `avm run --checkpoint-dir`.
+    dir: PathBuf,
+    /// The checkpoint to resume (default: the newest).
+    #[arg(long)]
+    checkpoint: Option<u64>,
+    /// The engine that runs the program.
+    #[arg(long, value_enum, default_value_t = EngineKind::Jit)]
+    engine: EngineKind,
+    /// JIT: compile a block once control has arrived at it this many times.
+    #[arg(long, default_value_t = avm_engine::DEFAULT_THRESHOLD)]
+    jit_threshold: u32,
+    /// JIT: where hot blocks compile (see `avm run --help`).
+    #[arg(long, value_enum, default_value_t = JitCompile::from(JitOptions::default().compile))]
+    jit_compile: JitCompile,
+    /// Stop after this many more steps.
+    #[arg(long)]
+    max_steps: Option<u64>,
+    /// Stop on a bound on total gas used since the program started.
+    #[arg(long)]
+    max_gas: Option<u128>,
+    /// With --max-gas: stop once gas used has reached the bound instead of before exceeding it.
+    #[arg(long, requires = "max_gas")]
+    go_over_gas: bool,
+    /// More inbox messages to queue after those the checkpoint holds (JSON, as for `avm run`).
+    #[arg(long)]
+    inbox: Option<PathBuf>,
+    /// Print one JSON object instead of a summary.
+    #[arg(long)]
+    json: bool,
+    /// Also save a checkpoint every N steps (one is always saved when the run stops).
+    #[arg(long)]
+    checkpoint_every: Option<u64>,
+}
+
+/// The options of `avm checkpoints`.
+#[derive(Debug, clap::Args)]
+pub struct CheckpointsArgs {
+    /// A checkpoint directory written by `avm run --checkpoint-dir`.
+    dir: PathBuf,
+    /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
 }
@@ -89,46 +145,241 @@ const PROGRESS_CHUNK: u64 = 1 << 22;
 
 pub fn run(args: RunArgs) -> Result<(), Failure> {
     let load_start = Instant::now();
-    let program = std::sync::Arc::new(load_program(&args.file)?);
-    let mut machine = Machine::new(std::sync::Arc::clone(&program));
+    let program = Arc::new(load_program(&args.file)?);
+    let mut machine = Machine::new(Arc::clone(&program));
+    if let Some(path) = &args.inbox {
+        for message in read_inbox(path)? {
+            machine.push_inbox(message.to_value());
+        }
+    }
+    let checkpoints = match &args.checkpoint_dir {
+        None => None,
+        Some(dir) => {
+            let source = std::fs::read(&args.file).map_err(|e| io_failure(&args.file, e))?;
+            Some(Checkpointing {
+                store: open_store(dir, true)?,
+                source,
+                every: args.checkpoint_every,
+            })
+        }
+    };
+    let load_ms = load_start.elapsed().as_secs_f64() * 1e3;
+    let limits = limits(args.max_steps, args.max_gas, args.go_over_gas);
+    let jit = new_jit(&program, args.engine, args.jit_threshold, args.jit_compile)?;
+    execute(
+        machine,
+        &program,
+        &limits,
+        jit,
+        checkpoints.as_ref(),
+        args.json,
+        load_ms,
+    )
+}
+
+/// `avm resume`: continue a checkpointed run; the report counts steps and gas since the
+/// program started, as one uninterrupted `avm run` would.
+pub fn resume(args: ResumeArgs) -> Result<(), Failure> {
+    let load_start = Instant::now();
+    let store = open_store(&args.dir, false)?;
+    let id = match args.checkpoint {
+        Some(id) => id,
+        None => store.latest().map_err(store_failure)?.ok_or_else(|| {
+            store_failure(StoreError::Corrupt("the store has no checkpoint".into()))
+        })?,
+    };
+    let (_, source) = store.program_source(id).map_err(store_failure)?;
+    let program = Arc::new(program_from_source(&source).map_err(|error| Failure {
+        subject: "checkpointed program".into(),
+        error,
+    })?);
+    let mut machine = store
+        .load(id, Arc::clone(&program))
+        .map_err(store_failure)?;
     if let Some(path) = &args.inbox {
         for message in read_inbox(path)? {
             machine.push_inbox(message.to_value());
         }
     }
     let load_ms = load_start.elapsed().as_secs_f64() * 1e3;
-
-    let limits = Limits {
-        max_steps: args.max_steps,
-        gas: args.max_gas.map(|max_gas| GasBound {
-            max_gas,
-            go_over: args.go_over_gas,
-        }),
-        ..Limits::default()
+    let limits = limits(args.max_steps, args.max_gas, args.go_over_gas);
+    let jit = new_jit(&program, args.engine, args.jit_threshold, args.jit_compile)?;
+    let checkpoints = Checkpointing {
+        store,
+        source,
+        every: args.checkpoint_every,
     };
-    let mut jit = match args.engine {
-        EngineKind::Interp => None,
+    execute(
+        machine,
+        &program,
+        &limits,
+        jit,
+        Some(&checkpoints),
+        args.json,
+        load_ms,
+    )
+}
+
+/// `avm checkpoints`: list a directory's checkpoints, oldest first.
+pub fn list_checkpoints(args: CheckpointsArgs) -> Result<(), Failure> {
+    let store = open_store(&args.dir, false)?;
+    let list = store.checkpoints().map_err(store_failure)?;
+    let stats = store.stats().map_err(store_failure)?;
+    let status = |s: Status| match s {
+        Status::Running => "running",
+        Status::Halted => "halted",
+        Status::ErrorStop => "errorstop",
+    };
+    if args.json {
+        let entries: Vec<serde_json::Value> = list
+            .iter()
+            .map(|c| {
+                json!({
+                    "id": c.id,
+                    "status": status(c.status),
+                    "steps": c.steps,
+                    "gas_used": c.gas_used.to_string(),
+                    "inbox_consumed": c.inbox_consumed,
+                    "pending_inbox": c.pending_inbox,
+                    "machine_hash": hex_hash(&c.machine_hash),
+                    "program": hex_hash(&c.program),
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            json!({"checkpoints": entries, "nodes": stats.nodes, "node_bytes": stats.node_bytes})
+        );
+        return Ok(());
+    }
+    println!("id  status  steps  gas used  inbox consumed  pending inbox  machine hash");
+    for c in &list {
+        println!(
+            "{}  {}  {}  {}  {}  {}  {}",
+            c.id,
+            status(c.status),
+            c.steps,
+            c.gas_used,
+            c.inbox_consumed,
+            c.pending_inbox,
+            hex_hash(&c.machine_hash)
+        );
+    }
+    println!(
+        "{} checkpoints, {} values in {} bytes",
+        stats.checkpoints, stats.nodes, stats.node_bytes
+    );
+    Ok(())
+}
+
+/// Where and how often a run saves checkpoints.
+struct Checkpointing {
+    store: Store,
+    source: Vec<u8>,
+    every: Option<u64>,
+}
+
+/// The store file of a checkpoint directory (created with the directory when `create`).
+fn open_store(dir: &Path, create: bool) -> Result<Store, Failure> {
+    let path = dir.join("checkpoints.redb");
+    if create {
+        std::fs::create_dir_all(dir).map_err(|e| io_failure(dir, e))?;
+    } else if !path.is_file() {
+        return Err(io_failure(
+            &path,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no checkpoint store"),
+        ));
+    }
+    Store::open(&path).map_err(store_failure)
+}
+
+fn store_failure(e: StoreError) -> Failure {
+    Failure {
+        subject: "checkpoints".into(),
+        error: Error::Engine(e.to_string()),
+    }
+}
+
+fn limits(max_steps: Option<u64>, max_gas: Option<u128>, go_over: bool) -> Limits {
+    Limits {
+        max_steps,
+        gas: max_gas.map(|max_gas| GasBound { max_gas, go_over }),
+        ..Limits::default()
+    }
+}
+
+fn new_jit(
+    program: &Arc<Program>,
+    engine: EngineKind,
+    threshold: u32,
+    compile: JitCompile,
+) -> Result<Option<Jit>, Failure> {
+    match engine {
+        EngineKind::Interp => Ok(None),
         EngineKind::Jit => {
             let options = JitOptions {
-                threshold: args.jit_threshold,
-                compile: args.jit_compile.into(),
+                threshold,
+                compile: compile.into(),
                 ..JitOptions::default()
             };
-            Some(
-                Jit::with_options(program, options).map_err(|message| Failure {
+            Jit::with_options(Arc::clone(program), options)
+                .map(Some)
+                .map_err(|message| Failure {
                     subject: "jit".into(),
                     error: Error::Engine(message),
-                })?,
-            )
+                })
+        }
+    }
+}
+
+/// Runs to the end (saving checkpoints on the way when asked) and reports.
+fn execute(
+    mut machine: Machine,
+    program: &Program,
+    limits: &Limits,
+    mut jit: Option<Jit>,
+    checkpoints: Option<&Checkpointing>,
+    as_json: bool,
+    load_ms: f64,
+) -> Result<(), Failure> {
+    let start = Instant::now();
+    let stop = match checkpoints {
+        None => run_with_progress(&mut machine, limits, jit.as_mut()),
+        Some(c) => {
+            let mut remaining = limits.max_steps;
+            let stop = loop {
+                let chunk = match (remaining, c.every) {
+                    (Some(r), Some(n)) => Some(r.min(n)),
+                    (r, n) => r.or(n),
+                };
+                let before = machine.outputs().steps;
+                let stop = run_with_progress(
+                    &mut machine,
+                    &Limits {
+                        max_steps: chunk,
+                        ..*limits
+                    },
+                    jit.as_mut(),
+                );
+                remaining = remaining.map(|r| r - (machine.outputs().steps - before));
+                if stop != Stop::StepLimit || remaining == Some(0) {
+                    break stop;
+                }
+                c.store
+                    .save(program, &c.source, &mut machine)
+                    .map_err(store_failure)?;
+            };
+            c.store
+                .save(program, &c.source, &mut machine)
+                .map_err(store_failure)?;
+            stop
         }
     };
-    let start = Instant::now();
-    let stop = run_with_progress(&mut machine, &limits, jit.as_mut());
     let wall_ms = start.elapsed().as_secs_f64() * 1e3;
     report(
         &mut machine,
         &stop,
-        args.json,
+        as_json,
         load_ms,
         wall_ms,
         jit.map(|j| j.stats()),
@@ -136,7 +387,7 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-fn read_inbox(path: &Path) -> Result<Vec<avm_runtime::InboxMessage>, Failure> {
+pub(crate) fn read_inbox(path: &Path) -> Result<Vec<avm_runtime::InboxMessage>, Failure> {
     let bytes = std::fs::read(path).map_err(|source| io_failure(path, source))?;
     parse_inbox_json(&bytes).map_err(|error: Error| Failure {
         subject: path.display().to_string(),

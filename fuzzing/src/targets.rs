@@ -24,6 +24,49 @@ pub fn diff_engines(data: &[u8]) -> Result<Option<Agreement>, String> {
     }
 }
 
+/// Steps `prove_verify` proves per generated program.
+pub const PROVE_STEPS: u64 = 2_000;
+
+/// `prove_verify`: every step of a generated program proves, the proof verifies, and the
+/// verified after-hash is the interpreter's. Steps that would block are not steps (PROOFS.md
+/// §8): the check ends there.
+pub fn prove_verify(data: &[u8]) -> Result<(), String> {
+    let Ok(case) = generate::case(&mut Unstructured::new(data)) else {
+        return Ok(());
+    };
+    let Ok(program) = avm_runtime::asm::assemble(&case.text) else {
+        return Ok(());
+    };
+    let mut prover = Machine::new(Arc::new(program));
+    for message in &case.inbox {
+        prover.push_inbox(message.to_value());
+    }
+    let mut reference = prover.clone();
+    let one = Limits::default();
+    for step in 0..PROVE_STEPS {
+        if prover.status() != avm_interp::Status::Running {
+            break;
+        }
+        let mut probe = reference.clone();
+        if let Some(avm_interp::Stop::Blocked(_)) = probe.step(&one) {
+            break;
+        }
+        let proof = prover
+            .prove_next()
+            .map_err(|e| format!("step {step} does not prove: {e}\n{}", case.text))?;
+        avm_interp::verify::verify(&proof)
+            .map_err(|e| format!("step {step}: proof rejected: {e}\n{}", case.text))?;
+        reference.step(&one);
+        if proof.after.machine_hash != reference.hash() || prover.hash() != reference.hash() {
+            return Err(format!(
+                "step {step}: the proven after-hash is not the interpreter's\n{}",
+                case.text
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// `mexe_load`: any bytes load as a program or give a typed error; a program that loads writes
 /// back to `.mexe` JSON that loads to the same machine.
 pub fn mexe_load(data: &[u8]) -> Result<(), String> {

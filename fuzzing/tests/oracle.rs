@@ -138,3 +138,18 @@ fn regressions_stay_fixed() {
         }
     }
 }
+
+/// Programs whose every step is proved and verified per CI run.
+const PROVED_CASES: usize = 200;
+
+#[test]
+fn every_step_of_generated_programs_proves_and_verifies() {
+    let mut rng = SmallRng::seed_from_u64(0x50524f);
+    let mut bytes = vec![0u8; CASE_BYTES];
+    for _ in 0..PROVED_CASES {
+        rng.fill(&mut bytes[..]);
+        if let Err(finding) = avm_fuzzing::targets::prove_verify(&bytes) {
+            panic!("{finding}");
+        }
+    }
+}

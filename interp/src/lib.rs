@@ -12,12 +12,16 @@ mod code;
 mod machine;
 mod ops;
 pub mod proof;
+pub mod prove;
 mod run;
+mod snapshot;
 mod stack;
+pub mod verify;
 
 pub use code::Pc;
 pub use machine::{Machine, Outputs, Status};
 pub use run::{BlockReason, GasBound, Limits, Stop};
+pub use snapshot::{RestoreError, Snapshot};
 pub use stack::Stack;
 
 /// Why an instruction raised an AVM error (AVM.md §6.2).

@@ -31,14 +31,22 @@ pub struct Outputs {
     pub logs: Vec<Value>,
     /// `hash2(log_acc, hash(v))` over every log.
     pub log_acc: U256,
+    /// Logs so far; unlike `logs.len()` it survives [`Machine::take_outputs`] (assertions,
+    /// PROOFS.md §7, count every log since the start).
+    pub log_count: u64,
     /// Messages sent by `send`, in order.
     pub sends: Vec<Vec<u8>>,
     /// `keccak(be32(send_acc) ‖ keccak(m))` over every send.
     pub send_acc: U256,
+    /// Sends so far; survives [`Machine::take_outputs`] like `log_count`.
+    pub send_count: u64,
     /// Values printed by `debugprint`.
     pub debug_prints: Vec<Value>,
     /// Inbox messages consumed by `inbox`.
     pub inbox_consumed: u64,
+    /// The inbox accumulator after the consumed messages, advanced only when `inbox` runs (see
+    /// [`crate::prove`] for the one-message-per-batch model it follows, PROOFS.md §6).
+    pub inbox_acc: U256,
 }
 
 /// An AVM machine: a program and the state of a run of it.

@@ -5,29 +5,8 @@
 use avm_runtime::U256;
 use avm_runtime::hash::{be32, keccak};
 
-/// Which checker contract verifies a step (PROOFS.md §1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum ProverKind {
-    /// `OneStepProof`: every opcode not listed below.
-    Main = 0,
-    /// `OneStepProof2`: `newbuffer` (0x70) and the buffer reads and writes (0xa1–0xa6).
-    Buffer = 1,
-    /// `OneStepProofHash`: the hashing opcodes (0x20–0x24).
-    Hash = 2,
-}
-
-impl ProverKind {
-    /// The kind with this selector byte.
-    pub fn from_selector(selector: u8) -> Option<ProverKind> {
-        match selector {
-            0 => Some(ProverKind::Main),
-            1 => Some(ProverKind::Buffer),
-            2 => Some(ProverKind::Hash),
-            _ => None,
-        }
-    }
-}
+/// Which checker contract verifies a step (PROOFS.md §1): the opcode table's selector.
+pub use avm_runtime::opcode::Prover as ProverKind;
 
 /// The part of a machine's state an assertion commits to, before or after a step (PROOFS.md
 /// §7). Counts are the totals since the program started.

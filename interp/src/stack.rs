@@ -22,6 +22,14 @@ impl Stack {
         Stack::default()
     }
 
+    /// A stack holding `values`, bottom first (restoring a snapshot).
+    pub fn from_values(values: Vec<Value>) -> Stack {
+        Stack {
+            values,
+            hashes: Vec::new(),
+        }
+    }
+
     /// The number of values.
     #[inline]
     pub fn len(&self) -> usize {

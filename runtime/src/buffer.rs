@@ -167,6 +167,32 @@ impl Buffer {
         out
     }
 
+    /// The non-zero leaves as `(index, bytes)`, in index order. With [`Buffer::with_leaf`] this
+    /// rebuilds the buffer exactly (stores save buffers this way); the walk uses an explicit
+    /// stack, so no tree depth reaches the native one.
+    pub fn nonzero_leaves(&self) -> Vec<(u64, [u8; LEAF_BYTES])> {
+        let mut leaves = Vec::new();
+        let mut pending: Vec<(&Arc<Node>, u8, u64)> = Vec::new();
+        if let Some(root) = &self.root {
+            pending.push((root, self.depth, 0));
+        }
+        while let Some((node, depth, index)) = pending.pop() {
+            match &node.kind {
+                Kind::Leaf(bytes) => leaves.push((index, *bytes)),
+                Kind::Branch(left, right) => {
+                    // Right first so that the left subtree pops (and is listed) first.
+                    if let Some(right) = right {
+                        pending.push((right, depth - 1, index | 1 << (depth - 1)));
+                    }
+                    if let Some(left) = left {
+                        pending.push((left, depth - 1, index));
+                    }
+                }
+            }
+        }
+        leaves
+    }
+
     /// Restores the canonical depth after a write of zeros.
     fn shrink(&mut self) {
         loop {
@@ -267,6 +293,63 @@ impl Buffer {
         Some(bytes)
     }
 
+    /// The Merkle proof of the leaf holding byte `offset` (PROOFS.md §5.2, the C++
+    /// `makeProof`): word 0 is that leaf's 32 bytes (read big-endian), then the sibling hash at
+    /// each level from the leaf's up to the one just below the root. An offset past the tree
+    /// proves the leaf at `offset mod 32·2^depth` instead: the path bits are the same, and the
+    /// checker reads the leftover high bits as "outside the tree, hence zero".
+    ///
+    /// Walks the canonical tree down once, so it costs `depth` (at most 59) cached hashes.
+    pub fn merkle_proof(&self, offset: u64) -> Vec<U256> {
+        let index = self.wrapped_leaf_index(offset);
+        let mut siblings = Vec::with_capacity(self.depth as usize);
+        let mut node = self.root.clone();
+        for level in (0..self.depth).rev() {
+            let (left, right) = Node::children(node.as_ref());
+            let (next, sibling) = if (index >> level) & 1 == 0 {
+                (left, right)
+            } else {
+                (right, left)
+            };
+            siblings.push(subtree_root(sibling.as_ref(), level));
+            node = next;
+        }
+        let leaf = match node.as_ref().map(|n| &n.kind) {
+            Some(Kind::Leaf(bytes)) => U256::from_big_endian(bytes),
+            _ => U256::zero(),
+        };
+        std::iter::once(leaf)
+            .chain(siblings.into_iter().rev())
+            .collect()
+    }
+
+    /// The index of the leaf holding byte `offset`, reduced modulo the tree's leaf count.
+    fn wrapped_leaf_index(&self, offset: u64) -> u64 {
+        let index = offset / LEAF_BYTES as u64;
+        if self.depth >= 64 {
+            index
+        } else {
+            index & ((1u64 << self.depth) - 1)
+        }
+    }
+
+    /// The normalization proof of this buffer (PROOFS.md §5.3, the C++
+    /// `makeNormalizationProof`): `[depth, left, right]`, where `left`/`right` are the roots of
+    /// the two halves, or for a depth-0 tree the root itself and 0. It lets a checker rebuild
+    /// the root of a buffer that shrank after a write of zeros.
+    pub fn normalization_proof(&self) -> [U256; 3] {
+        let depth = U256::from(self.depth);
+        if self.depth == 0 {
+            return [depth, self.root(), U256::zero()];
+        }
+        let (left, right) = Node::children(self.root.as_ref());
+        [
+            depth,
+            subtree_root(left.as_ref(), self.depth - 1),
+            subtree_root(right.as_ref(), self.depth - 1),
+        ]
+    }
+
     /// Whether both handles share the same tree (equal without hashing).
     pub fn ptr_eq(&self, other: &Buffer) -> bool {
         self.depth == other.depth
@@ -294,6 +377,23 @@ mod tests {
 
     fn one_byte(offset: u64, byte: u8) -> Buffer {
         Buffer::new().write(offset, &[byte])
+    }
+
+    #[test]
+    fn nonzero_leaves_rebuild_the_buffer() {
+        let buffer = Buffer::new()
+            .write(5, b"hello")
+            .write(4096, &[7; 70])
+            .write(1 << 60, b"far")
+            .write(u64::MAX, &[1]);
+        let leaves = buffer.nonzero_leaves();
+        assert!(leaves.windows(2).all(|w| w[0].0 < w[1].0));
+        assert_eq!(leaves.len(), 1 + 3 + 1 + 1);
+        let rebuilt = leaves.iter().fold(Buffer::new(), |b, (index, bytes)| {
+            b.with_leaf(*index, *bytes)
+        });
+        assert_eq!(rebuilt.hash(), buffer.hash());
+        assert!(Buffer::new().nonzero_leaves().is_empty());
     }
 
     #[test]
@@ -430,6 +530,68 @@ mod tests {
             built.to_bytes(usize::MAX).unwrap(),
             bytes[..bytes.iter().rposition(|&b| b != 0).unwrap() + 1]
         );
+    }
+
+    /// The checker's `get` (PROOFS.md §5.2): the word at `word_index`, or `None` if the proof
+    /// does not lead to `root`.
+    fn checker_get(root: U256, word_index: u64, proof: &[U256]) -> Option<U256> {
+        let mut acc = keccak(&[&proof[0].to_big_endian()]);
+        let mut loc = word_index;
+        for sibling in &proof[1..] {
+            acc = if loc & 1 == 1 {
+                hash2(sibling, &acc)
+            } else {
+                hash2(&acc, sibling)
+            };
+            loc >>= 1;
+        }
+        (acc == root).then(|| if loc > 0 { U256::zero() } else { proof[0] })
+    }
+
+    #[test]
+    fn merkle_proofs_lead_to_the_root_and_the_word() {
+        let buffers = [
+            Buffer::new(),
+            one_byte(0, 1),
+            one_byte(40, 0xaa),
+            Buffer::new()
+                .write(0, &[1])
+                .write(100, &[5])
+                .write(3000, &[7]),
+            one_byte(1 << 40, 3).write(5, &[9]),
+        ];
+        for buffer in &buffers {
+            for offset in [0u64, 5, 31, 32, 40, 100, 3000, 4095, 1 << 40, u64::MAX] {
+                let proof = buffer.merkle_proof(offset);
+                assert_eq!(proof.len(), 1 + buffer.depth() as usize);
+                let word = checker_get(buffer.root(), offset / 32, &proof)
+                    .unwrap_or_else(|| panic!("{buffer:?} at {offset}"));
+                let mut expected = [0u8; 32];
+                buffer.read(offset / 32 * 32, &mut expected);
+                assert_eq!(
+                    word,
+                    U256::from_big_endian(&expected),
+                    "{buffer:?} at {offset}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn normalization_proofs_name_depth_and_halves() {
+        assert_eq!(
+            one_byte(0, 1).normalization_proof(),
+            [
+                U256::zero(),
+                h("48078cfed56339ea54962e72c37c7f588fc4f8e5bc173827ba75cb10a63a96a5"),
+                U256::zero()
+            ]
+        );
+        let two = Buffer::new().write(0, &[1]).write(40, &[0xff]);
+        let [depth, left, right] = two.normalization_proof();
+        assert_eq!(depth, U256::one());
+        assert_eq!(hash2(&left, &right), two.root());
+        assert_eq!(left, one_byte(0, 1).root());
     }
 
     #[test]

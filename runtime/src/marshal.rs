@@ -173,41 +173,48 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Appends the proof marshal of `value` at `level` (AVM.md §3.2): tuples below the level become
-/// their pre-image, buffers their unwrapped root. Recursion is bounded by `level`, which the
-/// opcode table caps at 32.
+/// Appends the proof marshal of `value` at `level` (AVM.md §3.2, PROOFS.md §3.1): tuples below
+/// the level become their pre-image, buffers their unwrapped root, and a codepoint is always
+/// expanded one level with its immediate at `level − 1` (floored at 0).
+///
+/// Written with a worklist, not recursion: the level bounds tuple nesting, but a codepoint's
+/// immediate is expanded whatever the level, so a run-time chain of codepoints nested through
+/// immediates (`pushinsnimm` in a loop) would otherwise recurse once per link.
 pub fn proof_marshal(value: &Value, level: u32, out: &mut Vec<u8>) {
-    match value {
-        Value::Int(x) => {
-            out.push(INT);
-            out.extend_from_slice(&be32(x));
-        }
-        Value::Tuple(t) if level == 0 => {
-            let pre = t.preimage();
-            out.push(PREIMAGE);
-            out.extend_from_slice(&be32(&pre.inner));
-            out.extend_from_slice(&be32(&pre.size));
-        }
-        Value::Tuple(t) => {
-            out.push(TUPLE + t.len() as u8);
-            for slot in t.slots() {
-                proof_marshal(slot, level - 1, out);
+    enum Item<'a> {
+        Value(&'a Value, u32),
+        NextHash(U256),
+    }
+    let mut work = vec![Item::Value(value, level)];
+    while let Some(item) = work.pop() {
+        match item {
+            Item::NextHash(h) => out.extend_from_slice(&be32(&h)),
+            Item::Value(Value::Int(x), _) => {
+                out.push(INT);
+                out.extend_from_slice(&be32(x));
             }
-        }
-        Value::CodePoint(cp) => {
-            out.push(CODEPOINT);
-            match cp.immediate() {
-                None => out.extend_from_slice(&[0, cp.opcode()]),
-                Some(imm) => {
-                    out.extend_from_slice(&[1, cp.opcode()]);
-                    proof_marshal(imm, level.saturating_sub(1), out);
+            Item::Value(Value::Tuple(t), 0) => {
+                let pre = t.preimage();
+                out.push(PREIMAGE);
+                out.extend_from_slice(&be32(&pre.inner));
+                out.extend_from_slice(&be32(&pre.size));
+            }
+            Item::Value(Value::Tuple(t), level) => {
+                out.push(TUPLE + t.len() as u8);
+                work.extend(t.slots().iter().rev().map(|s| Item::Value(s, level - 1)));
+            }
+            Item::Value(Value::CodePoint(cp), level) => {
+                out.push(CODEPOINT);
+                out.extend_from_slice(&[cp.immediate().is_some() as u8, cp.opcode()]);
+                work.push(Item::NextHash(cp.next_hash()));
+                if let Some(imm) = cp.immediate() {
+                    work.push(Item::Value(imm, level.saturating_sub(1)));
                 }
             }
-            out.extend_from_slice(&be32(&cp.next_hash()));
-        }
-        Value::Buffer(b) => {
-            out.push(BUFFER);
-            out.extend_from_slice(&be32(&b.root()));
+            Item::Value(Value::Buffer(b), _) => {
+                out.push(BUFFER);
+                out.extend_from_slice(&be32(&b.root()));
+            }
         }
     }
 }
@@ -249,6 +256,18 @@ mod tests {
         let bytes = marshal(&value).unwrap();
         assert_eq!(bytes.len(), 1 + 32 + 41);
         assert_eq!(unmarshal(&bytes).unwrap(), value);
+    }
+
+    #[test]
+    fn proof_marshal_walks_long_codepoint_chains_without_recursion() {
+        let mut cp = CodePoint::err();
+        for _ in 0..200_000 {
+            cp = CodePoint::detached(0x3b, Some(Value::CodePoint(cp)), U256::zero());
+        }
+        let mut out = Vec::new();
+        proof_marshal(&Value::CodePoint(cp), 0, &mut out);
+        assert_eq!(out.len(), 200_000 * 35 + 35);
+        assert_eq!(&out[..3], &[CODEPOINT, 1, 0x3b]);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::LazyLock;
 
 /// Which on-chain checker contract proves an opcode (PROOFS.md §1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum Prover {
     /// `OneStepProof`: everything not listed below, and every invalid opcode.
@@ -18,6 +18,18 @@ pub enum Prover {
     Buffer = 1,
     /// `OneStepProofHash`: `hash`, `type`, `ethhash2`, `keccakf`, `sha256f`.
     Hash = 2,
+}
+
+impl Prover {
+    /// The prover with this selector byte.
+    pub fn from_selector(selector: u8) -> Option<Prover> {
+        match selector {
+            0 => Some(Prover::Main),
+            1 => Some(Prover::Buffer),
+            2 => Some(Prover::Hash),
+            _ => None,
+        }
+    }
 }
 
 /// Control-flow and gas properties that code analysis needs.

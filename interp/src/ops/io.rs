@@ -6,6 +6,7 @@ use avm_runtime::{U256, Value};
 use super::{Flow, OpResult};
 use crate::OpError;
 use crate::machine::Machine;
+use crate::prove::inbox::accumulate;
 
 /// The largest message `send` accepts (`SEND_SIZE_LIMIT`).
 pub const SEND_SIZE_LIMIT: u64 = 10_000;
@@ -13,6 +14,7 @@ pub const SEND_SIZE_LIMIT: u64 = 10_000;
 pub(super) fn log(m: &mut Machine) -> OpResult {
     let value = m.stack.pop().expect("operand checked by the step");
     m.out.log_acc = hash2(&m.out.log_acc, &value.hash());
+    m.out.log_count += 1;
     m.out.logs.push(value);
     Ok(Flow::Next)
 }
@@ -38,17 +40,20 @@ pub(super) fn send(m: &mut Machine) -> OpResult {
     let mut message = vec![0; size.low_u64() as usize];
     buffer.read(0, &mut message);
     m.out.send_acc = keccak(&[&be32(&m.out.send_acc), &be32(&keccak(&[&message]))]);
+    m.out.send_count += 1;
     m.out.sends.push(message);
     m.stack.drop_top(2);
     Ok(Flow::Next)
 }
 
-/// `inbox` pushes the next message; the step has already blocked if there is none.
+/// `inbox` pushes the next message; the step has already blocked if there is none. It also
+/// advances the inbox accumulator, the only work the prover adds to execution.
 pub(super) fn inbox(m: &mut Machine) -> OpResult {
     let message = m
         .inbox
         .pop_front()
         .expect("the step blocks on an empty inbox");
+    m.out.inbox_acc = accumulate(&m.out.inbox_acc, m.out.inbox_consumed, &message);
     m.out.inbox_consumed += 1;
     m.stack.push(message);
     Ok(Flow::Next)

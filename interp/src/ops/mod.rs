@@ -13,6 +13,8 @@ mod io;
 mod stack;
 mod tuple;
 
+pub(crate) use io::SEND_SIZE_LIMIT;
+
 use avm_runtime::CodePoint;
 use avm_runtime::opcode::*;
 

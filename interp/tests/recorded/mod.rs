@@ -59,7 +59,11 @@ fn state(json: &serde_json::Value) -> AssertionState {
             .collect();
         U256::from_big_endian(&bytes)
     };
-    let count = |key: &str| json[key].as_u64().unwrap_or_else(|| panic!("{key} is a number"));
+    let count = |key: &str| {
+        json[key]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{key} is a number"))
+    };
     AssertionState {
         machine_hash: word("machineHash"),
         inbox_count: count("inboxCount"),

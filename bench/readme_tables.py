@@ -1,0 +1,174 @@
+#!/usr/bin/env python3
+"""Regenerates the README's performance tables from `avm bench --json`.
+
+Usage: python3 bench/readme_tables.py [--write] [--no-build]
+
+Builds the release `avm`, then measures (each cell: median of 3 runs, both engines, in this one
+run of the script): the project's macro workloads, a selection of the speedtest kernels and the
+11 ArbOS replays of ../shared/corpus (skipped, with the reason printed, when ../shared is absent).
+Prints the markdown; with --write, replaces the block between the `perf:begin` and `perf:end`
+markers in README.md. Measure on an idle machine: a busy one reads up to 40% slower.
+"""
+
+import json
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("AVM_SHARED", ROOT.parent / "shared"))
+AVM = Path(os.environ.get("AVM_BIN", ROOT / "target" / "release" / "avm"))
+REPEAT = "3"
+
+# arb-avm-cpp (production C++ interpreter, Release build), steps/s on an idle 2-core machine of
+# this class, median of 3 runs of ~1 s (figures given with the benchmark issue).
+CPP_KERNELS = {
+    "add_2_1": 21.1e6,
+    "nop_0_0": 26.5e6,
+    "push_pop_0_0": 17.9e6,
+    "dup1_dup1_tget_0_1": 23.4e6,
+    "dup2_dup2_dup2_tset_0_1": 16.8e6,
+    "lt_2_1": 21.5e6,
+    "iszero_0_0": 19.0e6,
+    "mul_2_1": 19.9e6,
+    "div_2_1": 16.8e6,
+    "exp_2_1": 7.55e6,
+    "hash_0_0": 2.18e6,
+    "tset_push_tset_hash_4_1": 2.20e6,
+    "keccakf_1_1": 1.72e6,
+    "sha256f_3_1": 7.05e6,
+    "ecrecover_4_1": 104e3,
+    "ecpairing1_1_1": 619,
+    "ecpairing8_1_1": 154,
+}
+
+# Steps per kernel run: about a second on the interpreter.
+KERNEL_STEPS = {
+    "hash_0_0": 3_000_000,
+    "tset_push_tset_hash_4_1": 3_000_000,
+    "keccakf_1_1": 2_000_000,
+    "sha256f_3_1": 5_000_000,
+    "ecrecover_4_1": 200_000,
+    "ecpairing1_1_1": 2_000,
+    "ecpairing8_1_1": 500,
+}
+DEFAULT_KERNEL_STEPS = 30_000_000
+
+
+def bench(*args):
+    out = subprocess.run(
+        [str(AVM), "bench", "--json", "--repeat", REPEAT, *map(str, args)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return json.loads(out)
+
+
+def by_engine(rows):
+    return {row["engine"]: row for row in rows}
+
+
+def fmt_rate(m):
+    return f"{m:,.1f}" if m >= 1 else f"{m:.3f}"
+
+
+def ratio(a, b):
+    return f"{a / b:.2f}×" if b else "-"
+
+
+def workloads_table():
+    rows = bench()
+    programs = sorted({r["program"] for r in rows}, key=[r["program"] for r in rows].index)
+    lines = [
+        "| workload | steps | interp M steps/s | jit M steps/s | jit / interp | jit compile ms | peak RSS MB (interp / jit) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name in programs:
+        e = by_engine([r for r in rows if r["program"] == name])
+        i, j = e["interp"], e["jit"]
+        lines.append(
+            f"| {name} | {i['steps']:,} | {fmt_rate(i['minstr_per_s'])} | {fmt_rate(j['minstr_per_s'])} "
+            f"| {ratio(j['minstr_per_s'], i['minstr_per_s'])} | {j['compile_ms']:.1f} "
+            f"| {i['peak_rss_mb']:.0f} / {j['peak_rss_mb']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def kernels_table():
+    speedtest = SHARED / "corpus" / "speedtest"
+    if not speedtest.is_dir():
+        print(f"skipping kernels: {speedtest} is absent", file=sys.stderr)
+        return "(kernels: ../shared/corpus is absent on the machine that generated this table)"
+    lines = [
+        "| kernel | steps | C++ M steps/s | interp M steps/s | interp / C++ | jit M steps/s | jit / interp |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, cpp in CPP_KERNELS.items():
+        path = speedtest / f"{name}.mexe"
+        steps = KERNEL_STEPS.get(name, DEFAULT_KERNEL_STEPS)
+        e = by_engine(bench(path, "--steps", steps))
+        i, j = e["interp"]["minstr_per_s"], e["jit"]["minstr_per_s"]
+        lines.append(
+            f"| {name} | {steps:,} | {fmt_rate(cpp / 1e6)} | {fmt_rate(i)} | {ratio(i, cpp / 1e6)} "
+            f"| {fmt_rate(j)} | {ratio(j, i)} |"
+        )
+    return "\n".join(lines)
+
+
+def arbos_table():
+    arbos = SHARED / "corpus" / "arbos"
+    if not arbos.is_dir():
+        print(f"skipping ArbOS: {arbos} is absent", file=sys.stderr)
+        return "(ArbOS replays: ../shared/corpus is absent on the machine that generated this table)"
+    lines = [
+        "| ArbOS replay | steps | C++ M steps/s | interp M steps/s | interp / C++ | jit M steps/s | jit / interp | jit / C++ | peak RSS MB |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for expect in sorted(arbos.glob("*.expect.json")):
+        name = expect.name.removesuffix(".expect.json")
+        cpp = json.loads(expect.read_text())["reference_cpp_engine"]["steps_per_s"] / 1e6
+        e = by_engine(bench(arbos / "arbos.mexe", "--inbox", arbos / f"{name}.inbox.json"))
+        i, j = e["interp"], e["jit"]
+        lines.append(
+            f"| {name} | {i['steps']:,} | {cpp:.1f} | {i['minstr_per_s']:.1f} | {ratio(i['minstr_per_s'], cpp)} "
+            f"| {j['minstr_per_s']:.1f} | {ratio(j['minstr_per_s'], i['minstr_per_s'])} "
+            f"| {ratio(j['minstr_per_s'], cpp)} | {max(i['peak_rss_mb'], j['peak_rss_mb']):.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def main():
+    if "--no-build" not in sys.argv:
+        subprocess.run(
+            ["cargo", "build", "--release", "--quiet", "--bin", "avm"], cwd=ROOT, check=True
+        )
+    cores = os.cpu_count()
+    text = "\n\n".join(
+        [
+            f"Generated by `python3 bench/readme_tables.py --write` on {platform.machine()}, "
+            f"{cores} cores; every cell is the median of {REPEAT} runs of `avm bench` "
+            "(steps over wall time, load excluded, JIT compile time included). C++ figures: the "
+            "production arb-avm-cpp interpreter on a 2-core machine of this class (kernels: the "
+            "benchmark issue; ArbOS: each replay's `expect.json`).",
+            "Macro workloads (`avm bench`, programs in `engine/src/workloads/`):",
+            workloads_table(),
+            "Speedtest kernels (`avm bench ../shared/corpus/speedtest/K.mexe --steps N`):",
+            kernels_table(),
+            "ArbOS replays (`avm bench ../shared/corpus/arbos/arbos.mexe --inbox R.inbox.json`):",
+            arbos_table(),
+        ]
+    )
+    if "--write" in sys.argv:
+        readme = ROOT / "README.md"
+        body = readme.read_text()
+        begin, end = "<!-- perf:begin -->", "<!-- perf:end -->"
+        start, stop = body.index(begin) + len(begin), body.index(end)
+        readme.write_text(body[:start] + "\n" + text + "\n" + body[stop:])
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

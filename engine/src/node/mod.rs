@@ -1,0 +1,343 @@
+//! Embedding the engine in a node: machines fed inbox batches, checkpointed to an embedded
+//! store, restored exactly, and run many at a time on worker threads.
+//!
+//! A [`NodeMachine`] is a program, the state of one run of it and (optionally) a JIT for it.
+//! The host pushes a batch of inbox messages, runs until the machine blocks on the inbox,
+//! halts or reaches a bound, reads what it produced, and now and then saves a checkpoint to a
+//! [`Store`]. A machine restored from a checkpoint has the same hash and the same future as the
+//! one saved, on either engine. Machines are `Send` and clone cheaply (values are shared), so
+//! independent machines run in parallel, e.g. with [`run_parallel`].
+//!
+//! ```
+//! use avm_engine::node::{Engine, NodeMachine, RunBound, Store};
+//! use avm_runtime::Value;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // Logs every inbox message it reads, forever.
+//! let source = b"loop:\n inbox\n log\n jump @loop".to_vec();
+//! let mut machine = NodeMachine::from_source(source, Engine::Interp)?;
+//! machine.push_inbox([Value::int(7u64), Value::int(8u64)]);
+//! let stop = machine.run(RunBound::default());
+//! assert!(stop.is_blocked_on_inbox());
+//! assert_eq!(machine.logs().len(), 2);
+//!
+//! let dir = std::env::temp_dir().join(format!("avm-node-doc-{}", std::process::id()));
+//! std::fs::create_dir_all(&dir)?;
+//! let store = Store::open(dir.join("checkpoints.redb"))?;
+//! let saved = machine.checkpoint(&store)?;
+//! let mut resumed = NodeMachine::from_checkpoint(&store, saved.id, Engine::Interp)?;
+//! assert_eq!(resumed.hash(), machine.hash());
+//! resumed.push_inbox([Value::int(9u64)]);
+//! resumed.run(RunBound::default());
+//! assert_eq!(resumed.logs().len(), 3);
+//! # drop(store);
+//! # std::fs::remove_dir_all(&dir)?;
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod store;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use avm_interp::{BlockReason, GasBound, Limits, Machine, Outputs, Stop};
+use avm_runtime::{Error, Program, U256, Value, asm, mexe};
+
+use crate::jit::{Jit, JitOptions};
+pub use store::{CheckpointId, CheckpointInfo, SaveReport, Store, StoreError, StoreStats};
+
+/// Which engine runs a [`NodeMachine`]. Both give the same results; only speed differs.
+#[derive(Clone, Copy, Debug, Default)]
+pub enum Engine {
+    /// The reference interpreter.
+    Interp,
+    /// The Cranelift JIT tiered over the interpreter, with these options.
+    Jit(JitOptions),
+    /// The JIT with its default options.
+    #[default]
+    DefaultJit,
+}
+
+/// How far one [`NodeMachine::run`] may go besides blocking or halting.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunBound {
+    /// At most this many steps in this run.
+    pub max_steps: Option<u64>,
+    /// Stop before an instruction would take total gas used past this.
+    pub max_gas: Option<u128>,
+}
+
+/// Why a [`NodeMachine::run`] returned: the interpreter's [`Stop`], with helpers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunStop(pub Stop);
+
+impl RunStop {
+    /// The machine waits for inbox messages: push a batch and run again.
+    pub fn is_blocked_on_inbox(&self) -> bool {
+        self.0 == Stop::Blocked(BlockReason::Inbox)
+    }
+
+    /// The machine halted or error-stopped and will not run again.
+    pub fn is_final(&self) -> bool {
+        matches!(self.0, Stop::Halted | Stop::ErrorStop)
+    }
+}
+
+/// Why a machine could not be created.
+#[derive(Debug)]
+pub enum NodeError {
+    /// The program did not load.
+    Program(Error),
+    /// The JIT could not start.
+    Jit(String),
+    /// The checkpoint store failed or holds bad data.
+    Store(StoreError),
+    /// A file could not be read.
+    Io(std::io::Error),
+}
+
+impl std::fmt::Display for NodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NodeError::Program(e) => write!(f, "program: {e}"),
+            NodeError::Jit(e) => write!(f, "jit: {e}"),
+            NodeError::Store(e) => write!(f, "{e}"),
+            NodeError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for NodeError {}
+
+impl From<StoreError> for NodeError {
+    fn from(e: StoreError) -> NodeError {
+        NodeError::Store(e)
+    }
+}
+
+/// Loads a program from its source: `.mexe` JSON, or assembler text.
+pub fn program_from_source(source: &[u8]) -> Result<Program, Error> {
+    let is_json = source.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    if is_json {
+        return mexe::load(source);
+    }
+    match std::str::from_utf8(source) {
+        Ok(text) => asm::assemble(text),
+        Err(e) => Err(Error::Asm {
+            line: 1 + source[..e.valid_up_to()]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count(),
+            message: "not UTF-8 text".into(),
+        }),
+    }
+}
+
+/// One machine as a node runs it (see the module doc).
+#[derive(Debug)]
+pub struct NodeMachine {
+    program: Arc<Program>,
+    /// The program's source, saved with checkpoints so that they restore on their own.
+    source: Arc<[u8]>,
+    machine: Machine,
+    engine: Engine,
+    jit: Option<Jit>,
+}
+
+impl NodeMachine {
+    /// A fresh machine for the program in `source` (`.mexe` JSON or assembler text).
+    pub fn from_source(source: impl Into<Arc<[u8]>>, engine: Engine) -> Result<Self, NodeError> {
+        let source = source.into();
+        let program = Arc::new(program_from_source(&source).map_err(NodeError::Program)?);
+        let machine = Machine::new(Arc::clone(&program));
+        NodeMachine::assemble(program, source, machine, engine)
+    }
+
+    /// A fresh machine for the program in the file at `path`.
+    pub fn from_file(path: impl AsRef<Path>, engine: Engine) -> Result<Self, NodeError> {
+        let source = std::fs::read(path).map_err(NodeError::Io)?;
+        NodeMachine::from_source(source, engine)
+    }
+
+    /// The machine saved as checkpoint `id`, with the program saved along with it.
+    pub fn from_checkpoint(
+        store: &Store,
+        id: CheckpointId,
+        engine: Engine,
+    ) -> Result<Self, NodeError> {
+        let (_, source) = store.program_source(id)?;
+        let source: Arc<[u8]> = source.into();
+        let program = Arc::new(program_from_source(&source).map_err(NodeError::Program)?);
+        let machine = store.load(id, Arc::clone(&program))?;
+        NodeMachine::assemble(program, source, machine, engine)
+    }
+
+    /// Like [`NodeMachine::from_checkpoint`] for a program already loaded (many machines of
+    /// one program share it); fails if the checkpoint is of another program.
+    pub fn from_checkpoint_of(
+        store: &Store,
+        id: CheckpointId,
+        program: Arc<Program>,
+        source: Arc<[u8]>,
+        engine: Engine,
+    ) -> Result<Self, NodeError> {
+        let machine = store.load(id, Arc::clone(&program))?;
+        NodeMachine::assemble(program, source, machine, engine)
+    }
+
+    fn assemble(
+        program: Arc<Program>,
+        source: Arc<[u8]>,
+        machine: Machine,
+        engine: Engine,
+    ) -> Result<Self, NodeError> {
+        let jit = new_jit(&program, engine)?;
+        Ok(NodeMachine {
+            program,
+            source,
+            machine,
+            engine,
+            jit,
+        })
+    }
+
+    /// Queues a batch of inbox messages (normally 8-tuples, AVM.md §9), oldest first.
+    pub fn push_inbox(&mut self, messages: impl IntoIterator<Item = Value>) {
+        for message in messages {
+            self.machine.push_inbox(message);
+        }
+    }
+
+    /// Runs until the machine blocks (on the inbox, or a sideload with no value), halts,
+    /// error-stops or reaches `bound`. Running in pieces ends where one long run would.
+    pub fn run(&mut self, bound: RunBound) -> RunStop {
+        let limits = Limits {
+            max_steps: bound.max_steps,
+            gas: bound.max_gas.map(|max_gas| GasBound {
+                max_gas,
+                go_over: false,
+            }),
+            ..Limits::default()
+        };
+        RunStop(match &mut self.jit {
+            Some(jit) => jit.run(&mut self.machine, &limits),
+            None => self.machine.run(&limits),
+        })
+    }
+
+    /// Logs produced and not yet taken.
+    pub fn logs(&self) -> &[Value] {
+        &self.machine.outputs().logs
+    }
+
+    /// Sends produced and not yet taken.
+    pub fn sends(&self) -> &[Vec<u8>] {
+        &self.machine.outputs().sends
+    }
+
+    /// Takes the logs and sends produced so far (counts and accumulators stay), so that a
+    /// long-running machine's checkpoints do not carry its whole history.
+    pub fn take_outputs(&mut self) -> (Vec<Value>, Vec<Vec<u8>>) {
+        let (logs, sends, _) = self.machine.take_outputs();
+        (logs, sends)
+    }
+
+    /// Steps since the program started (across checkpoints).
+    pub fn steps(&self) -> u64 {
+        self.machine.outputs().steps
+    }
+
+    /// Gas used since the program started (across checkpoints).
+    pub fn gas_used(&self) -> u128 {
+        self.machine.outputs().gas_used
+    }
+
+    /// Remaining AVM gas.
+    pub fn gas_remaining(&self) -> U256 {
+        self.machine.gas_remaining()
+    }
+
+    /// All outputs and counters.
+    pub fn outputs(&self) -> &Outputs {
+        self.machine.outputs()
+    }
+
+    /// The machine hash (AVM.md §5.2).
+    pub fn hash(&mut self) -> U256 {
+        self.machine.hash()
+    }
+
+    /// The program.
+    pub fn program(&self) -> &Arc<Program> {
+        &self.program
+    }
+
+    /// The interpreter machine underneath.
+    pub fn machine(&self) -> &Machine {
+        &self.machine
+    }
+
+    /// The interpreter machine underneath, mutable (the JIT keeps no copy of its state).
+    pub fn machine_mut(&mut self) -> &mut Machine {
+        &mut self.machine
+    }
+
+    /// Saves the machine as a new checkpoint in `store` (one atomic transaction).
+    pub fn checkpoint(&mut self, store: &Store) -> Result<SaveReport, StoreError> {
+        store.save(&self.program, &self.source, &mut self.machine)
+    }
+
+    /// An independent copy of this machine. Cheap: the program and every value are shared;
+    /// a JIT copy starts with no compiled code (it compiles again as blocks get hot).
+    pub fn try_clone(&self) -> Result<Self, NodeError> {
+        NodeMachine::assemble(
+            Arc::clone(&self.program),
+            Arc::clone(&self.source),
+            self.machine.clone(),
+            self.engine,
+        )
+    }
+}
+
+fn new_jit(program: &Arc<Program>, engine: Engine) -> Result<Option<Jit>, NodeError> {
+    let options = match engine {
+        Engine::Interp => return Ok(None),
+        Engine::Jit(options) => options,
+        Engine::DefaultJit => JitOptions::default(),
+    };
+    Jit::with_options(Arc::clone(program), options)
+        .map(Some)
+        .map_err(NodeError::Jit)
+}
+
+/// Applies `work` to every machine on a rayon pool of `threads` threads (0: one per core) and
+/// returns the results in order. Machines are independent, so the results are those of running
+/// them one after another.
+pub fn run_parallel<T, R>(
+    threads: usize,
+    machines: &mut [T],
+    work: impl Fn(&mut T) -> R + Sync + Send,
+) -> Result<Vec<R>, rayon::ThreadPoolBuildError>
+where
+    T: Send,
+    R: Send,
+{
+    use rayon::prelude::*;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()?;
+    Ok(pool.install(|| machines.par_iter_mut().map(&work).collect()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_machines_move_between_threads() {
+        fn assert_send<T: Send + 'static>() {}
+        assert_send::<NodeMachine>();
+        assert_send::<Store>();
+    }
+}

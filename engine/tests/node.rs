@@ -1,0 +1,729 @@
+//! The node API: checkpoints restore exactly (same hash, same future) on both engines, deep
+//! and large values checkpoint without recursion, corruption is reported, deleting frees what
+//! no other checkpoint uses, parallel machines match sequential ones, and real ArbOS replays
+//! survive a checkpoint and a resume after every message (skipped when `../shared` is absent).
+
+#[path = "../../runtime/tests/common/mod.rs"]
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use avm_engine::jit::JitOptions;
+use avm_engine::node::{
+    Engine, NodeMachine, RunBound, Store, StoreError, program_from_source, run_parallel,
+};
+use avm_runtime::hash::hex_hash;
+use avm_runtime::{Buffer, Value, parse_inbox_json};
+
+/// A fresh directory for one test's store.
+fn temp_dir(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("avm-node-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn engines() -> [Engine; 2] {
+    [
+        Engine::Interp,
+        Engine::Jit(JitOptions {
+            threshold: 0,
+            ..JitOptions::default()
+        }),
+    ]
+}
+
+/// What a run leaves that the host can see.
+#[derive(Debug, PartialEq, Eq)]
+struct Observed {
+    stop: String,
+    hash: String,
+    steps: u64,
+    gas_used: u128,
+    logs: Vec<String>,
+    sends: Vec<Vec<u8>>,
+    inbox_consumed: u64,
+}
+
+fn observe(m: &mut NodeMachine, stop: &str) -> Observed {
+    Observed {
+        stop: stop.to_string(),
+        hash: hex_hash(&m.hash()),
+        steps: m.steps(),
+        gas_used: m.gas_used(),
+        logs: m.logs().iter().map(|v| hex_hash(&v.hash())).collect(),
+        sends: m.sends().to_vec(),
+        inbox_consumed: m.outputs().inbox_consumed,
+    }
+}
+
+const MAX_STEPS: u64 = 3_000_000;
+
+fn run_to_end(m: &mut NodeMachine) -> Observed {
+    let left = MAX_STEPS.saturating_sub(m.steps());
+    let stop = m.run(RunBound {
+        max_steps: Some(left),
+        ..RunBound::default()
+    });
+    observe(m, &format!("{:?}", stop.0))
+}
+
+/// Small programs of every kind of value: the examples and the machine cases that exercise
+/// buffers, run-time codepoints, tuples, error handlers and the inbox.
+fn programs() -> Vec<(String, Vec<u8>)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut list: Vec<(String, Vec<u8>)> = common::files(&root.join("examples"), "avm")
+        .into_iter()
+        .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
+        .collect();
+    if let Some(shared) = common::shared("node programs") {
+        let dir = shared.join("corpus/machine-cases");
+        for name in [
+            "buffer_test",
+            "bytearraytest",
+            "opcodetestcode",
+            "opcodetesttuple",
+            "dupsegments",
+            "segmentreorg",
+            "inbox",
+        ] {
+            let path = dir.join(format!("{name}.mexe"));
+            list.push((name.to_string(), std::fs::read(path).unwrap()));
+        }
+    }
+    list
+}
+
+#[test]
+fn checkpoints_at_many_points_continue_identically() {
+    let dir = temp_dir("many-points");
+    let store = Store::open(dir.join("store.redb")).unwrap();
+    for (name, source) in programs() {
+        for engine in engines() {
+            let mut reference = NodeMachine::from_source(source.clone(), engine).unwrap();
+            let expected = run_to_end(&mut reference);
+            let total = expected.steps;
+            let points: Vec<u64> = [0, 1, 2, 3, 5, 8, 13, 100, 1000]
+                .into_iter()
+                .chain((1..8).map(|i| total * i / 8))
+                .filter(|&p| p <= total)
+                .collect();
+            for point in points {
+                let mut m = NodeMachine::from_source(source.clone(), engine).unwrap();
+                m.run(RunBound {
+                    max_steps: Some(point),
+                    ..RunBound::default()
+                });
+                let saved = m.checkpoint(&store).unwrap();
+                for resume_engine in engines() {
+                    let mut resumed =
+                        NodeMachine::from_checkpoint(&store, saved.id, resume_engine).unwrap();
+                    assert_eq!(resumed.hash(), m.hash(), "{name} at {point}");
+                    assert_eq!(resumed.steps(), m.steps(), "{name} at {point}");
+                    assert_eq!(run_to_end(&mut resumed), expected, "{name} from {point}");
+                }
+                store.delete(saved.id).unwrap();
+            }
+        }
+    }
+    let stats = store.stats().unwrap();
+    assert_eq!(stats.checkpoints, 0);
+    assert_eq!(stats.nodes, 0, "deleting every checkpoint frees every node");
+    drop(store);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Reads one inbox message into the register, then waits for the next.
+const KEEP_ONE: &[u8] = b"inbox\nrset\ninbox\nhalt";
+
+fn holding(value: Value) -> NodeMachine {
+    let mut m = NodeMachine::from_source(KEEP_ONE.to_vec(), Engine::Interp).unwrap();
+    m.push_inbox([value]);
+    assert!(m.run(RunBound::default()).is_blocked_on_inbox());
+    m
+}
+
+#[test]
+fn deep_tuples_and_large_buffers_checkpoint_without_recursion() {
+    let dir = temp_dir("deep");
+    let store = Store::open(dir.join("store.redb")).unwrap();
+
+    let mut deep = Value::none();
+    for i in 0..1_000_000u64 {
+        deep = Value::tuple(vec![Value::int(i), deep]);
+    }
+    let bytes: Vec<u8> = (0..4u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let sparse = Buffer::new()
+        .write(0, &bytes)
+        .write(1 << 60, b"far away")
+        .write(u64::MAX - 3, b"end");
+    for value in [deep, Value::Buffer(sparse)] {
+        let mut m = holding(value);
+        let start = Instant::now();
+        let saved = m.checkpoint(&store).unwrap();
+        let save = start.elapsed();
+        let start = Instant::now();
+        let mut resumed = NodeMachine::from_checkpoint(&store, saved.id, Engine::Interp).unwrap();
+        eprintln!(
+            "{} nodes, {} bytes: save {save:?}, load {:?}",
+            saved.new_nodes,
+            saved.new_bytes,
+            start.elapsed()
+        );
+        assert_eq!(resumed.hash(), m.hash());
+        assert_eq!(resumed.machine().register(), m.machine().register());
+        // The same value again costs a header only.
+        let again = m.checkpoint(&store).unwrap();
+        assert_eq!(again.new_nodes, 0);
+    }
+    drop(store);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_small_change_costs_a_small_checkpoint() {
+    let dir = temp_dir("incremental");
+    let store = Store::open(dir.join("store.redb")).unwrap();
+    // 8^6 leaves in a balanced tree, then one leaf changed.
+    let mut level: Vec<Value> = (0..8u64.pow(6)).map(Value::int).collect();
+    while level.len() > 1 {
+        level = level.chunks(8).map(|c| Value::tuple(c.to_vec())).collect();
+    }
+    let tree = level.pop().unwrap();
+    let first = holding(tree.clone()).checkpoint(&store).unwrap();
+    // Change the first Int: a new path of 6 tuples from the root down to it.
+    let mut path = vec![tree.clone()];
+    for _ in 0..5 {
+        let Value::Tuple(t) = path.last().unwrap() else {
+            panic!()
+        };
+        path.push(t.get(0).unwrap().clone());
+    }
+    let mut changed = Value::int(7u64);
+    for node in path.iter().rev() {
+        let Value::Tuple(t) = node else { panic!() };
+        changed = Value::Tuple(t.with(0, changed).unwrap());
+    }
+    let second = holding(changed).checkpoint(&store).unwrap();
+    eprintln!("first: {first:?}\nsecond: {second:?}");
+    assert!(first.new_nodes > 37_000);
+    assert_eq!(second.new_nodes, 6, "only the changed path is new");
+    assert!(second.new_bytes * 1000 < first.new_bytes);
+
+    // Deleting the first frees exactly what the second does not share: the old path.
+    let before = store.stats().unwrap();
+    store.delete(first.id).unwrap();
+    let after = store.stats().unwrap();
+    assert_eq!(before.nodes - after.nodes, 6);
+    store.delete(second.id).unwrap();
+    assert_eq!(store.stats().unwrap().nodes, 0);
+    drop(store);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Rewrites one stored record through redb directly, as a bit flip on disk would.
+fn tamper(path: &Path, table: &str, pick: impl Fn(&[u8]) -> bool) {
+    use redb::{ReadableTable, TableDefinition};
+    let db = redb::Database::open(path).unwrap();
+    let txn = db.begin_write().unwrap();
+    {
+        if table == "values" {
+            let def: TableDefinition<&[u8], &[u8]> = TableDefinition::new("values");
+            let mut t = txn.open_table(def).unwrap();
+            let (k, mut v) = t
+                .iter()
+                .unwrap()
+                .map(|e| e.unwrap())
+                .map(|(k, v)| (k.value().to_vec(), v.value().to_vec()))
+                .find(|(k, v)| pick(k) && v.len() > 40)
+                .unwrap();
+            // Tuples here are `(Int, tuple)`: flip the Int's low byte (byte 0 is the slot
+            // count, byte 1 the Int's tag).
+            v[33] ^= 1;
+            t.insert(k.as_slice(), v.as_slice()).unwrap();
+        } else {
+            let def: TableDefinition<u64, &[u8]> = TableDefinition::new("checkpoints");
+            let mut t = txn.open_table(def).unwrap();
+            let mut v = t.get(1).unwrap().unwrap().value().to_vec();
+            v[50] ^= 0x80;
+            t.insert(1, v.as_slice()).unwrap();
+        }
+    }
+    txn.commit().unwrap();
+}
+
+#[test]
+fn corrupt_stores_are_reported_never_loaded() {
+    let dir = temp_dir("corrupt");
+    let mut tree = Value::none();
+    for i in 0..100u64 {
+        tree = Value::tuple(vec![Value::int(i), tree]);
+    }
+    for (what, table) in [("node", "values"), ("header", "checkpoints")] {
+        let path = dir.join(format!("{what}.redb"));
+        let store = Store::open(&path).unwrap();
+        let id = holding(tree.clone()).checkpoint(&store).unwrap().id;
+        drop(store);
+        tamper(&path, table, |k| k[0] == 1);
+        let store = Store::open(&path).unwrap();
+        let error = NodeMachine::from_checkpoint(&store, id, Engine::Interp).unwrap_err();
+        let message = error.to_string();
+        eprintln!("{what}: {message}");
+        assert!(
+            matches!(
+                error,
+                avm_engine::node::NodeError::Store(StoreError::Corrupt(_))
+            ),
+            "{message}"
+        );
+        assert!(message.contains(if what == "node" {
+            "does not hash"
+        } else {
+            "checksum"
+        }));
+    }
+
+    // A truncated file fails to open or to load; it never yields a machine with another hash.
+    let path = dir.join("truncated.redb");
+    let store = Store::open(&path).unwrap();
+    let mut m = holding(tree.clone());
+    let id = m.checkpoint(&store).unwrap().id;
+    drop(store);
+    let len = std::fs::metadata(&path).unwrap().len();
+    for keep in [len / 2, len / 4, 100] {
+        let cut = dir.join(format!("cut-{keep}.redb"));
+        std::fs::copy(&path, &cut).unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&cut)
+            .unwrap()
+            .set_len(keep)
+            .unwrap();
+        match Store::open(&cut).map(|s| NodeMachine::from_checkpoint(&s, id, Engine::Interp)) {
+            Err(e) => eprintln!("truncated to {keep}: {e}"),
+            Ok(Err(e)) => eprintln!("truncated to {keep}: {e}"),
+            Ok(Ok(mut loaded)) => assert_eq!(loaded.hash(), m.hash()),
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn parallel_machines_match_sequential_ones() {
+    let programs = programs();
+    let make = || -> Vec<NodeMachine> {
+        programs
+            .iter()
+            .map(|(_, source)| NodeMachine::from_source(source.clone(), Engine::Interp).unwrap())
+            .collect()
+    };
+    let mut sequential = make();
+    let expected: Vec<Observed> = sequential.iter_mut().map(run_to_end).collect();
+    for threads in [1, 2, 4] {
+        let mut machines = make();
+        let got = run_parallel(threads, &mut machines, run_to_end).unwrap();
+        assert_eq!(got, expected, "{threads} threads");
+    }
+    // Machines on worker threads checkpoint into one store (redb serialises the writes);
+    // each checkpoint restores to its own machine.
+    let dir = temp_dir("parallel");
+    let store = Store::open(dir.join("store.redb")).unwrap();
+    let mut machines = make();
+    let saved = run_parallel(2, &mut machines, |m| {
+        let observed = run_to_end(m);
+        (m.checkpoint(&store).unwrap().id, observed)
+    })
+    .unwrap();
+    for ((id, observed), want) in saved.iter().zip(&expected) {
+        assert_eq!(observed, want);
+        let mut m = NodeMachine::from_checkpoint(&store, *id, Engine::Interp).unwrap();
+        assert_eq!(hex_hash(&m.hash()), want.hash);
+    }
+    drop(store);
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    // Clones run independently of their originals.
+    let mut originals = make();
+    let mut clones: Vec<NodeMachine> = originals.iter().map(|m| m.try_clone().unwrap()).collect();
+    let a: Vec<Observed> = originals.iter_mut().map(run_to_end).collect();
+    let b = run_parallel(2, &mut clones, run_to_end).unwrap();
+    assert_eq!(a, b);
+}
+
+#[test]
+fn arbos_replays_survive_a_checkpoint_and_resume_after_every_message() {
+    let Some(shared) = common::shared("arbos checkpoints") else {
+        return;
+    };
+    let dir = shared.join("corpus/arbos");
+    let source: Arc<[u8]> = std::fs::read(dir.join("arbos.mexe")).unwrap().into();
+    let program = Arc::new(program_from_source(&source).unwrap());
+    let tmp = temp_dir("arbos");
+    let store = Store::open(tmp.join("store.redb")).unwrap();
+    for (i, name) in common::replay_names(&dir).iter().enumerate() {
+        let engine = engines()[i % 2];
+        let expect: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(dir.join(format!("{name}.expect.json"))).unwrap(),
+        )
+        .unwrap();
+        let expected = &expect["expected"];
+        let messages =
+            parse_inbox_json(&std::fs::read(dir.join(format!("{name}.inbox.json"))).unwrap())
+                .unwrap();
+        let mut id = None;
+        for message in &messages {
+            let mut m = match id {
+                None => NodeMachine::from_source(Arc::clone(&source), engine).unwrap(),
+                Some(id) => NodeMachine::from_checkpoint_of(
+                    &store,
+                    id,
+                    Arc::clone(&program),
+                    Arc::clone(&source),
+                    engine,
+                )
+                .unwrap(),
+            };
+            m.push_inbox([message.to_value()]);
+            assert!(m.run(RunBound::default()).is_blocked_on_inbox(), "{name}");
+            let start = Instant::now();
+            let saved = m.checkpoint(&store).unwrap();
+            eprintln!(
+                "{name}: save {:?}, {} new nodes, {} new bytes, header {} bytes",
+                start.elapsed(),
+                saved.new_nodes,
+                saved.new_bytes,
+                saved.header_bytes
+            );
+            if let Some(old) = id {
+                store.delete(old).unwrap();
+            }
+            id = Some(saved.id);
+        }
+        let start = Instant::now();
+        let mut m = NodeMachine::from_checkpoint_of(
+            &store,
+            id.unwrap(),
+            Arc::clone(&program),
+            Arc::clone(&source),
+            engine,
+        )
+        .unwrap();
+        let load = start.elapsed();
+        let start = Instant::now();
+        let with_program = NodeMachine::from_checkpoint(&store, id.unwrap(), engine).unwrap();
+        eprintln!(
+            "{name}: load {load:?} ({:?} parsing the program too), store {:?}",
+            start.elapsed(),
+            store.stats().unwrap()
+        );
+        assert_eq!(with_program.steps(), m.steps());
+        // The whole final state saved into an empty store: the cost of a first checkpoint.
+        let fresh_path = tmp.join(format!("{name}.redb"));
+        let fresh = Store::open(&fresh_path).unwrap();
+        let start = Instant::now();
+        let full = m.checkpoint(&fresh).unwrap();
+        eprintln!(
+            "{name}: full save {:?}, {} nodes, {} bytes; file {} bytes",
+            start.elapsed(),
+            full.new_nodes,
+            full.new_bytes + full.header_bytes,
+            std::fs::metadata(&fresh_path).unwrap().len()
+        );
+        drop(fresh);
+        let logs: Vec<String> = m.logs().iter().map(|v| hex_hash(&v.hash())).collect();
+        let expected_logs: Vec<String> = expected["log_hashes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h.as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(logs, expected_logs, "{name} logs");
+        assert_eq!(m.steps(), expected["steps"].as_u64().unwrap(), "{name}");
+        assert_eq!(m.gas_used(), expected["gas"].as_u64().unwrap() as u128);
+        assert_eq!(
+            m.sends().len() as u64,
+            expected["send_count"].as_u64().unwrap()
+        );
+        assert_eq!(
+            hex_hash(&m.hash()),
+            expected["machine_hash_when_blocked"].as_str().unwrap(),
+            "{name} hash"
+        );
+        store.delete(id.unwrap()).unwrap();
+    }
+    assert_eq!(store.stats().unwrap().nodes, 0);
+    drop(store);
+    std::fs::remove_dir_all(&tmp).unwrap();
+}
+
+/// Set in a child copy of this test binary: the store it saves to until killed.
+const CHILD_STORE: &str = "AVM_NODE_TEST_CHILD_STORE";
+
+/// A tree of `8^4` Ints, all `seed`: every seed gives new leaf tuples, so each save writes
+/// thousands of nodes (a long transaction to be killed in).
+fn tree(seed: u64) -> Value {
+    let mut level: Vec<Value> = (0..8u64.pow(4)).map(|i| Value::int(i + seed)).collect();
+    while level.len() > 1 {
+        level = level.chunks(8).map(|c| Value::tuple(c.to_vec())).collect();
+    }
+    level.pop().unwrap()
+}
+
+/// The child's side of `a_save_killed_midway_leaves_the_store_consistent`: saves forever,
+/// deleting the older checkpoint after each save. Does nothing in a normal test run.
+#[test]
+fn child_saves_until_killed() {
+    let Some(path) = std::env::var_os(CHILD_STORE) else {
+        return;
+    };
+    let store = Store::open(PathBuf::from(&path)).unwrap();
+    let mut previous = store.latest().unwrap();
+    for seed in 0.. {
+        let saved = holding(tree(seed * 10_000)).checkpoint(&store).unwrap();
+        if let Some(old) = previous {
+            store.delete(old).unwrap();
+        }
+        previous = Some(saved.id);
+        // Tell the parent a save has landed, so its kill lands among later ones.
+        std::fs::write(PathBuf::from(&path).with_extension("saved"), b"").unwrap();
+    }
+}
+
+#[test]
+fn a_save_killed_midway_leaves_the_store_consistent() {
+    let dir = temp_dir("killed");
+    let path = dir.join("store.redb");
+    let marker = path.with_extension("saved");
+    for round in 0..4u64 {
+        let _ = std::fs::remove_file(&marker);
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "child_saves_until_killed", "--test-threads", "1"])
+            .env(CHILD_STORE, &path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        while !marker.exists() {
+            assert!(start.elapsed().as_secs() < 60, "the child never saved");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50 + 37 * round));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        // Every checkpoint left loads and hashes right, and the counts add up: deleting
+        // what is left frees every node.
+        let store = Store::open(&path).unwrap();
+        let list = store.checkpoints().unwrap();
+        assert!(!list.is_empty(), "round {round}: the child saved something");
+        for info in &list {
+            let mut m = NodeMachine::from_checkpoint(&store, info.id, Engine::Interp).unwrap();
+            assert_eq!(m.hash(), info.machine_hash);
+        }
+        eprintln!("round {round}: {} checkpoints survive", list.len());
+    }
+    let store = Store::open(&path).unwrap();
+    for info in store.checkpoints().unwrap() {
+        store.delete(info.id).unwrap();
+    }
+    assert_eq!(store.stats().unwrap().nodes, 0);
+    drop(store);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Runs `avm` and returns its JSON report without the timing fields.
+fn avm_json(args: &[&str]) -> serde_json::Value {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_avm"))
+        .args(args)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for key in ["load_ms", "wall_ms", "compile_ms", "compiled_blocks"] {
+        v.as_object_mut().unwrap().remove(key);
+    }
+    v
+}
+
+#[test]
+fn cli_resume_reports_what_one_run_would() {
+    let dir = temp_dir("cli");
+    let ckpt = dir.join("ckpt");
+    let program = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/loop.avm");
+    let program = program.to_str().unwrap();
+    let whole = avm_json(&["run", program, "--engine", "interp"]);
+    let ckpt_dir = ckpt.to_str().unwrap();
+    let partial = avm_json(&[
+        "run",
+        program,
+        "--max-steps",
+        "2500",
+        "--checkpoint-dir",
+        ckpt_dir,
+        "--checkpoint-every",
+        "1000",
+    ]);
+    assert_eq!(partial["stopped_by"], "step_limit");
+    let listed = avm_json(&["checkpoints", ckpt_dir]);
+    let steps: Vec<u64> = listed["checkpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["steps"].as_u64().unwrap())
+        .collect();
+    assert_eq!(steps, [1000, 2000, 2500]);
+    for (engine, from) in [("interp", None), ("jit", Some("1"))] {
+        let mut args = vec!["resume", ckpt_dir, "--engine", engine];
+        if let Some(id) = from {
+            args.extend(["--checkpoint", id]);
+        }
+        assert_eq!(
+            avm_json(&args),
+            whole,
+            "resumed with {engine} from {from:?}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Throughput of K independent ArbOS replays at 1..=cores threads (a measurement, not a check
+/// beyond equal results): `cargo test --release -p avm-engine --test node -- --ignored
+/// --nocapture parallel_throughput`.
+#[test]
+#[ignore]
+fn parallel_throughput() {
+    let Some(shared) = common::shared("parallel throughput") else {
+        return;
+    };
+    let dir = shared.join("corpus/arbos");
+    let source: Arc<[u8]> = std::fs::read(dir.join("arbos.mexe")).unwrap().into();
+    let messages: Vec<Value> =
+        parse_inbox_json(&std::fs::read(dir.join("evm_test_create.inbox.json")).unwrap())
+            .unwrap()
+            .iter()
+            .map(|m| m.to_value())
+            .collect();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let k = 2 * cores.max(2);
+    for (label, engine) in [("interp", Engine::Interp), ("jit", Engine::DefaultJit)] {
+        let first = NodeMachine::from_source(Arc::clone(&source), engine).unwrap();
+        let mut expected = None;
+        for (threads, shared_program) in (1..=cores.max(2)).flat_map(|t| [(t, true), (t, false)]) {
+            // Clones share the program and its values; separately loaded machines share
+            // nothing (no reference counts touched by two threads).
+            let mut machines: Vec<NodeMachine> = (0..k)
+                .map(|_| match shared_program {
+                    true => first.try_clone().unwrap(),
+                    false => NodeMachine::from_source(Arc::clone(&source), engine).unwrap(),
+                })
+                .collect();
+            for m in &mut machines {
+                m.push_inbox(messages.iter().cloned());
+            }
+            let start = Instant::now();
+            let hashes = run_parallel(threads, &mut machines, |m| {
+                m.run(RunBound::default());
+                (m.hash(), m.steps())
+            })
+            .unwrap();
+            let secs = start.elapsed().as_secs_f64();
+            let steps: u64 = hashes.iter().map(|h| h.1).sum();
+            eprintln!(
+                "{label}: {k} machines (shared program: {shared_program}) on {threads} threads: \
+                 {secs:.2} s, {:.1} M steps/s",
+                steps as f64 / secs / 1e6
+            );
+            assert!(hashes.iter().all(|h| *h == hashes[0]));
+            assert_eq!(*expected.get_or_insert(hashes[0]), hashes[0]);
+        }
+    }
+}
+
+/// One value in machines of two programs: a tuple holding `ERR`, which is a different
+/// instruction index in each. Stored once, it must restore in both.
+#[test]
+fn values_shared_between_programs_restore_in_each() {
+    let dir = temp_dir("two-programs");
+    let store = Store::open(dir.join("store.redb")).unwrap();
+    let value = Value::tuple(vec![Value::CodePoint(avm_runtime::CodePoint::err())]);
+    let longer = [b"push 1\npop\n".as_slice(), KEEP_ONE].concat();
+    let mut ids = Vec::new();
+    for source in [KEEP_ONE.to_vec(), longer] {
+        let mut m = NodeMachine::from_source(source, Engine::Interp).unwrap();
+        m.push_inbox([value.clone()]);
+        assert!(m.run(RunBound::default()).is_blocked_on_inbox());
+        ids.push((m.checkpoint(&store).unwrap(), m.hash()));
+    }
+    assert_eq!(ids[1].0.new_nodes, 0, "the tuple is stored once");
+    for (saved, hash) in ids {
+        let mut m = NodeMachine::from_checkpoint(&store, saved.id, Engine::Interp).unwrap();
+        assert_eq!(m.hash(), hash);
+    }
+    drop(store);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_small_change_to_a_large_buffer_costs_a_chunk() {
+    let dir = temp_dir("buffer-change");
+    let path = dir.join("store.redb");
+    let store = Store::open(&path).unwrap();
+    let bytes: Vec<u8> = (0..4u32 << 20).map(|i| (i % 251) as u8 + 1).collect();
+    let buffer = Buffer::new().write(0, &bytes);
+    let first = holding(Value::Buffer(buffer.clone()))
+        .checkpoint(&store)
+        .unwrap();
+    let changed = buffer.write(1_000_000, b"x");
+    let mut m = holding(Value::Buffer(changed));
+    let second = m.checkpoint(&store).unwrap();
+    eprintln!("first: {first:?}\nsecond: {second:?}");
+    // The buffer node (a list of 1024 chunk keys) and one 4 KiB chunk.
+    assert_eq!(second.new_nodes, 2);
+    assert!(second.new_bytes < 40 * 1024, "{second:?}");
+    assert!(first.new_bytes > 4 << 20);
+    let mut resumed = NodeMachine::from_checkpoint(&store, second.id, Engine::Interp).unwrap();
+    assert_eq!(resumed.hash(), m.hash());
+    let before = store.stats().unwrap().nodes;
+    store.delete(first.id).unwrap();
+    let freed = before - store.stats().unwrap().nodes;
+    assert_eq!(
+        freed, 2,
+        "the first's buffer node and the one chunk the second does not share"
+    );
+    drop(store);
+
+    // A flipped byte in a chunk is caught by the chunk's key.
+    {
+        use redb::{ReadableTable, TableDefinition};
+        let db = redb::Database::open(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let def: TableDefinition<&[u8], &[u8]> = TableDefinition::new("values");
+            let mut t = txn.open_table(def).unwrap();
+            let (k, mut v) = t
+                .iter()
+                .unwrap()
+                .map(|e| e.unwrap())
+                .map(|(k, v)| (k.value().to_vec(), v.value().to_vec()))
+                .find(|(k, _)| k[0] == 6)
+                .unwrap();
+            v[100] ^= 4;
+            t.insert(k.as_slice(), v.as_slice()).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    let error = NodeMachine::from_checkpoint(&store, second.id, Engine::Interp).unwrap_err();
+    assert!(error.to_string().contains("chunk does not hash"), "{error}");
+    drop(store);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
