@@ -29,7 +29,19 @@ pub fn add(a: U256, b: U256) -> U256 {
 
 /// `(a · b) mod 2^256`.
 pub fn mul(a: U256, b: U256) -> U256 {
-    a.overflowing_mul(b).0
+    let (a, b) = (a.0, b.0);
+    let mut low = [0u64; 4];
+    // Schoolbook over 64-bit limbs, keeping only the 10 partial products that reach the low 256
+    // bits: `overflowing_mul` forms all 16 to report an overflow the AVM never needs.
+    for i in 0..4 {
+        let mut carry = 0u128;
+        for j in 0..4 - i {
+            let t = u128::from(a[i]) * u128::from(b[j]) + u128::from(low[i + j]) + carry;
+            low[i + j] = t as u64;
+            carry = t >> 64;
+        }
+    }
+    U256(low)
 }
 
 /// `(a − b) mod 2^256`.
@@ -82,7 +94,19 @@ pub fn mulmod(a: U256, b: U256, c: U256) -> Option<U256> {
 
 /// `a^b mod 2^256` (`a` is the base, on top).
 pub fn exp(a: U256, b: U256) -> U256 {
-    a.overflowing_pow(b).0
+    // Square-and-multiply over the exponent's bits, with the wrapping product above.
+    let mut result = U256::one();
+    let mut base = a;
+    let bits = b.bits();
+    for i in 0..bits {
+        if b.bit(i) {
+            result = mul(result, base);
+        }
+        if i + 1 < bits {
+            base = mul(base, base);
+        }
+    }
+    result
 }
 
 /// Copies bit `8a + 7` of `b` into every higher bit when `a < 31`; `b` otherwise.
@@ -144,5 +168,44 @@ pub fn sar(a: U256, b: U256) -> U256 {
         b
     } else {
         (b >> shift) | (U256::MAX << (256 - shift))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Edge values and a spread of others, from a fixed multiplier walk.
+    fn samples() -> Vec<U256> {
+        let mut values = vec![
+            U256::zero(),
+            U256::one(),
+            U256::from(2),
+            U256::from(u64::MAX),
+            U256::from(u128::MAX),
+            U256::one() << 128,
+            U256::one() << 255,
+            U256::MAX,
+        ];
+        let mut x = U256::from(0x9e37_79b9_7f4a_7c15u64);
+        for _ in 0..24 {
+            x = x.overflowing_mul(U256::from(0x5851_f42d_4c95_7f2du64)).0 ^ (x >> 97);
+            values.push(x);
+        }
+        values
+    }
+
+    #[test]
+    fn mul_and_exp_wrap_like_the_reference_arithmetic() {
+        for &a in &samples() {
+            for &b in &samples() {
+                assert_eq!(mul(a, b), a.overflowing_mul(b).0, "{a:#x} * {b:#x}");
+            }
+            for e in [0u64, 1, 2, 3, 255, 256, 257, 0xdead_beef] {
+                let e = U256::from(e);
+                assert_eq!(exp(a, e), a.overflowing_pow(e).0, "{a:#x} ^ {e}");
+            }
+            assert_eq!(exp(a, U256::MAX), a.overflowing_pow(U256::MAX).0);
+        }
     }
 }
