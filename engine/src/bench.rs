@@ -1,7 +1,7 @@
 //! `avm bench`: run programs on each engine several times and compare their speed.
 //!
 //! Every run starts from a fresh machine (and, for the JIT, a fresh code cache, so compile time
-//! is included). Speed is steps over the run's wall time, load excluded. Peak RSS is the
+//! is included), after one unmeasured warm-up run per program and engine. Speed is steps over the run's wall time, load excluded. Peak RSS is the
 //! process's high-water mark over the run, reset before it (Linux `clear_refs`), so it is the
 //! memory the run needed on top of what was already resident.
 
@@ -106,6 +106,15 @@ pub fn bench(args: BenchArgs) -> Result<(), Failure> {
     let mut rows = Vec::new();
     for subject in &subjects {
         for &engine in engines {
+            // One unmeasured run first, as criterion warms up: it pays the process's one-time
+            // costs (first touch of code and data, lazily built tables, the compiler's first
+            // setup) that no later run of a long-lived node pays again.
+            eprint!(
+                "\r\x1b[Kbench: {} on {} (warm-up)",
+                subject.name,
+                engine.name()
+            );
+            measure(subject, engine, args.steps)?;
             let mut samples = Vec::with_capacity(repeat);
             for run in 1..=repeat {
                 eprint!(
