@@ -12,7 +12,8 @@ use std::time::Instant;
 
 use avm_engine::Jit;
 use avm_interp::proof::{AssertionState, OneStepProof, ProverKind};
-use avm_interp::{Limits, Machine, Status, Stop, verify};
+use avm_interp::prove::ProveError;
+use avm_interp::{Limits, Machine, Status, verify};
 use avm_runtime::hash::{hex_bytes, hex_hash};
 use avm_runtime::{Error, Program, U256, opcode};
 use serde_json::{Value as Json, json};
@@ -110,7 +111,7 @@ fn check_all(mut machine: Machine, max_steps: Option<u64>, sizes: bool) -> Resul
         let proof = match machine.prove_next() {
             Ok(proof) => proof,
             // A step that would block (an empty inbox) is not a step: the run ends there.
-            Err(e) if machine.status() == Status::Running && is_blocking(&machine) => {
+            Err(e @ ProveError::InboxEmpty) => {
                 eprintln!("stopped before a blocking instruction: {e}");
                 break;
             }
@@ -144,12 +145,6 @@ fn check_all(mut machine: Machine, max_steps: Option<u64>, sizes: bool) -> Resul
         }
     }
     Ok(())
-}
-
-/// Whether the next instruction would block rather than run (only `inbox` can, when proving).
-fn is_blocking(machine: &Machine) -> bool {
-    let mut probe = machine.clone();
-    matches!(probe.step(&Limits::default()), Some(Stop::Blocked(_)))
 }
 
 fn print_proof(step: u64, proof: &OneStepProof) {
