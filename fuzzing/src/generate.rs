@@ -165,8 +165,7 @@ impl Generator<'_, '_> {
         if integer_only {
             // Operands enough that most bodies do not underflow in their first iterations.
             for _ in 0..8 {
-                let imm = self.int()?;
-                self.emit(format!("push {imm}"));
+                self.push_int()?;
             }
         }
         for _ in 0..body {
@@ -241,22 +240,29 @@ impl Generator<'_, '_> {
         Ok(())
     }
 
+    /// An integer opcode, with an Int immediate half the time.
+    fn int_op(&mut self) -> Result<()> {
+        let op = *self.u.choose(INT_OPS)?;
+        if self.u.ratio(1, 2)? {
+            let imm = self.int()?;
+            self.emit(format!("{op} {imm}"));
+        } else {
+            self.emit(op);
+        }
+        Ok(())
+    }
+
+    fn push_int(&mut self) -> Result<()> {
+        let imm = self.int()?;
+        self.emit(format!("push {imm}"));
+        Ok(())
+    }
+
     /// One instruction of integer and stack code.
     fn integer_instruction(&mut self) -> Result<()> {
         match self.u.int_in_range(0..=9)? {
-            0..=5 => {
-                let op = *self.u.choose(INT_OPS)?;
-                if self.u.ratio(1, 2)? {
-                    let imm = self.int()?;
-                    self.emit(format!("{op} {imm}"));
-                } else {
-                    self.emit(op);
-                }
-            }
-            6..=7 => {
-                let imm = self.int()?;
-                self.emit(format!("push {imm}"));
-            }
+            0..=5 => self.int_op()?,
+            6..=7 => self.push_int()?,
             _ => {
                 let op = *self
                     .u
@@ -270,19 +276,8 @@ impl Generator<'_, '_> {
     /// One instruction (or a short idiom) of the loop body.
     fn instruction(&mut self) -> Result<()> {
         match self.u.int_in_range(0..=99)? {
-            0..=24 => {
-                let op = *self.u.choose(INT_OPS)?;
-                if self.u.ratio(1, 2)? {
-                    let imm = self.int()?;
-                    self.emit(format!("{op} {imm}"));
-                } else {
-                    self.emit(op);
-                }
-            }
-            25..=39 => {
-                let imm = self.int()?;
-                self.emit(format!("push {imm}"));
-            }
+            0..=24 => self.int_op()?,
+            25..=39 => self.push_int()?,
             40..=54 => {
                 let op = *self.u.choose(STACK_OPS)?;
                 self.emit(op);

@@ -106,6 +106,15 @@ pub struct ExitCounts {
     pub missing_value: u64,
 }
 
+impl std::ops::AddAssign for ExitCounts {
+    fn add_assign(&mut self, other: ExitCounts) {
+        self.guard += other.guard;
+        self.operand += other.operand;
+        self.builtin_error += other.builtin_error;
+        self.missing_value += other.missing_value;
+    }
+}
+
 /// The arrival count of a pc whose block will never be compiled.
 const DECIDED: u32 = u32::MAX;
 
