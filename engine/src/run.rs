@@ -20,28 +20,10 @@ use crate::{Failure, io_failure, load_program};
 pub struct RunArgs {
     /// A `.mexe` file or assembler text.
     file: std::path::PathBuf,
-    /// The engine that runs the program.
-    #[arg(long, value_enum, default_value_t = EngineKind::Jit)]
-    engine: EngineKind,
-    /// JIT: compile a block once control has arrived at it this many times (0: before it
-    /// first runs).
-    #[arg(long, default_value_t = avm_engine::DEFAULT_THRESHOLD)]
-    jit_threshold: u32,
-    /// JIT: where hot blocks compile. `inline`: the run waits while a block compiles.
-    /// `background`: a worker thread compiles while the run goes on interpreting the block
-    /// until its code arrives. Results are the same either way; only the speed differs. With
-    /// --jit-threshold 0 blocks always compile inline (each must compile before it first runs).
-    #[arg(long, value_enum, default_value_t = JitCompile::from(JitOptions::default().compile))]
-    jit_compile: JitCompile,
-    /// Stop after this many steps.
-    #[arg(long)]
-    max_steps: Option<u64>,
-    /// Stop on a bound on total gas used (before the instruction that would exceed it).
-    #[arg(long)]
-    max_gas: Option<u128>,
-    /// With --max-gas: stop once gas used has reached the bound instead of before exceeding it.
-    #[arg(long, requires = "max_gas")]
-    go_over_gas: bool,
+    #[command(flatten)]
+    engine: EngineArgs,
+    #[command(flatten)]
+    bounds: BoundArgs,
     /// Inbox messages: a JSON list in the format of the corpus `*.inbox.json` files.
     #[arg(long)]
     inbox: Option<std::path::PathBuf>,
@@ -65,24 +47,10 @@ pub struct ResumeArgs {
     /// The checkpoint to resume (default: the newest).
     #[arg(long)]
     checkpoint: Option<u64>,
-    /// The engine that runs the program.
-    #[arg(long, value_enum, default_value_t = EngineKind::Jit)]
-    engine: EngineKind,
-    /// JIT: compile a block once control has arrived at it this many times.
-    #[arg(long, default_value_t = avm_engine::DEFAULT_THRESHOLD)]
-    jit_threshold: u32,
-    /// JIT: where hot blocks compile (see `avm run --help`).
-    #[arg(long, value_enum, default_value_t = JitCompile::from(JitOptions::default().compile))]
-    jit_compile: JitCompile,
-    /// Stop after this many more steps.
-    #[arg(long)]
-    max_steps: Option<u64>,
-    /// Stop on a bound on total gas used since the program started.
-    #[arg(long)]
-    max_gas: Option<u128>,
-    /// With --max-gas: stop once gas used has reached the bound instead of before exceeding it.
-    #[arg(long, requires = "max_gas")]
-    go_over_gas: bool,
+    #[command(flatten)]
+    engine: EngineArgs,
+    #[command(flatten)]
+    bounds: BoundArgs,
     /// More inbox messages to queue after those the checkpoint holds (JSON, as for `avm run`).
     #[arg(long)]
     inbox: Option<PathBuf>,
@@ -92,6 +60,72 @@ pub struct ResumeArgs {
     /// Also save a checkpoint every N steps (one is always saved when the run stops).
     #[arg(long)]
     checkpoint_every: Option<u64>,
+}
+
+/// The engine options `avm run` and `avm resume` share.
+#[derive(Debug, clap::Args)]
+pub struct EngineArgs {
+    /// The engine that runs the program.
+    #[arg(long, value_enum, default_value_t = EngineKind::Jit)]
+    engine: EngineKind,
+    /// JIT: compile a block once control has arrived at it this many times (0: before it
+    /// first runs).
+    #[arg(long, default_value_t = avm_engine::DEFAULT_THRESHOLD)]
+    jit_threshold: u32,
+    /// JIT: where hot blocks compile. `inline`: the run waits while a block compiles.
+    /// `background`: a worker thread compiles while the run goes on interpreting the block
+    /// until its code arrives. Results are the same either way; only the speed differs. With
+    /// --jit-threshold 0 blocks always compile inline (each must compile before it first runs).
+    #[arg(long, value_enum, default_value_t = JitCompile::from(JitOptions::default().compile))]
+    jit_compile: JitCompile,
+}
+
+impl EngineArgs {
+    /// A JIT for `program`, or `None` for the interpreter.
+    fn jit(&self, program: &Arc<Program>) -> Result<Option<Jit>, Failure> {
+        if self.engine == EngineKind::Interp {
+            return Ok(None);
+        }
+        let options = JitOptions {
+            threshold: self.jit_threshold,
+            compile: self.jit_compile.into(),
+            ..JitOptions::default()
+        };
+        Jit::with_options(Arc::clone(program), options)
+            .map(Some)
+            .map_err(|message| Failure {
+                subject: "jit".into(),
+                error: Error::Engine(message),
+            })
+    }
+}
+
+/// The step and gas bounds `avm run` and `avm resume` share.
+#[derive(Debug, clap::Args)]
+pub struct BoundArgs {
+    /// Stop after this many steps (of this run).
+    #[arg(long)]
+    max_steps: Option<u64>,
+    /// Stop on a bound on total gas used since the program started (before the instruction
+    /// that would exceed it).
+    #[arg(long)]
+    max_gas: Option<u128>,
+    /// With --max-gas: stop once gas used has reached the bound instead of before exceeding it.
+    #[arg(long, requires = "max_gas")]
+    go_over_gas: bool,
+}
+
+impl BoundArgs {
+    fn limits(&self) -> Limits {
+        Limits {
+            max_steps: self.max_steps,
+            gas: self.max_gas.map(|max_gas| GasBound {
+                max_gas,
+                go_over: self.go_over_gas,
+            }),
+            ..Limits::default()
+        }
+    }
 }
 
 /// The options of `avm checkpoints`.
@@ -164,8 +198,8 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
         }
     };
     let load_ms = load_start.elapsed().as_secs_f64() * 1e3;
-    let limits = limits(args.max_steps, args.max_gas, args.go_over_gas);
-    let jit = new_jit(&program, args.engine, args.jit_threshold, args.jit_compile)?;
+    let limits = args.bounds.limits();
+    let jit = args.engine.jit(&program)?;
     execute(
         machine,
         &program,
@@ -202,8 +236,8 @@ pub fn resume(args: ResumeArgs) -> Result<(), Failure> {
         }
     }
     let load_ms = load_start.elapsed().as_secs_f64() * 1e3;
-    let limits = limits(args.max_steps, args.max_gas, args.go_over_gas);
-    let jit = new_jit(&program, args.engine, args.jit_threshold, args.jit_compile)?;
+    let limits = args.bounds.limits();
+    let jit = args.engine.jit(&program)?;
     let checkpoints = Checkpointing {
         store,
         source,
@@ -297,38 +331,6 @@ fn store_failure(e: StoreError) -> Failure {
     Failure {
         subject: "checkpoints".into(),
         error: Error::Engine(e.to_string()),
-    }
-}
-
-fn limits(max_steps: Option<u64>, max_gas: Option<u128>, go_over: bool) -> Limits {
-    Limits {
-        max_steps,
-        gas: max_gas.map(|max_gas| GasBound { max_gas, go_over }),
-        ..Limits::default()
-    }
-}
-
-fn new_jit(
-    program: &Arc<Program>,
-    engine: EngineKind,
-    threshold: u32,
-    compile: JitCompile,
-) -> Result<Option<Jit>, Failure> {
-    match engine {
-        EngineKind::Interp => Ok(None),
-        EngineKind::Jit => {
-            let options = JitOptions {
-                threshold,
-                compile: compile.into(),
-                ..JitOptions::default()
-            };
-            Jit::with_options(Arc::clone(program), options)
-                .map(Some)
-                .map_err(|message| Failure {
-                    subject: "jit".into(),
-                    error: Error::Engine(message),
-                })
-        }
     }
 }
 
