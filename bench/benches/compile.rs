@@ -25,6 +25,9 @@
 //! Plots are off (rendering them costs seconds per benchmark); add `--plotting-backend plotters`
 //! after the `--` for criterion's HTML report under `target/criterion/`.
 
+#[path = "../../runtime/tests/common/mod.rs"]
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -92,18 +95,7 @@ fn examples() -> Vec<Target> {
 
 /// ArbOS with the inbox of [`ARBOS_REPLAY`] queued, or `None` after printing why not.
 fn arbos() -> Option<Target> {
-    let shared = std::env::var_os("AVM_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
-    let dir = shared.join("corpus/arbos");
-    if !dir.is_dir() {
-        say(format_args!(
-            "skipping arbos: {} not found (the corpus lives beside the checkout, not in it; \
-             set AVM_SHARED to its folder)",
-            dir.display()
-        ));
-        return None;
-    }
+    let dir = common::shared("arbos")?.join("corpus/arbos");
     let program = mexe::load_file(dir.join("arbos.mexe")).expect("arbos.mexe loads");
     let mut target = Target::new("arbos".into(), program);
     let inbox = std::fs::read(dir.join(format!("{ARBOS_REPLAY}.inbox.json"))).expect("inbox");

@@ -29,8 +29,10 @@
 //! Plots are off (rendering them costs seconds per benchmark); add `--plotting-backend plotters`
 //! after the `--` for criterion's HTML report under `target/criterion/`.
 
+#[path = "../../runtime/tests/common/mod.rs"]
+mod common;
+
 use std::io::Write;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -60,24 +62,6 @@ const KERNELS: &[(&str, u64)] = &[
     ("sha256f_3_1", 200_000),
     ("ecrecover_4_1", 2_000),
 ];
-
-/// The `shared/` folder beside the checkout (or `$AVM_SHARED`), or `None` after printing why
-/// `what` is skipped.
-fn shared(what: &str) -> Option<PathBuf> {
-    let dir = std::env::var_os("AVM_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
-    if dir.join("corpus").is_dir() {
-        return Some(dir);
-    }
-    let _ = writeln!(
-        std::io::stderr(),
-        "skipping {what}: {} not found (the corpus lives beside the checkout, not in it; \
-         set AVM_SHARED to its folder)",
-        dir.join("corpus").display()
-    );
-    None
-}
 
 /// One program run to measure.
 struct Case {
@@ -213,7 +197,7 @@ fn workloads(c: &mut Criterion) {
 }
 
 fn speedtest(c: &mut Criterion) {
-    let Some(shared) = shared("the speedtest group") else {
+    let Some(shared) = common::shared("the speedtest group") else {
         return;
     };
     let dir = shared.join("corpus/speedtest");
@@ -240,7 +224,7 @@ fn speedtest(c: &mut Criterion) {
 }
 
 fn arbos(c: &mut Criterion) {
-    let Some(shared) = shared("the arbos group") else {
+    let Some(shared) = common::shared("the arbos group") else {
         return;
     };
     let dir = shared.join("corpus/arbos");
