@@ -10,4 +10,5 @@ pub mod workloads;
 
 pub use jit::{
     CompileMode, DEFAULT_CACHE_BLOCKS, DEFAULT_THRESHOLD, ExitCounts, Jit, JitOptions, JitStats,
+    SharedCode,
 };

@@ -136,6 +136,10 @@ pub struct CheckpointsArgs {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
+    /// First delete all but the newest N checkpoints (freeing what only they use) and shrink
+    /// the store file.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    keep: Option<u64>,
 }
 
 /// Which engine runs the program.
@@ -254,11 +258,18 @@ pub fn resume(args: ResumeArgs) -> Result<(), Failure> {
     )
 }
 
-/// `avm checkpoints`: list a directory's checkpoints, oldest first.
+/// `avm checkpoints`: list a directory's checkpoints, oldest first (after pruning them, with
+/// `--keep`).
 pub fn list_checkpoints(args: CheckpointsArgs) -> Result<(), Failure> {
-    let store = open_store(&args.dir, false)?;
+    let mut store = open_store(&args.dir, false)?;
+    if let Some(keep) = args.keep {
+        prune(&mut store, keep).map_err(store_failure)?;
+    }
     let list = store.checkpoints().map_err(store_failure)?;
     let stats = store.stats().map_err(store_failure)?;
+    let file_bytes = std::fs::metadata(store_path(&args.dir))
+        .map_err(|e| io_failure(&store_path(&args.dir), e))?
+        .len();
     let status = |s: Status| match s {
         Status::Running => "running",
         Status::Halted => "halted",
@@ -282,7 +293,12 @@ pub fn list_checkpoints(args: CheckpointsArgs) -> Result<(), Failure> {
             .collect();
         println!(
             "{}",
-            json!({"checkpoints": entries, "nodes": stats.nodes, "node_bytes": stats.node_bytes})
+            json!({
+                "checkpoints": entries,
+                "nodes": stats.nodes,
+                "node_bytes": stats.node_bytes,
+                "file_bytes": file_bytes,
+            })
         );
         return Ok(());
     }
@@ -300,10 +316,20 @@ pub fn list_checkpoints(args: CheckpointsArgs) -> Result<(), Failure> {
         );
     }
     println!(
-        "{} checkpoints, {} values in {} bytes",
-        stats.checkpoints, stats.nodes, stats.node_bytes
+        "{} checkpoints, {} values in {} bytes, file {} bytes",
+        stats.checkpoints, stats.nodes, stats.node_bytes, file_bytes
     );
     Ok(())
+}
+
+/// Deletes all but the newest `keep` checkpoints, then compacts the file.
+fn prune(store: &mut Store, keep: u64) -> Result<(), StoreError> {
+    let list = store.checkpoints()?;
+    let old = list.len().saturating_sub(keep as usize);
+    for info in &list[..old] {
+        store.delete(info.id)?;
+    }
+    store.compact()
 }
 
 /// Where and how often a run saves checkpoints.
@@ -313,9 +339,14 @@ struct Checkpointing {
     every: Option<u64>,
 }
 
-/// The store file of a checkpoint directory (created with the directory when `create`).
+/// The store file of a checkpoint directory.
+fn store_path(dir: &Path) -> PathBuf {
+    dir.join("checkpoints.redb")
+}
+
+/// The store of a checkpoint directory (created with the directory when `create`).
 fn open_store(dir: &Path, create: bool) -> Result<Store, Failure> {
-    let path = dir.join("checkpoints.redb");
+    let path = store_path(dir);
     if create {
         std::fs::create_dir_all(dir).map_err(|e| io_failure(dir, e))?;
     } else if !path.is_file() {

@@ -8,11 +8,11 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use avm_engine::jit::JitOptions;
+use avm_engine::jit::{CompileMode, DEFAULT_CACHE_BLOCKS, JitOptions};
 use avm_engine::node::{
-    Engine, NodeMachine, RunBound, Store, StoreError, program_from_source, run_parallel,
+    Engine, NodeMachine, NodeProgram, RunBound, Store, StoreError, run_parallel,
 };
 use avm_runtime::hash::hex_hash;
 use avm_runtime::{Buffer, Value, parse_inbox_json};
@@ -354,14 +354,56 @@ fn parallel_machines_match_sequential_ones() {
     assert_eq!(a, b);
 }
 
+/// Machines of one [`NodeProgram`] compile each block once: a second machine takes every
+/// block the first compiled. Code outlives the JIT that compiled it, even one that evicted its
+/// cache many times: a machine that adopted those blocks runs them after that JIT is gone.
+#[test]
+fn machines_of_one_program_share_compiled_code() {
+    let inline = |cache_blocks| {
+        Engine::Jit(JitOptions {
+            threshold: 0,
+            cache_blocks,
+            compile: CompileMode::Inline,
+        })
+    };
+    let mut shared_somewhere = false;
+    for (name, source) in programs() {
+        let expected =
+            run_to_end(&mut NodeMachine::from_source(source.clone(), Engine::Interp).unwrap());
+        let program = NodeProgram::from_source(source.clone()).unwrap();
+        let mut first = program.machine(inline(DEFAULT_CACHE_BLOCKS)).unwrap();
+        assert_eq!(run_to_end(&mut first), expected, "{name}");
+        let compiled = first.jit_stats().unwrap().compiled_blocks;
+        assert_eq!(program.compiled_blocks(), compiled as usize, "{name}");
+        let mut second = program.machine(inline(DEFAULT_CACHE_BLOCKS)).unwrap();
+        assert_eq!(run_to_end(&mut second), expected, "{name}");
+        let stats = second.jit_stats().unwrap();
+        assert_eq!(
+            (stats.compiled_blocks, stats.shared_blocks),
+            (0, compiled),
+            "{name}"
+        );
+        shared_somewhere |= compiled > 0;
+
+        // A JIT holding one block at a time frees its module at every eviction, but the
+        // blocks it published keep theirs mapped for the machine that adopts them.
+        let program = NodeProgram::from_source(source).unwrap();
+        let mut evicting = program.machine(inline(1)).unwrap();
+        assert_eq!(run_to_end(&mut evicting), expected, "{name}");
+        let mut adopting = program.machine(inline(DEFAULT_CACHE_BLOCKS)).unwrap();
+        drop(evicting);
+        assert_eq!(run_to_end(&mut adopting), expected, "{name}");
+    }
+    assert!(shared_somewhere, "some program compiled a block");
+}
+
 #[test]
 fn arbos_replays_survive_a_checkpoint_and_resume_after_every_message() {
     let Some(shared) = common::shared("arbos checkpoints") else {
         return;
     };
     let dir = shared.join("corpus/arbos");
-    let source: Arc<[u8]> = std::fs::read(dir.join("arbos.mexe")).unwrap().into();
-    let program = Arc::new(program_from_source(&source).unwrap());
+    let program = NodeProgram::from_file(dir.join("arbos.mexe")).unwrap();
     let tmp = temp_dir("arbos");
     let store = Store::open(tmp.join("store.redb")).unwrap();
     for (i, name) in common::replay_names(&dir).iter().enumerate() {
@@ -377,15 +419,8 @@ fn arbos_replays_survive_a_checkpoint_and_resume_after_every_message() {
         let mut id = None;
         for message in &messages {
             let mut m = match id {
-                None => NodeMachine::from_source(Arc::clone(&source), engine).unwrap(),
-                Some(id) => NodeMachine::from_checkpoint_of(
-                    &store,
-                    id,
-                    Arc::clone(&program),
-                    Arc::clone(&source),
-                    engine,
-                )
-                .unwrap(),
+                None => program.machine(engine).unwrap(),
+                Some(id) => program.restore(&store, id, engine).unwrap(),
             };
             m.push_inbox([message.to_value()]);
             assert!(m.run(RunBound::default()).is_blocked_on_inbox(), "{name}");
@@ -404,14 +439,7 @@ fn arbos_replays_survive_a_checkpoint_and_resume_after_every_message() {
             id = Some(saved.id);
         }
         let start = Instant::now();
-        let mut m = NodeMachine::from_checkpoint_of(
-            &store,
-            id.unwrap(),
-            Arc::clone(&program),
-            Arc::clone(&source),
-            engine,
-        )
-        .unwrap();
+        let mut m = program.restore(&store, id.unwrap(), engine).unwrap();
         let load = start.elapsed();
         let start = Instant::now();
         let with_program = NodeMachine::from_checkpoint(&store, id.unwrap(), engine).unwrap();
@@ -592,7 +620,131 @@ fn cli_resume_reports_what_one_run_would() {
             "resumed with {engine} from {from:?}"
         );
     }
+    // Pruning keeps the newest checkpoint, which still resumes.
+    let pruned = avm_json(&["checkpoints", ckpt_dir, "--keep", "1"]);
+    let left = pruned["checkpoints"].as_array().unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0]["steps"], whole["steps"]);
+    assert_eq!(avm_json(&["resume", ckpt_dir]), whole);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A store is created beside its path and renamed into place, so a creation killed midway
+/// (here: its half-built file left behind) never leaves a file that cannot open.
+#[test]
+fn a_creation_killed_midway_leaves_no_store() {
+    let dir = temp_dir("creation");
+    let path = dir.join("store.redb");
+    std::fs::write(dir.join("store.redb.creating"), b"redb\x1a\x0a").unwrap();
+    assert!(!path.exists());
+    let store = Store::open(&path).unwrap();
+    assert!(store.checkpoints().unwrap().is_empty());
+    assert!(!dir.join("store.redb.creating").exists());
+    drop(store);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn compacting_returns_the_space_of_deleted_checkpoints() {
+    let dir = temp_dir("compact");
+    let path = dir.join("store.redb");
+    let mut store = Store::open(&path).unwrap();
+    let saved: Vec<_> = (0..6)
+        .map(|seed| holding(tree(seed * 10_000)).checkpoint(&store).unwrap())
+        .collect();
+    let (last, old) = saved.split_last().unwrap();
+    for s in old {
+        store.delete(s.id).unwrap();
+    }
+    let before = std::fs::metadata(&path).unwrap().len();
+    store.compact().unwrap();
+    let after = std::fs::metadata(&path).unwrap().len();
+    eprintln!("file {before} bytes, compacted {after}");
+    assert!(after * 2 < before, "{before} -> {after}");
+    let mut m = NodeMachine::from_checkpoint(&store, last.id, Engine::Interp).unwrap();
+    assert_eq!(m.hash(), holding(tree(50_000)).hash());
+    drop(store);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The real workload as a node runs it, through the CLI: `avm run` of ArbOS (the longest
+/// replay), checkpointing every 100,000 steps, is killed at random moments (while loading,
+/// running or saving), and `avm resume` continues from the latest checkpoint, on alternating
+/// engines, until one run completes. Its report is that of one uninterrupted run.
+#[test]
+fn arbos_killed_at_random_points_resumes_to_the_same_end() {
+    let Some(shared) = common::shared("arbos kill and resume") else {
+        return;
+    };
+    let arbos = shared.join("corpus/arbos");
+    let mexe = arbos.join("arbos.mexe");
+    let inbox = arbos.join("evm_test_create.inbox.json");
+    let (mexe, inbox) = (mexe.to_str().unwrap(), inbox.to_str().unwrap());
+    let whole = avm_json(&["run", mexe, "--inbox", inbox, "--engine", "interp"]);
+    let expect: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(arbos.join("evm_test_create.expect.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        whole["machine_hash"],
+        expect["expected"]["machine_hash_when_blocked"]
+    );
+    let dir = temp_dir("arbos-kill");
+    let ckpt = dir.join("ckpt");
+    let ckpt_dir = ckpt.to_str().unwrap();
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut kills = 0;
+    for round in 0..60u64 {
+        let resumable = Store::open(ckpt.join("checkpoints.redb"))
+            .and_then(|store| store.latest())
+            .is_ok_and(|latest| latest.is_some());
+        let mut args = match resumable {
+            true => vec!["resume", ckpt_dir],
+            false => vec!["run", mexe, "--inbox", inbox, "--checkpoint-dir", ckpt_dir],
+        };
+        let engine = ["interp", "jit"][round as usize % 2];
+        args.extend(["--checkpoint-every", "100000", "--engine", engine, "--json"]);
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_avm"))
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // xorshift: the kill moments are random but the same on every run of the test.
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let deadline = Instant::now() + Duration::from_millis(20 + seed % 300 + 40 * round);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break Some(status);
+            }
+            if Instant::now() >= deadline {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        let Some(status) = status else {
+            kills += 1;
+            continue;
+        };
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        assert!(status.success(), "round {round}: {args:?} failed: {err}");
+        let mut out = String::new();
+        std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+        let mut report: serde_json::Value = serde_json::from_str(&out).unwrap();
+        for key in ["load_ms", "wall_ms", "compile_ms", "compiled_blocks"] {
+            report.as_object_mut().unwrap().remove(key);
+        }
+        assert_eq!(report, whole, "after {kills} kills, round {round}");
+        eprintln!("killed {kills} times, then finished by {args:?}");
+        assert!(kills > 0, "no run was killed");
+        std::fs::remove_dir_all(&dir).unwrap();
+        return;
+    }
+    panic!("no run finished in 60 rounds ({kills} kills)");
 }
 
 /// Throughput of K independent ArbOS replays at 1..=cores threads (a measurement, not a check

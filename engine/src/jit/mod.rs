@@ -10,14 +10,16 @@
 //! results are the interpreter's to the step and the unit of gas.
 //!
 //! Blocks compile either inline, while the machine waits ([`CompileMode::Inline`]), or on a
-//! worker thread while the interpreter keeps running them ([`CompileMode::Background`]; see
-//! `worker.rs` for why entry points from the worker stay valid). Since native code is exact,
+//! worker thread while the interpreter keeps running them ([`CompileMode::Background`]). Every
+//! JIT of one program shares what it compiled through a [`SharedCode`] table, so clones and
+//! parallel machines of one program compile each block about once. Since native code is exact,
 //! when a block's code arrives never changes a run's results, only its speed. Threshold 0
 //! (compile every block before it first runs) always compiles inline: the machine must wait
 //! for each block anyway, and a round trip to a worker per block only adds latency. So which
 //! blocks run natively stays deterministic there.
 
 mod module;
+mod shared;
 mod translate;
 mod worker;
 
@@ -28,7 +30,8 @@ use avm_interp::{GasBound, Limits, Machine, Pc, Status, Stop};
 use avm_runtime::{Program, U256, Value};
 
 use crate::analysis::{Block, Exit, Slot, analyze};
-use module::{BlockFn, CodeModule};
+pub use shared::SharedCode;
+use shared::{Compiled, SharedModule, new_module};
 use worker::{Received, Reply, Worker};
 
 /// The default number of arrivals at a pc before its block is compiled.
@@ -79,6 +82,8 @@ impl Default for JitOptions {
 pub struct JitStats {
     /// Blocks compiled to native code (in background mode: whose code was installed).
     pub compiled_blocks: u32,
+    /// Blocks taken compiled from other JITs of the program (see [`SharedCode`]).
+    pub shared_blocks: u32,
     /// Time spent compiling (in background mode: all the worker's compiling, including blocks
     /// discarded by an eviction or not yet installed).
     pub compile_time: Duration,
@@ -127,23 +132,17 @@ const HOT_STEPS: u64 = 1 << 14;
 /// interpreting a few instructions.
 const MIN_BLOCK_STEPS: u64 = 4;
 
-/// A block's native code and the plan that applies its effect.
-struct Compiled {
-    block: Block,
-    code: BlockFn,
-}
-
-/// Where a [`Jit`]'s code is compiled, and the memory it lives in.
+/// Where a [`Jit`] compiles its blocks.
 enum Compiler {
-    Inline(Box<CodeModule>),
+    /// Into this module, on the machine's thread.
+    Inline(SharedModule),
     Background(Worker),
 }
 
-/// A JIT for one program. Field order matters: compiled entries (holding code pointers) drop
-/// before the compiler that owns their memory.
+/// A JIT for one program.
 pub struct Jit {
     /// The compiled block starting at each pc, if any.
-    compiled: Vec<Option<Box<Compiled>>>,
+    compiled: Vec<Option<Arc<Compiled>>>,
     /// Arrivals at each pc by a control transfer, until it is compiled or [`DECIDED`].
     arrivals: Vec<u32>,
     /// Arrivals each pc needs before its block compiles: the threshold, raised for short blocks
@@ -161,6 +160,8 @@ pub struct Jit {
     /// Counts evictions in background mode; replies of older generations are discarded.
     generation: u64,
     program: Arc<Program>,
+    /// Blocks compiled by every JIT of this program.
+    shared: Arc<SharedCode>,
     threshold: u32,
     /// The most blocks resident at once; past it every block is freed and the cache refills.
     cache_blocks: u32,
@@ -215,17 +216,25 @@ impl Jit {
     /// A JIT as [`Jit::with_cache`] that compiles where `options` say. In background mode (with
     /// a threshold above 0) the worker thread starts here and stops when the JIT drops.
     pub fn with_options(program: Arc<Program>, options: JitOptions) -> Result<Jit, String> {
+        Jit::with_shared_code(SharedCode::new(program, options.cache_blocks), options)
+    }
+
+    /// A JIT for `shared`'s program that shares its compiled blocks with every other JIT made
+    /// from `shared`: it starts with all of them (up to its cache bound), takes a block from
+    /// there instead of compiling it when one gets hot, and adds what it compiles itself.
+    pub fn with_shared_code(shared: Arc<SharedCode>, options: JitOptions) -> Result<Jit, String> {
         let JitOptions {
             threshold,
             cache_blocks,
             compile,
         } = options;
+        let program = Arc::clone(shared.program());
         let slots = program.len() + 1;
         let compiler = match compile {
             CompileMode::Background if threshold > 0 => Compiler::Background(Worker::spawn()?),
-            _ => Compiler::Inline(Box::new(CodeModule::new()?)),
+            _ => Compiler::Inline(new_module()?),
         };
-        Ok(Jit {
+        let mut jit = Jit {
             compiled: (0..slots).map(|_| None).collect(),
             arrivals: vec![0; slots],
             needed: vec![threshold; slots],
@@ -235,6 +244,7 @@ impl Jit {
             in_flight: 0,
             generation: 0,
             program,
+            shared,
             threshold,
             cache_blocks: cache_blocks.max(1),
             resident: 0,
@@ -243,7 +253,21 @@ impl Jit {
             results: Vec::new(),
             effect: Effect::default(),
             compiler,
-        })
+        };
+        for (pc, block) in jit.shared.snapshot() {
+            if jit.resident >= jit.cache_blocks {
+                break;
+            }
+            jit.stats.shared_blocks += 1;
+            jit.adopt(pc, block);
+        }
+        Ok(jit)
+    }
+
+    /// The table of compiled blocks this JIT shares; pass it to [`Jit::with_shared_code`] so
+    /// that another machine of this program runs them too.
+    pub fn shared_code(&self) -> &Arc<SharedCode> {
+        &self.shared
     }
 
     /// What the JIT did so far.
@@ -366,9 +390,7 @@ impl Jit {
         // SAFETY: `code` was compiled from this block, which reads `4 * inputs.len()` limbs
         // and writes `4 * results.len()`: the loop above filled exactly that many inputs and
         // the results buffer was just sized to match. The code touches no other memory, and
-        // its module is alive: inline, `self` owns it; in the background, the worker keeps the
-        // module of the current generation until `evict_all` resets it, which happens only
-        // after `compiled` was cleared, and `receive` installs only current-generation code.
+        // it is mapped: `compiled` holds the module it lives in (see `shared.rs`).
         let status = unsafe { (compiled.code)(self.inputs.as_ptr(), self.results.as_mut_ptr()) };
         if status != 0 {
             self.stats.exits.builtin_error += 1;
@@ -388,23 +410,33 @@ impl Jit {
         Some(block.steps)
     }
 
-    /// Compiles the block at `pc` (inline), or queues it for the worker (in the background).
-    /// Blocks too short to pay off stay interpreted.
+    /// Takes the block at `pc` from the shared table, or compiles it (inline), or queues it
+    /// for the worker (in the background). Blocks too short to pay off stay interpreted.
     fn compile(&mut self, pc: u32) {
-        let Some(block) = analyze(&self.program, pc).filter(|b| b.steps >= MIN_BLOCK_STEPS) else {
-            return;
+        let shared = self.shared.get(pc);
+        let block = match &shared {
+            Some(_) => None,
+            None => match analyze(&self.program, pc).filter(|b| b.steps >= MIN_BLOCK_STEPS) {
+                Some(block) => Some(block),
+                None => return,
+            },
         };
         // Blocks being compiled count against the cache bound too: they will be resident.
         if self.resident + self.in_flight >= self.cache_blocks && self.evict_all().is_err() {
             return;
         }
         self.arrivals[pc as usize] = DECIDED;
+        let Some(block) = block else {
+            self.stats.shared_blocks += 1;
+            self.adopt(pc, shared.expect("taken from the table"));
+            return;
+        };
         match &mut self.compiler {
             Compiler::Inline(module) => {
                 let start = Instant::now();
-                let code = module.compile(&block);
+                let compiled = Compiled::new(module, block).ok().map(Arc::new);
                 self.stats.compile_time += start.elapsed();
-                self.install(pc, block, code);
+                self.install(pc, compiled);
             }
             Compiler::Background(worker) => {
                 if !worker.request(self.generation, pc, Box::new(block)) {
@@ -417,19 +449,27 @@ impl Jit {
         }
     }
 
-    /// Makes `code` (compiled from `block`, in the current generation) the block at `pc`.
-    fn install(&mut self, pc: u32, block: Block, code: Result<BlockFn, String>) {
-        let index = pc as usize;
-        match code {
-            Ok(code) => {
+    /// Makes `compiled` (this JIT's own, of the current generation) the block at `pc` and
+    /// offers it to the program's other JITs; `None` (it failed to compile) leaves the block
+    /// interpreted (its arrivals stay `DECIDED`).
+    fn install(&mut self, pc: u32, compiled: Option<Arc<Compiled>>) {
+        match compiled {
+            Some(compiled) => {
                 self.stats.compiled_blocks += 1;
-                self.resident += 1;
-                self.handback[index] = true;
-                self.compiled[index] = Some(Box::new(Compiled { block, code }));
+                self.shared.publish(pc, &compiled);
+                self.adopt(pc, compiled);
             }
-            // The block stays interpreted (its arrivals stay `DECIDED`).
-            Err(_) => self.handback[index] = false,
+            None => self.handback[pc as usize] = false,
         }
+    }
+
+    /// Makes `compiled` the block at `pc`.
+    fn adopt(&mut self, pc: u32, compiled: Arc<Compiled>) {
+        let index = pc as usize;
+        self.resident += 1;
+        self.arrivals[index] = DECIDED;
+        self.handback[index] = true;
+        self.compiled[index] = Some(compiled);
     }
 
     /// Takes one reply from the worker (waiting for it if `wait`) and installs it if it is of
@@ -442,15 +482,13 @@ impl Jit {
             Received::Reply(Reply {
                 generation,
                 pc,
-                block,
-                code,
+                compiled,
             }) => {
-                // Code of an older generation is never installed: its module is unmapped or
-                // about to be (see `evict_all`).
+                // Code of an older generation is not installed: the cache was emptied since.
                 if generation == self.generation {
                     self.in_flight -= 1;
                     self.queued[pc as usize] = false;
-                    self.install(pc, *block, code);
+                    self.install(pc, compiled);
                 }
                 true
             }
@@ -483,9 +521,9 @@ impl Jit {
         self.resident = 0;
         self.in_flight = 0;
         self.stats.evictions += 1;
-        // The old module drops (unmapping its code) only now that no block points into it.
+        // Old modules are unmapped once no JIT holds their blocks.
         match &mut self.compiler {
-            Compiler::Inline(module) => **module = CodeModule::new()?,
+            Compiler::Inline(module) => *module = new_module()?,
             Compiler::Background(worker) => {
                 self.generation += 1;
                 worker.reset(self.generation);

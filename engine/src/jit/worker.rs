@@ -1,17 +1,11 @@
-//! Background compilation: a worker thread with its own [`CodeModule`] compiles blocks the
-//! driver queues while the driver keeps interpreting.
+//! Background compilation: a worker thread with its own module compiles blocks the driver
+//! queues while the driver keeps interpreting.
 //!
-//! The module is created inside the thread, so the `JITModule` never crosses threads; only
-//! blocks and entry points do. Every request and reply carries the driver's *generation*,
-//! which changes when the driver evicts all code ([`Worker::reset`]):
-//!
-//! - the worker compiles the blocks of one generation into one module, and drops that module
-//!   (unmapping its code) only when it receives the reset that ends the generation, or when
-//!   the driver drops the worker (after dropping its compiled blocks);
-//! - the driver sends that reset only after it has dropped every entry point of the ending
-//!   generation, and installs only replies of its current generation.
-//!
-//! So an entry point the driver holds always points into a module that is still mapped.
+//! Every request and reply carries the driver's *generation*, which changes when the driver
+//! evicts all code ([`Worker::reset`]). The worker compiles the blocks of one generation into
+//! one module and starts a new module at each reset, and the driver installs only replies of
+//! its current generation, so the cache bound holds. Memory safety needs none of this: each
+//! compiled block keeps its module mapped (see `shared.rs`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,7 +13,7 @@ use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::module::{BlockFn, CodeModule};
+use super::shared::{Compiled, new_module};
 use crate::analysis::Block;
 
 /// What the driver asks of the worker.
@@ -35,15 +29,11 @@ enum Message {
     Reset,
 }
 
-/// A compiled (or failed) block, handed back with the block itself.
-#[derive(Debug)]
+/// A compiled block, or `None` if it failed to compile (it stays interpreted).
 pub(super) struct Reply {
     pub generation: u64,
     pub pc: u32,
-    pub block: Box<Block>,
-    /// The entry point, valid while the worker's module of `generation` is alive (see the
-    /// module docs).
-    pub code: Result<BlockFn, String>,
+    pub compiled: Option<Arc<Compiled>>,
 }
 
 /// The result of waiting for or polling the worker.
@@ -102,8 +92,7 @@ impl Worker {
         })
     }
 
-    /// Ends the current generation: `generation` is the next. The caller must already have
-    /// dropped every entry point it received, since the worker now unmaps their code.
+    /// Ends the current generation: `generation` is the next, compiled into a new module.
     pub fn reset(&self, generation: u64) {
         self.current.store(generation, Ordering::Relaxed);
         self.send(Message::Reset);
@@ -141,7 +130,7 @@ impl Worker {
 impl Drop for Worker {
     fn drop(&mut self) {
         // Skip whatever is still queued, close the queue, and wait: the worker finishes at most
-        // the block it is compiling, then drops its module.
+        // the block it is compiling.
         self.current.store(u64::MAX, Ordering::Relaxed);
         self.requests = None;
         if let Some(thread) = self.thread.take() {
@@ -159,14 +148,12 @@ fn work(
     current: &AtomicU64,
     compile_nanos: &AtomicU64,
 ) {
-    let mut module = CodeModule::new();
+    let mut module = new_module();
     while let Ok(message) = requests.recv() {
         match message {
             Message::Reset => {
-                // Drop the old module (unmapping its code) before making the next, so at most
-                // one is mapped: the driver holds no entry point into it any more.
-                drop(std::mem::replace(&mut module, Err(String::new())));
-                module = CodeModule::new();
+                // The old module is unmapped once the blocks compiled into it are dropped.
+                module = new_module();
             }
             Message::Compile {
                 generation,
@@ -177,17 +164,16 @@ fn work(
                     continue;
                 }
                 let start = Instant::now();
-                let code = match &mut module {
-                    Ok(module) => module.compile(&block),
-                    Err(e) => Err(e.clone()),
+                let compiled = match &module {
+                    Ok(module) => Compiled::new(module, *block).ok().map(Arc::new),
+                    Err(_) => None,
                 };
                 let nanos = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
                 compile_nanos.fetch_add(nanos, Ordering::Relaxed);
                 let reply = Reply {
                     generation,
                     pc,
-                    block,
-                    code,
+                    compiled,
                 };
                 if replies.send(reply).is_err() {
                     return;

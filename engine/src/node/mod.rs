@@ -44,7 +44,7 @@ use std::sync::Arc;
 use avm_interp::{BlockReason, GasBound, Limits, Machine, Outputs, Stop};
 use avm_runtime::{Error, Program, U256, Value, asm, mexe};
 
-use crate::jit::{Jit, JitOptions};
+use crate::jit::{DEFAULT_CACHE_BLOCKS, Jit, JitOptions, JitStats, SharedCode};
 pub use store::{CheckpointId, CheckpointInfo, SaveReport, Store, StoreError, StoreStats};
 
 /// Which engine runs a [`NodeMachine`]. Both give the same results; only speed differs.
@@ -134,30 +134,104 @@ pub fn program_from_source(source: &[u8]) -> Result<Program, Error> {
     }
 }
 
+/// A program loaded once for many machines. Cheap to clone: its machines share the parsed
+/// program, its source (saved with their checkpoints) and the blocks the JIT compiled from it,
+/// so K machines of one program compile each hot block about once.
+#[derive(Clone, Debug)]
+pub struct NodeProgram {
+    program: Arc<Program>,
+    /// Saved with checkpoints, so that they restore on their own.
+    source: Arc<[u8]>,
+    code: Arc<SharedCode>,
+}
+
+impl NodeProgram {
+    /// The program in `source` (`.mexe` JSON or assembler text).
+    pub fn from_source(source: impl Into<Arc<[u8]>>) -> Result<Self, NodeError> {
+        let source = source.into();
+        let program = Arc::new(program_from_source(&source).map_err(NodeError::Program)?);
+        let code = SharedCode::new(Arc::clone(&program), DEFAULT_CACHE_BLOCKS);
+        Ok(NodeProgram {
+            program,
+            source,
+            code,
+        })
+    }
+
+    /// The program in the file at `path`.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self, NodeError> {
+        NodeProgram::from_source(std::fs::read(path).map_err(NodeError::Io)?)
+    }
+
+    /// The program saved with checkpoint `id`.
+    pub fn from_checkpoint(store: &Store, id: CheckpointId) -> Result<Self, NodeError> {
+        let (_, source) = store.program_source(id)?;
+        NodeProgram::from_source(source)
+    }
+
+    /// A fresh machine running this program.
+    pub fn machine(&self, engine: Engine) -> Result<NodeMachine, NodeError> {
+        self.with_state(Machine::new(Arc::clone(&self.program)), engine)
+    }
+
+    /// The machine saved as checkpoint `id`; fails if it is a checkpoint of another program.
+    pub fn restore(
+        &self,
+        store: &Store,
+        id: CheckpointId,
+        engine: Engine,
+    ) -> Result<NodeMachine, NodeError> {
+        self.with_state(store.load(id, Arc::clone(&self.program))?, engine)
+    }
+
+    /// The parsed program.
+    pub fn program(&self) -> &Arc<Program> {
+        &self.program
+    }
+
+    /// Blocks compiled so far by this program's JIT machines, shared by all of them.
+    pub fn compiled_blocks(&self) -> usize {
+        self.code.len()
+    }
+
+    fn with_state(&self, machine: Machine, engine: Engine) -> Result<NodeMachine, NodeError> {
+        let options = match engine {
+            Engine::Interp => None,
+            Engine::Jit(options) => Some(options),
+            Engine::DefaultJit => Some(JitOptions::default()),
+        };
+        let jit = options
+            .map(|options| Jit::with_shared_code(Arc::clone(&self.code), options))
+            .transpose()
+            .map_err(NodeError::Jit)?;
+        Ok(NodeMachine {
+            program: self.clone(),
+            machine,
+            engine,
+            jit,
+        })
+    }
+}
+
 /// One machine as a node runs it (see the module doc).
 #[derive(Debug)]
 pub struct NodeMachine {
-    program: Arc<Program>,
-    /// The program's source, saved with checkpoints so that they restore on their own.
-    source: Arc<[u8]>,
+    program: NodeProgram,
     machine: Machine,
     engine: Engine,
     jit: Option<Jit>,
 }
 
 impl NodeMachine {
-    /// A fresh machine for the program in `source` (`.mexe` JSON or assembler text).
+    /// A fresh machine for the program in `source` (`.mexe` JSON or assembler text). To run
+    /// many machines of one program, load it once as a [`NodeProgram`].
     pub fn from_source(source: impl Into<Arc<[u8]>>, engine: Engine) -> Result<Self, NodeError> {
-        let source = source.into();
-        let program = Arc::new(program_from_source(&source).map_err(NodeError::Program)?);
-        let machine = Machine::new(Arc::clone(&program));
-        NodeMachine::assemble(program, source, machine, engine)
+        NodeProgram::from_source(source)?.machine(engine)
     }
 
     /// A fresh machine for the program in the file at `path`.
     pub fn from_file(path: impl AsRef<Path>, engine: Engine) -> Result<Self, NodeError> {
-        let source = std::fs::read(path).map_err(NodeError::Io)?;
-        NodeMachine::from_source(source, engine)
+        NodeProgram::from_file(path)?.machine(engine)
     }
 
     /// The machine saved as checkpoint `id`, with the program saved along with it.
@@ -166,40 +240,7 @@ impl NodeMachine {
         id: CheckpointId,
         engine: Engine,
     ) -> Result<Self, NodeError> {
-        let (_, source) = store.program_source(id)?;
-        let source: Arc<[u8]> = source.into();
-        let program = Arc::new(program_from_source(&source).map_err(NodeError::Program)?);
-        let machine = store.load(id, Arc::clone(&program))?;
-        NodeMachine::assemble(program, source, machine, engine)
-    }
-
-    /// Like [`NodeMachine::from_checkpoint`] for a program already loaded (many machines of
-    /// one program share it); fails if the checkpoint is of another program.
-    pub fn from_checkpoint_of(
-        store: &Store,
-        id: CheckpointId,
-        program: Arc<Program>,
-        source: Arc<[u8]>,
-        engine: Engine,
-    ) -> Result<Self, NodeError> {
-        let machine = store.load(id, Arc::clone(&program))?;
-        NodeMachine::assemble(program, source, machine, engine)
-    }
-
-    fn assemble(
-        program: Arc<Program>,
-        source: Arc<[u8]>,
-        machine: Machine,
-        engine: Engine,
-    ) -> Result<Self, NodeError> {
-        let jit = new_jit(&program, engine)?;
-        Ok(NodeMachine {
-            program,
-            source,
-            machine,
-            engine,
-            jit,
-        })
+        NodeProgram::from_checkpoint(store, id)?.restore(store, id, engine)
     }
 
     /// Queues a batch of inbox messages (normally 8-tuples, AVM.md §9), oldest first.
@@ -268,9 +309,14 @@ impl NodeMachine {
         self.machine.hash()
     }
 
-    /// The program.
-    pub fn program(&self) -> &Arc<Program> {
+    /// The program, shared with this machine's clones.
+    pub fn program(&self) -> &NodeProgram {
         &self.program
+    }
+
+    /// What the JIT did for this machine (`None` on the interpreter).
+    pub fn jit_stats(&self) -> Option<JitStats> {
+        self.jit.as_ref().map(Jit::stats)
     }
 
     /// The interpreter machine underneath.
@@ -285,30 +331,18 @@ impl NodeMachine {
 
     /// Saves the machine as a new checkpoint in `store` (one atomic transaction).
     pub fn checkpoint(&mut self, store: &Store) -> Result<SaveReport, StoreError> {
-        store.save(&self.program, &self.source, &mut self.machine)
-    }
-
-    /// An independent copy of this machine. Cheap: the program and every value are shared;
-    /// a JIT copy starts with no compiled code (it compiles again as blocks get hot).
-    pub fn try_clone(&self) -> Result<Self, NodeError> {
-        NodeMachine::assemble(
-            Arc::clone(&self.program),
-            Arc::clone(&self.source),
-            self.machine.clone(),
-            self.engine,
+        store.save(
+            &self.program.program,
+            &self.program.source,
+            &mut self.machine,
         )
     }
-}
 
-fn new_jit(program: &Arc<Program>, engine: Engine) -> Result<Option<Jit>, NodeError> {
-    let options = match engine {
-        Engine::Interp => return Ok(None),
-        Engine::Jit(options) => options,
-        Engine::DefaultJit => JitOptions::default(),
-    };
-    Jit::with_options(Arc::clone(program), options)
-        .map(Some)
-        .map_err(NodeError::Jit)
+    /// An independent copy of this machine. Cheap: the program, every value and the compiled
+    /// code are shared (a JIT copy starts with every block compiled so far).
+    pub fn try_clone(&self) -> Result<Self, NodeError> {
+        self.program.with_state(self.machine.clone(), self.engine)
+    }
 }
 
 /// Applies `work` to every machine on a rayon pool of `threads` threads (0: one per core) and

@@ -29,7 +29,7 @@
 //!   and drops its own children in turn (a worklist, not recursion).
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use avm_interp::{Machine, Outputs, Pc, Snapshot, Status};
@@ -712,17 +712,12 @@ impl Store {
     /// Opens the store at `path`, creating an empty one if the file does not exist. A file that
     /// is not a redb database, or whose redb checksums fail, is an error.
     pub fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
-        let db = Database::create(path)?;
-        let txn = db.begin_write()?;
-        {
-            txn.open_table(VALUES)?;
-            txn.open_table(REFCOUNTS)?;
-            txn.open_table(CHECKPOINTS)?;
-            txn.open_table(PROGRAMS)?;
+        let path = path.as_ref();
+        if !path.exists() {
+            create(path)?;
         }
-        txn.commit()?;
         Ok(Store {
-            db,
+            db: Database::open(path)?,
             indices: Mutex::new(HashMap::new()),
         })
     }
@@ -1047,6 +1042,45 @@ impl Store {
             header_bytes,
         })
     }
+}
+
+impl Store {
+    /// Returns the space that deleted checkpoints freed to the file system. Deleting frees
+    /// space inside the file, which later saves reuse, but never shrinks it; a node pruning old
+    /// checkpoints compacts now and then. redb moves pages in its own durable transactions,
+    /// so a crash midway leaves a store that opens (after redb's repair) with every checkpoint. Needs the store to
+    /// itself (`&mut`): no transaction may be open.
+    pub fn compact(&mut self) -> Result<(), StoreError> {
+        self.db.compact()?;
+        Ok(())
+    }
+}
+
+/// Creates an empty store at `path` atomically: it is built beside `path` and renamed into
+/// place, so a crash leaves either no store or a complete one (redb writes a new file's header
+/// in several steps, and a file cut short among them never opens again).
+fn create(path: &Path) -> Result<(), StoreError> {
+    let mut building = path.as_os_str().to_owned();
+    building.push(".creating");
+    let building = PathBuf::from(building);
+    // Left by a creation that was killed: nothing uses it.
+    match std::fs::remove_file(&building) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+        _ => {}
+    }
+    {
+        let db = Database::create(&building)?;
+        let txn = db.begin_write()?;
+        {
+            txn.open_table(VALUES)?;
+            txn.open_table(REFCOUNTS)?;
+            txn.open_table(CHECKPOINTS)?;
+            txn.open_table(PROGRAMS)?;
+        }
+        txn.commit()?;
+    }
+    std::fs::rename(&building, path)?;
+    Ok(())
 }
 
 fn read_header(
