@@ -5,20 +5,16 @@
 #[path = "../../runtime/tests/common/mod.rs"]
 mod common;
 
-use std::path::Path;
 use std::sync::Arc;
 
 use avm_engine::{DEFAULT_THRESHOLD, Jit};
 use avm_interp::{BlockReason, Limits, Machine, Stop};
-use avm_runtime::hash::hex_hash;
-use avm_runtime::{Program, mexe, parse_inbox_json};
+use avm_runtime::{Program, mexe};
 
-fn machine(dir: &Path, program: &Arc<Program>, name: &str) -> Machine {
-    let messages =
-        parse_inbox_json(&std::fs::read(dir.join(format!("{name}.inbox.json"))).unwrap()).unwrap();
+fn machine(program: &Arc<Program>, replay: &common::Replay) -> Machine {
     let mut m = Machine::new(Arc::clone(program));
-    for message in &messages {
-        m.push_inbox(message.to_value());
+    for message in replay.values() {
+        m.push_inbox(message);
     }
     m
 }
@@ -30,16 +26,12 @@ fn replays_give_their_expected_results_under_the_jit() {
     };
     let dir = shared.join("corpus/arbos");
     let program = Arc::new(mexe::load_file(dir.join("arbos.mexe")).unwrap());
-    let names = common::replay_names(&dir);
-    assert_eq!(names.len(), 11);
-    for name in &names {
-        let expect: serde_json::Value = serde_json::from_slice(
-            &std::fs::read(dir.join(format!("{name}.expect.json"))).unwrap(),
-        )
-        .unwrap();
-        let expected = &expect["expected"];
+    let replays = common::replays(&dir);
+    assert_eq!(replays.len(), 11);
+    for replay in &replays {
+        let name = &replay.name;
         for threshold in [0, DEFAULT_THRESHOLD] {
-            let mut m = machine(&dir, &program, name);
+            let mut m = machine(&program, replay);
             let mut jit = Jit::new(Arc::clone(&program), threshold).unwrap();
             assert_eq!(
                 jit.run(&mut m, &Limits::default()),
@@ -52,39 +44,16 @@ fn replays_give_their_expected_results_under_the_jit() {
                 threshold > 0 || jit.stats().native_runs > 0,
                 "{name}: compiled code ran"
             );
-            let logs: Vec<String> = m
-                .outputs()
-                .logs
-                .iter()
-                .map(|v| hex_hash(&v.hash()))
-                .collect();
-            let expected_logs: Vec<String> = expected["log_hashes"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|h| h.as_str().unwrap().to_string())
-                .collect();
-            assert_eq!(logs, expected_logs, "{name} logs");
-            assert_eq!(
-                m.outputs().steps,
-                expected["steps"].as_u64().unwrap(),
-                "{name} steps"
-            );
-            assert_eq!(
-                m.outputs().gas_used,
-                expected["gas"].as_u64().unwrap() as u128,
-                "{name} gas"
-            );
-            assert_eq!(
-                m.outputs().sends.len() as u64,
-                expected["send_count"].as_u64().unwrap(),
-                "{name} sends"
-            );
-            assert_eq!(
-                hex_hash(&m.hash()),
-                expected["machine_hash_when_blocked"].as_str().unwrap(),
-                "{name} hash"
-            );
+            let out = m.outputs().clone();
+            replay.check(&common::Outcome {
+                logs: &out.logs,
+                sends: &out.sends,
+                steps: out.steps,
+                gas_used: out.gas_used,
+                inbox_consumed: out.inbox_consumed,
+                machine_hash: m.hash(),
+                log_acc: Some(out.log_acc),
+            });
         }
     }
 }
@@ -98,15 +67,16 @@ fn replays_stopped_at_step_limits_match_the_interpreter() {
     let dir = shared.join("corpus/arbos");
     let program = Arc::new(mexe::load_file(dir.join("arbos.mexe")).unwrap());
     for name in ["evm_test_create", "evm_xcontract_call_using_batch"] {
+        let replay = common::replay(&dir, name);
         for limit in [100_000, 1_000_000, 1_234_567] {
             let limits = Limits {
                 max_steps: Some(limit),
                 ..Limits::default()
             };
-            let mut reference = machine(&dir, &program, name);
+            let mut reference = machine(&program, &replay);
             assert_eq!(reference.run(&limits), Stop::StepLimit);
             for threshold in [0, DEFAULT_THRESHOLD] {
-                let mut m = machine(&dir, &program, name);
+                let mut m = machine(&program, &replay);
                 let mut jit = Jit::new(Arc::clone(&program), threshold).unwrap();
                 assert_eq!(jit.run(&mut m, &limits), Stop::StepLimit, "{name} {limit}");
                 assert_eq!(m.outputs().steps, limit);

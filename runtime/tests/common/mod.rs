@@ -65,3 +65,101 @@ pub fn replay_names(dir: &Path) -> Vec<String> {
     names.sort();
     names
 }
+
+/// One recorded ArbOS replay of `corpus/arbos`: `arbos.mexe` fed `NAME.inbox.json`, and what
+/// the run must give (`NAME.expect.json`).
+#[allow(dead_code)]
+pub struct Replay {
+    pub name: String,
+    pub messages: Vec<avm_runtime::InboxMessage>,
+    expected: serde_json::Value,
+}
+
+/// What a run of a replay left, as the recording describes it.
+#[allow(dead_code)]
+pub struct Outcome<'a> {
+    pub logs: &'a [avm_runtime::Value],
+    pub sends: &'a [Vec<u8>],
+    pub steps: u64,
+    pub gas_used: u128,
+    pub inbox_consumed: u64,
+    pub machine_hash: avm_runtime::U256,
+    /// The log accumulator, where the run keeps one.
+    pub log_acc: Option<avm_runtime::U256>,
+}
+
+/// The replays in `dir` (the corpus's `arbos/` folder), sorted by name.
+#[allow(dead_code)]
+pub fn replays(dir: &Path) -> Vec<Replay> {
+    replay_names(dir)
+        .into_iter()
+        .map(|name| replay(dir, &name))
+        .collect()
+}
+
+/// The replay `name` of `dir`.
+#[allow(dead_code)]
+pub fn replay(dir: &Path, name: &str) -> Replay {
+    let read = |suffix: &str| std::fs::read(dir.join(format!("{name}.{suffix}"))).unwrap();
+    let expect: serde_json::Value = serde_json::from_slice(&read("expect.json")).unwrap();
+    Replay {
+        name: name.to_string(),
+        messages: avm_runtime::parse_inbox_json(&read("inbox.json")).unwrap(),
+        expected: expect["expected"].clone(),
+    }
+}
+
+#[allow(dead_code)]
+impl Replay {
+    /// The inbox messages as values, oldest first.
+    pub fn values(&self) -> Vec<avm_runtime::Value> {
+        self.messages.iter().map(|m| m.to_value()).collect()
+    }
+
+    /// Steps the whole replay takes.
+    pub fn steps(&self) -> u64 {
+        self.expected["steps"].as_u64().unwrap()
+    }
+
+    /// The machine hash once the replay blocks on the empty inbox, as `0x` hex.
+    pub fn machine_hash(&self) -> &str {
+        self.expected["machine_hash_when_blocked"].as_str().unwrap()
+    }
+
+    /// Asserts that `got` is exactly what the recording expects.
+    pub fn check(&self, got: &Outcome) {
+        let name = &self.name;
+        let hex = |x: &avm_runtime::U256| avm_runtime::hash::hex_hash(x);
+        let strings = |key: &str| -> Vec<String> {
+            self.expected[key]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap().to_string())
+                .collect()
+        };
+        let logs: Vec<String> = got.logs.iter().map(|v| hex(&v.hash())).collect();
+        assert_eq!(logs, strings("log_hashes"), "{name} logs");
+        let sends: Vec<String> = got
+            .sends
+            .iter()
+            .map(|s| {
+                format!(
+                    "0x{}",
+                    s.iter().map(|b| format!("{b:02x}")).collect::<String>()
+                )
+            })
+            .collect();
+        assert_eq!(sends, strings("sends"), "{name} sends");
+        assert_eq!(got.steps, self.steps(), "{name} steps");
+        let gas = self.expected["gas"].as_u64().unwrap();
+        assert_eq!(got.gas_used, u128::from(gas), "{name} gas");
+        let consumed = self.expected["inbox_consumed"].as_u64().unwrap();
+        assert_eq!(got.inbox_consumed, consumed, "{name} inbox consumed");
+        assert_eq!(hex(&got.machine_hash), self.machine_hash(), "{name} hash");
+        if let Some(acc) = &got.log_acc {
+            let expected = self.expected["log_acc"].as_str().unwrap();
+            assert_eq!(hex(acc), expected, "{name} log_acc");
+        }
+    }
+}
