@@ -7,7 +7,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use avm_engine::jit::{CompileMode, DEFAULT_CACHE_BLOCKS, JitOptions};
@@ -15,7 +14,7 @@ use avm_engine::node::{
     Engine, NodeMachine, NodeProgram, RunBound, Store, StoreError, run_parallel,
 };
 use avm_runtime::hash::hex_hash;
-use avm_runtime::{Buffer, Value, parse_inbox_json};
+use avm_runtime::{Buffer, Value};
 
 /// A fresh directory for one test's store.
 fn temp_dir(test: &str) -> PathBuf {
@@ -163,17 +162,8 @@ fn deep_tuples_and_large_buffers_checkpoint_without_recursion() {
         .write(u64::MAX - 3, b"end");
     for value in [deep, Value::Buffer(sparse)] {
         let mut m = holding(value);
-        let start = Instant::now();
         let saved = m.checkpoint(&store).unwrap();
-        let save = start.elapsed();
-        let start = Instant::now();
         let mut resumed = NodeMachine::from_checkpoint(&store, saved.id, Engine::Interp).unwrap();
-        eprintln!(
-            "{} nodes, {} bytes: save {save:?}, load {:?}",
-            saved.new_nodes,
-            saved.new_bytes,
-            start.elapsed()
-        );
         assert_eq!(resumed.hash(), m.hash());
         assert_eq!(resumed.machine().register(), m.machine().register());
         // The same value again costs a header only.
@@ -702,59 +692,6 @@ fn arbos_killed_at_random_points_resumes_to_the_same_end() {
         return;
     }
     panic!("no run finished in 60 rounds ({kills} kills)");
-}
-
-/// Throughput of K independent ArbOS replays at 1..=cores threads (a measurement, not a check
-/// beyond equal results): `cargo test --release -p avm-engine --test node -- --ignored
-/// --nocapture parallel_throughput`.
-#[test]
-#[ignore]
-fn parallel_throughput() {
-    let Some(shared) = common::shared("parallel throughput") else {
-        return;
-    };
-    let dir = shared.join("corpus/arbos");
-    let source: Arc<[u8]> = std::fs::read(dir.join("arbos.mexe")).unwrap().into();
-    let messages: Vec<Value> =
-        parse_inbox_json(&std::fs::read(dir.join("evm_test_create.inbox.json")).unwrap())
-            .unwrap()
-            .iter()
-            .map(|m| m.to_value())
-            .collect();
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let k = 2 * cores.max(2);
-    for (label, engine) in [("interp", Engine::Interp), ("jit", Engine::DefaultJit)] {
-        let first = NodeMachine::from_source(Arc::clone(&source), engine).unwrap();
-        let mut expected = None;
-        for (threads, shared_program) in (1..=cores.max(2)).flat_map(|t| [(t, true), (t, false)]) {
-            // Clones share the program and its values; separately loaded machines share
-            // nothing (no reference counts touched by two threads).
-            let mut machines: Vec<NodeMachine> = (0..k)
-                .map(|_| match shared_program {
-                    true => first.try_clone().unwrap(),
-                    false => NodeMachine::from_source(Arc::clone(&source), engine).unwrap(),
-                })
-                .collect();
-            for m in &mut machines {
-                m.push_inbox(messages.iter().cloned());
-            }
-            let start = Instant::now();
-            let hashes = run_parallel(threads, &mut machines, |m| {
-                m.run(RunBound::default());
-                (m.hash(), m.steps())
-            })
-            .unwrap();
-            let secs = start.elapsed().as_secs_f64();
-            let steps: u64 = hashes.iter().map(|h| h.1).sum();
-            eprintln!(
-                "{label}: {k} machines (shared program: {shared_program}) on {threads} threads: \
-                 {secs:.2} s, {:.1} M steps/s",
-                steps as f64 / secs / 1e6
-            );
-            assert!(hashes.iter().all(|h| *h == hashes[0]));
-            assert_eq!(*expected.get_or_insert(hashes[0]), hashes[0]);
-        }
-    }
 }
 
 /// One value in machines of two programs: a tuple holding `ERR`, which is a different
