@@ -137,6 +137,32 @@ pub fn program_from_source(source: &[u8]) -> Result<Program, Error> {
 /// A program loaded once for many machines. Cheap to clone: its machines share the parsed
 /// program, its source (saved with their checkpoints) and the blocks the JIT compiled from it,
 /// so K machines of one program compile each hot block about once.
+///
+/// ```
+/// use avm_engine::node::{Engine, NodeProgram, RunBound, run_parallel};
+/// use avm_runtime::Value;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // Sums the Ints of its inbox until it reads a 0, then logs the sum and halts.
+/// let source = b"push 0\nloop:\n inbox\n dup0\n iszero\n cjump @done\n add\n jump @loop\n\
+///                done:\n pop\n log\n halt".to_vec();
+/// let program = NodeProgram::from_source(source)?;
+/// let mut machines = Vec::new();
+/// for k in 1..=4u64 {
+///     let mut m = program.machine(Engine::DefaultJit)?;
+///     m.push_inbox((1..=1000).map(|i| Value::int(i * k)).chain([Value::int(0u64)]));
+///     machines.push(m);
+/// }
+/// let logs = run_parallel(2, &mut machines, |m| {
+///     assert!(m.run(RunBound::default()).is_final());
+///     m.logs().to_vec()
+/// })?;
+/// for (k, log) in (1..=4u64).zip(logs) {
+///     assert_eq!(log, [Value::int(500_500 * k)]);
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct NodeProgram {
     program: Arc<Program>,
