@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use arbitrary::Unstructured;
+use avm_engine::node::Store;
 use avm_interp::prove::ProveError;
 use avm_interp::{Limits, Machine};
 use avm_runtime::inbox::InboxMessage;
@@ -62,6 +63,58 @@ pub fn prove_verify(data: &[u8]) -> Result<(), String> {
                 case.text
             ));
         }
+    }
+    Ok(())
+}
+
+/// `checkpoint_restore`: a generated program stopped at some step, checkpointed into a store,
+/// restored (on the interpreter or the JIT) and run on ends exactly as one uninterrupted run:
+/// every value kind the generator makes round-trips through the store. The split step comes
+/// from the last two bytes.
+pub fn checkpoint_restore(data: &[u8]) -> Result<(), String> {
+    let Ok(case) = generate::case(&mut Unstructured::new(data)) else {
+        return Ok(());
+    };
+    let Ok(program) = avm_runtime::asm::assemble(&case.text) else {
+        return Ok(());
+    };
+    let program = Arc::new(program);
+    let mut start = Machine::new(Arc::clone(&program));
+    for message in &case.inbox {
+        start.push_inbox(message.to_value());
+    }
+    let whole = oracle::run_machine(start.clone(), &case.limits, Engine::Interp);
+    let seed = match data {
+        [.., a, b] => u64::from(u16::from_le_bytes([*a, *b])),
+        _ => 0,
+    };
+    let split = seed % (whole.steps + 1);
+    let first = Limits {
+        max_steps: Some(case.limits.max_steps.map_or(split, |max| max.min(split))),
+        ..case.limits
+    };
+    let mut machine = start;
+    machine.run(&first);
+    let ran = machine.outputs().steps;
+    let store = Store::in_memory().map_err(|e| e.to_string())?;
+    let saved = store
+        .save(&program, case.text.as_bytes(), &mut machine)
+        .map_err(|e| format!("save at step {ran}: {e}\n{}", case.text))?;
+    let restored = store
+        .load(saved.id, Arc::clone(&program))
+        .map_err(|e| format!("load at step {ran}: {e}\n{}", case.text))?;
+    let rest = Limits {
+        max_steps: case.limits.max_steps.map(|max| max - ran),
+        ..case.limits
+    };
+    let engine = [Engine::Interp, Engine::Jit(0)][(seed % 2) as usize];
+    let resumed = oracle::run_machine(restored, &rest, engine);
+    if resumed != whole {
+        return Err(format!(
+            "checkpointed at step {ran} and resumed on {engine:?}: {resumed:?}\n\
+             uninterrupted: {whole:?}\n{}",
+            case.text
+        ));
     }
     Ok(())
 }

@@ -149,3 +149,18 @@ fn every_step_of_generated_programs_proves_and_verifies() {
         }
     }
 }
+
+/// Programs checkpointed midway and resumed per CI run.
+const CHECKPOINTED_CASES: usize = 1_000;
+
+#[test]
+fn generated_programs_checkpointed_midway_resume_exactly() {
+    let mut rng = SmallRng::seed_from_u64(0x434b50);
+    let mut bytes = vec![0u8; CASE_BYTES];
+    for _ in 0..CHECKPOINTED_CASES {
+        rng.fill(&mut bytes[..]);
+        if let Err(finding) = avm_fuzzing::targets::checkpoint_restore(&bytes) {
+            panic!("{finding}");
+        }
+    }
+}

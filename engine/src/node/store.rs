@@ -722,6 +722,17 @@ impl Store {
         })
     }
 
+    /// A store in memory only: everything a file store does but survive the process (tests,
+    /// fuzzing, and validators whose checkpoints need not outlive them).
+    pub fn in_memory() -> Result<Store, StoreError> {
+        let db = Database::builder().create_with_backend(redb::backends::InMemoryBackend::new())?;
+        create_tables(&db)?;
+        Ok(Store {
+            db,
+            indices: Mutex::new(HashMap::new()),
+        })
+    }
+
     /// Saves `machine` (running `program`, whose source bytes are `source`) as a new checkpoint
     /// in one atomic transaction, and returns what it wrote. Nodes already stored are only
     /// referenced again, and their subtrees are not visited.
@@ -1068,18 +1079,21 @@ fn create(path: &Path) -> Result<(), StoreError> {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
         _ => {}
     }
-    {
-        let db = Database::create(&building)?;
-        let txn = db.begin_write()?;
-        {
-            txn.open_table(VALUES)?;
-            txn.open_table(REFCOUNTS)?;
-            txn.open_table(CHECKPOINTS)?;
-            txn.open_table(PROGRAMS)?;
-        }
-        txn.commit()?;
-    }
+    create_tables(&Database::create(&building)?)?;
     std::fs::rename(&building, path)?;
+    Ok(())
+}
+
+/// Creates the store's tables in a new database.
+fn create_tables(db: &Database) -> Result<(), StoreError> {
+    let txn = db.begin_write()?;
+    {
+        txn.open_table(VALUES)?;
+        txn.open_table(REFCOUNTS)?;
+        txn.open_table(CHECKPOINTS)?;
+        txn.open_table(PROGRAMS)?;
+    }
+    txn.commit()?;
     Ok(())
 }
 
