@@ -196,8 +196,9 @@ impl Jit {
     }
 
     /// A JIT as [`Jit::new`] whose code cache holds at most `cache_blocks` blocks. When it is
-    /// full, all compiled code is freed (its memory unmapped) and blocks compile again as they
-    /// become hot: a simple bound that never leaves stale code behind.
+    /// full, it drops all its compiled code (unmapped once no other JIT of the program holds
+    /// it) and blocks compile again as they become hot: a simple bound that never leaves stale
+    /// code behind.
     pub fn with_cache(
         program: Arc<Program>,
         threshold: u32,
@@ -509,8 +510,9 @@ impl Jit {
 }
 
 impl Jit {
-    /// Frees every compiled block and its executable memory, and forgets what was hot and
-    /// what was queued (in the background, code still on its way is discarded on arrival).
+    /// Drops every compiled block (their memory is unmapped once no other JIT holds them), and
+    /// forgets what was hot and what was queued (in the background, code still on its way is
+    /// discarded on arrival).
     fn evict_all(&mut self) -> Result<(), String> {
         self.compiled.iter_mut().for_each(|entry| *entry = None);
         self.handback.iter_mut().for_each(|h| *h = false);

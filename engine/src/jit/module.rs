@@ -118,8 +118,8 @@ impl CodeModule {
         // SAFETY: `code` is the entry of a function just finalized by this module with the
         // signature `signature()` builds, which is `BlockFn`'s ABI (two pointers, a `u32`,
         // the platform's default calling convention); the memory stays mapped as long as
-        // this `CodeModule`, which outlives every use of the pointer (the engine drops compiled
-        // blocks before the module, see `drop` below).
+        // this `CodeModule`, which every holder of the pointer keeps alive (a compiled block
+        // owns a handle on its module, see `shared.rs`).
         Ok(unsafe { std::mem::transmute::<*const u8, BlockFn>(code) })
     }
 }
@@ -127,12 +127,9 @@ impl CodeModule {
 impl Drop for CodeModule {
     fn drop(&mut self) {
         if let Some(module) = self.module.take() {
-            // SAFETY: the engine drops every `BlockFn` this module handed out before the
-            // module: inline, by `Jit`'s field order and by clearing its blocks before it
-            // replaces the module; in the background, the worker drops a module only on a
-            // reset, which the driver sends after clearing its blocks, or when the `Jit` (its
-            // blocks first) drops. So no pointer into this memory is called after it is
-            // unmapped.
+            // SAFETY: every `BlockFn` this module handed out lives in a `Compiled` block that
+            // holds a handle on this module (`shared.rs`), so the module drops only once no
+            // block, and so no pointer into this memory, is left to be called.
             unsafe { module.free_memory() };
         }
     }

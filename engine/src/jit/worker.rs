@@ -45,8 +45,7 @@ pub(super) enum Received {
     Gone,
 }
 
-/// The driver's handle on the worker thread. Dropping it stops the worker and waits for it,
-/// so its module is unmapped when the drop returns.
+/// The driver's handle on the worker thread. Dropping it stops the worker and waits for it.
 #[derive(Debug)]
 pub(super) struct Worker {
     requests: Option<Sender<Message>>,
