@@ -7,9 +7,10 @@
 mod common;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use avm_engine::jit::{CompileMode, DEFAULT_CACHE_BLOCKS, JitOptions};
+use avm_engine::jit::{CompileMode, DEFAULT_CACHE_BLOCKS, Jit, JitOptions, SharedCode};
 use avm_engine::node::{
     Engine, NodeMachine, NodeProgram, RunBound, Store, StoreError, run_parallel,
 };
@@ -385,6 +386,44 @@ fn machines_of_one_program_share_compiled_code() {
         assert_eq!(run_to_end(&mut adopting), expected, "{name}");
     }
     assert!(shared_somewhere, "some program compiled a block");
+}
+
+/// JITs of one program compiling in the background share the program's compile thread, which
+/// compiles each block once: a block two JITs ask for is compiled for the first and found in
+/// the table for the second, so what they compiled between them is exactly the table.
+#[test]
+fn background_compiles_of_one_program_happen_once() {
+    // Two loops long enough to get hot (arrivals x length past the JIT's bound).
+    let source = "push 0\n push 100000\n\
+                  up:\n dup0\n swap2\n add\n swap1\n add -1\n dup0\n cjump @up\n pop\n\
+                  push 100000\n\
+                  down:\n dup0\n swap2\n mul 3\n add\n swap1\n add -1\n dup0\n cjump @down\n\
+                  pop\n log\n halt";
+    let program = Arc::new(avm_runtime::asm::assemble(source).unwrap());
+    let limits = avm_interp::Limits::default();
+    let mut expected = avm_interp::Machine::new(Arc::clone(&program));
+    expected.run(&limits);
+    let background = JitOptions {
+        threshold: 2,
+        cache_blocks: DEFAULT_CACHE_BLOCKS,
+        compile: CompileMode::Background,
+    };
+    let shared = SharedCode::new(Arc::clone(&program), DEFAULT_CACHE_BLOCKS);
+    let mut jits = [0, 1].map(|_| Jit::with_shared_code(Arc::clone(&shared), background).unwrap());
+    // Both run before either waits for its code: their requests meet in one queue.
+    for jit in &mut jits {
+        let mut m = avm_interp::Machine::new(Arc::clone(&program));
+        jit.run(&mut m, &limits);
+        assert_eq!(m.hash(), expected.hash());
+        assert_eq!(m.outputs().logs, expected.outputs().logs);
+    }
+    let mut fresh = 0;
+    for jit in &mut jits {
+        jit.finish_compiles();
+        fresh += jit.stats().compiled_blocks as usize;
+    }
+    assert!(fresh > 0, "the loops compiled");
+    assert_eq!(fresh, shared.len(), "a block compiled twice");
 }
 
 #[test]

@@ -32,7 +32,7 @@ use avm_runtime::{Program, U256, Value};
 use crate::analysis::{Block, Exit, Slot, analyze};
 pub use shared::SharedCode;
 use shared::{Compiled, SharedModule, new_module};
-use worker::{Received, Reply, Worker};
+use worker::{Mailbox, Received, Reply};
 
 /// The default number of arrivals at a pc before its block is compiled.
 pub const DEFAULT_THRESHOLD: u32 = 32;
@@ -45,7 +45,8 @@ pub const DEFAULT_CACHE_BLOCKS: u32 = 16_384;
 pub enum CompileMode {
     /// On the thread that runs the machine, which waits for the code.
     Inline,
-    /// On a worker thread; the machine interprets a block until its code arrives. With
+    /// On the program's compile thread (one for all JITs of a [`SharedCode`]); the machine
+    /// interprets a block until its code arrives. With
     /// threshold 0 blocks compile inline all the same (each must compile before it runs).
     ///
     /// The default: on the ArbOS replays it hides nearly all compile time (a few percent of
@@ -84,7 +85,8 @@ pub struct JitStats {
     pub compiled_blocks: u32,
     /// Blocks taken compiled from other JITs of the program (see [`SharedCode`]).
     pub shared_blocks: u32,
-    /// Time spent compiling (in background mode: all the worker's compiling, including blocks
+    /// Time spent compiling (in background mode: all the program's compile thread did, for
+    /// every JIT sharing it, including blocks
     /// discarded by an eviction or not yet installed).
     pub compile_time: Duration,
     /// Block executions in native code.
@@ -136,7 +138,8 @@ const MIN_BLOCK_STEPS: u64 = 4;
 enum Compiler {
     /// Into this module, on the machine's thread.
     Inline(SharedModule),
-    Background(Worker),
+    /// On the program's compile thread, answering to this mailbox.
+    Background(Mailbox),
 }
 
 /// A JIT for one program.
@@ -215,7 +218,8 @@ impl Jit {
     }
 
     /// A JIT as [`Jit::with_cache`] that compiles where `options` say. In background mode (with
-    /// a threshold above 0) the worker thread starts here and stops when the JIT drops.
+    /// a threshold above 0) the program's compile thread starts with its first request and
+    /// stops when the program's last JIT drops.
     pub fn with_options(program: Arc<Program>, options: JitOptions) -> Result<Jit, String> {
         Jit::with_shared_code(SharedCode::new(program, options.cache_blocks), options)
     }
@@ -232,7 +236,7 @@ impl Jit {
         let program = Arc::clone(shared.program());
         let slots = program.len() + 1;
         let compiler = match compile {
-            CompileMode::Background if threshold > 0 => Compiler::Background(Worker::spawn()?),
+            CompileMode::Background if threshold > 0 => Compiler::Background(Mailbox::default()),
             _ => Compiler::Inline(new_module()?),
         };
         let mut jit = Jit {
@@ -255,7 +259,7 @@ impl Jit {
             effect: Effect::default(),
             compiler,
         };
-        for (pc, block) in jit.shared.snapshot() {
+        for (pc, block) in jit.shared.table().snapshot() {
             if jit.resident >= jit.cache_blocks {
                 break;
             }
@@ -275,8 +279,8 @@ impl Jit {
     pub fn stats(&self) -> JitStats {
         match &self.compiler {
             Compiler::Inline(_) => self.stats,
-            Compiler::Background(worker) => JitStats {
-                compile_time: worker.compile_time(),
+            Compiler::Background(_) => JitStats {
+                compile_time: self.shared.background_compile_time().unwrap_or_default(),
                 ..self.stats
             },
         }
@@ -414,7 +418,7 @@ impl Jit {
     /// Takes the block at `pc` from the shared table, or compiles it (inline), or queues it
     /// for the worker (in the background). Blocks too short to pay off stay interpreted.
     fn compile(&mut self, pc: u32) {
-        let shared = self.shared.get(pc);
+        let shared = self.shared.table().get(pc);
         let block = match &shared {
             Some(_) => None,
             None => match analyze(&self.program, pc).filter(|b| b.steps >= MIN_BLOCK_STEPS) {
@@ -437,11 +441,14 @@ impl Jit {
                 let start = Instant::now();
                 let compiled = Compiled::new(module, block).ok().map(Arc::new);
                 self.stats.compile_time += start.elapsed();
-                self.install(pc, compiled);
+                self.install(pc, compiled, true);
             }
-            Compiler::Background(worker) => {
-                if !worker.request(self.generation, pc, Box::new(block)) {
-                    return; // the worker is gone: the block stays interpreted
+            Compiler::Background(mailbox) => {
+                let queued = self.shared.worker().is_some_and(|worker| {
+                    worker.request(mailbox, self.generation, pc, Box::new(block))
+                });
+                if !queued {
+                    return; // no compile thread: the block stays interpreted
                 }
                 self.queued[pc as usize] = true;
                 self.handback[pc as usize] = true;
@@ -450,14 +457,18 @@ impl Jit {
         }
     }
 
-    /// Makes `compiled` (this JIT's own, of the current generation) the block at `pc` and
-    /// offers it to the program's other JITs; `None` (it failed to compile) leaves the block
-    /// interpreted (its arrivals stay `DECIDED`).
-    fn install(&mut self, pc: u32, compiled: Option<Arc<Compiled>>) {
+    /// Makes `compiled` (compiled for this JIT's current generation if `fresh`, else found in
+    /// the shared table by the compile thread) the block at `pc` and offers it to the
+    /// program's other JITs; `None` (it failed to compile) leaves the block interpreted (its
+    /// arrivals stay `DECIDED`).
+    fn install(&mut self, pc: u32, compiled: Option<Arc<Compiled>>, fresh: bool) {
         match compiled {
             Some(compiled) => {
-                self.stats.compiled_blocks += 1;
-                self.shared.publish(pc, &compiled);
+                match fresh {
+                    true => self.stats.compiled_blocks += 1,
+                    false => self.stats.shared_blocks += 1,
+                }
+                self.shared.table().publish(pc, &compiled);
                 self.adopt(pc, compiled);
             }
             None => self.handback[pc as usize] = false,
@@ -476,20 +487,28 @@ impl Jit {
     /// Takes one reply from the worker (waiting for it if `wait`) and installs it if it is of
     /// the current generation; `false` if there was none.
     fn receive(&mut self, wait: bool) -> bool {
-        let Compiler::Background(worker) = &self.compiler else {
+        let Compiler::Background(mailbox) = &self.compiler else {
             return false;
         };
-        match if wait { worker.wait() } else { worker.poll() } {
+        let Some(worker) = self.shared.worker() else {
+            return false;
+        };
+        match if wait {
+            worker.wait(mailbox)
+        } else {
+            worker.poll(mailbox)
+        } {
             Received::Reply(Reply {
                 generation,
                 pc,
                 compiled,
+                fresh,
             }) => {
                 // Code of an older generation is not installed: the cache was emptied since.
                 if generation == self.generation {
                     self.in_flight -= 1;
                     self.queued[pc as usize] = false;
-                    self.install(pc, compiled);
+                    self.install(pc, compiled, fresh);
                 }
                 true
             }
@@ -526,9 +545,8 @@ impl Jit {
         // Old modules are unmapped once no JIT holds their blocks.
         match &mut self.compiler {
             Compiler::Inline(module) => *module = new_module()?,
-            Compiler::Background(worker) => {
+            Compiler::Background(_) => {
                 self.generation += 1;
-                worker.reset(self.generation);
             }
         }
         Ok(())

@@ -1,22 +1,25 @@
 //! Compiled blocks, and the code every JIT of one program shares.
 //!
-//! A compiled block holds the module its code lives in ([`Compiled::module`]), so its entry
-//! point stays mapped for as long as anyone holds the block: a JIT's own table, another JIT of
-//! the same program, or a reply on its way from a worker. Modules are unmapped only when their
-//! last block and their compiler are gone; no ordering between owners is needed.
+//! A compiled block holds the module its code lives in, so its entry point stays mapped for as
+//! long as anyone holds the block: a JIT's own table, another JIT of the same program, or a
+//! reply on its way from the worker. Modules are unmapped only when their last block and their
+//! compiler are gone; no ordering between owners is needed.
 //!
 //! [`SharedCode`] is where the JITs of one program (clones of a machine, machines restored
-//! from checkpoints, a pool of validators) publish what they compiled. A JIT looks there
-//! before compiling a block that became hot, and a new JIT starts with everything already
-//! there, so K machines of one program compile each block about once, not K times. Since
-//! native code is exact, where a block's code came from never changes a run's results.
+//! from checkpoints, a pool of validators) publish what they compiled, and it owns the
+//! program's one background compile thread. A JIT looks there before compiling a block that
+//! became hot, and a new JIT starts with everything already there, so K machines of one
+//! program compile each block about once, not K times. Since native code is exact, where a
+//! block's code came from never changes a run's results.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use avm_runtime::Program;
 
 use super::module::{BlockFn, CodeModule};
+use super::worker::Worker;
 use crate::analysis::Block;
 
 /// A module that blocks compile into, kept alive by every block compiled into it.
@@ -51,11 +54,18 @@ pub(super) fn new_module() -> Result<SharedModule, String> {
     Ok(Arc::new(Mutex::new(CodeModule::new()?)))
 }
 
-/// The compiled blocks of one program, shared by all its JITs (see the module doc). Get it
-/// from a JIT with [`super::Jit::shared_code`] and give it to the next with
-/// [`super::Jit::with_shared_code`].
+/// The compiled blocks of one program, shared by all its JITs (see the module doc), and the
+/// program's background compile thread. Get it from a JIT with [`super::Jit::shared_code`]
+/// and give it to the next with [`super::Jit::with_shared_code`].
 pub struct SharedCode {
     program: Arc<Program>,
+    table: Arc<Table>,
+    /// Started by the first background compile request; `None` if it could not start.
+    worker: OnceLock<Option<Worker>>,
+}
+
+/// Compiled blocks by entry pc.
+pub(super) struct Table {
     /// The most blocks held; past it the table is emptied and refills (the code itself stays
     /// mapped while JITs still hold it).
     capacity: usize,
@@ -66,7 +76,7 @@ impl std::fmt::Debug for SharedCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SharedCode")
             .field("blocks", &self.len())
-            .field("capacity", &self.capacity)
+            .field("capacity", &self.table.capacity)
             .finish()
     }
 }
@@ -76,8 +86,11 @@ impl SharedCode {
     pub fn new(program: Arc<Program>, capacity: u32) -> Arc<SharedCode> {
         Arc::new(SharedCode {
             program,
-            capacity: capacity.max(1) as usize,
-            blocks: Mutex::new(HashMap::new()),
+            table: Arc::new(Table {
+                capacity: capacity.max(1) as usize,
+                blocks: Mutex::new(HashMap::new()),
+            }),
+            worker: OnceLock::new(),
         })
     }
 
@@ -88,7 +101,7 @@ impl SharedCode {
 
     /// Blocks held now.
     pub fn len(&self) -> usize {
-        self.table().len()
+        self.table.lock().len()
     }
 
     /// Whether no block is held.
@@ -96,31 +109,50 @@ impl SharedCode {
         self.len() == 0
     }
 
+    /// The table of compiled blocks.
+    pub(super) fn table(&self) -> &Table {
+        &self.table
+    }
+
+    /// The program's compile thread, started on first use; `None` if it cannot start.
+    pub(super) fn worker(&self) -> Option<&Worker> {
+        self.worker
+            .get_or_init(|| Worker::spawn(Arc::clone(&self.table)).ok())
+            .as_ref()
+    }
+
+    /// The time the compile thread spent compiling, if it started.
+    pub(super) fn background_compile_time(&self) -> Option<Duration> {
+        self.worker.get()?.as_ref().map(Worker::compile_time)
+    }
+}
+
+impl Table {
     /// The block compiled for `pc`, if some JIT of this program compiled it.
     pub(super) fn get(&self, pc: u32) -> Option<Arc<Compiled>> {
-        self.table().get(&pc).cloned()
+        self.lock().get(&pc).cloned()
     }
 
     /// Offers `block` (compiled for `pc`) to the other JITs of this program.
     pub(super) fn publish(&self, pc: u32, block: &Arc<Compiled>) {
-        let mut table = self.table();
-        if table.len() >= self.capacity && !table.contains_key(&pc) {
-            table.clear();
+        let mut blocks = self.lock();
+        if blocks.len() >= self.capacity && !blocks.contains_key(&pc) {
+            blocks.clear();
         }
-        table.insert(pc, Arc::clone(block));
+        blocks.insert(pc, Arc::clone(block));
     }
 
     /// Every block held, for a JIT starting warm.
     pub(super) fn snapshot(&self) -> Vec<(u32, Arc<Compiled>)> {
-        self.table()
+        self.lock()
             .iter()
             .map(|(&pc, block)| (pc, Arc::clone(block)))
             .collect()
     }
 
-    /// The table. A JIT that panicked while holding the lock left it consistent (every update
-    /// is one map operation), so a poisoned lock is simply taken.
-    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<u32, Arc<Compiled>>> {
+    /// The blocks. A thread that panicked while holding the lock left them consistent (every
+    /// update is one map operation), so a poisoned lock is simply taken.
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u32, Arc<Compiled>>> {
         self.blocks
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
