@@ -10,42 +10,13 @@ use std::sync::Arc;
 
 use avm_engine::Jit;
 use avm_engine::jit::{CompileMode, JitOptions};
-use avm_interp::{GasBound, Limits, Machine, Stop};
-use avm_runtime::{Program, U256, Value, asm, mexe};
-
-/// Everything observable after a run.
-#[derive(Debug, PartialEq)]
-struct Observed {
-    stop: Stop,
-    steps: u64,
-    gas_used: u128,
-    gas_remaining: U256,
-    hash: U256,
-    logs: Vec<Value>,
-    sends: Vec<Vec<u8>>,
-    stack: Vec<Value>,
-    aux: Vec<Value>,
-}
-
-fn observe(mut m: Machine, stop: Stop) -> Observed {
-    let out = m.outputs().clone();
-    Observed {
-        stop,
-        steps: out.steps,
-        gas_used: out.gas_used,
-        gas_remaining: m.gas_remaining(),
-        hash: m.hash(),
-        logs: out.logs,
-        sends: out.sends,
-        stack: m.stack().values().to_vec(),
-        aux: m.aux_stack().values().to_vec(),
-    }
-}
+use avm_interp::{GasBound, Limits, Machine, Observed};
+use avm_runtime::{Program, asm, mexe};
 
 fn interp(program: &Arc<Program>, limits: &Limits) -> Observed {
     let mut m = Machine::new(Arc::clone(program));
     let stop = m.run(limits);
-    observe(m, stop)
+    Observed::of(&mut m, stop)
 }
 
 /// Options for a JIT that compiles inline (deterministic: which blocks run natively never
@@ -72,7 +43,7 @@ fn jit(program: &Arc<Program>, limits: &Limits, threshold: u32) -> (Observed, u6
     let mut m = Machine::new(Arc::clone(program));
     let mut jit = Jit::with_options(Arc::clone(program), inline(threshold)).unwrap();
     let stop = jit.run(&mut m, limits);
-    (observe(m, stop), jit.stats().native_runs)
+    (Observed::of(&mut m, stop), jit.stats().native_runs)
 }
 
 /// The bounds each program runs under: step limits, then gas bounds in both modes.
@@ -253,7 +224,7 @@ fn background_compile_matches_the_interpreter() {
                     let mut m = Machine::new(Arc::clone(&program));
                     let stop = jit.run(&mut m, &limits);
                     assert_eq!(
-                        observe(m, stop),
+                        Observed::of(&mut m, stop),
                         expected,
                         "{name}, {limits:?}, threshold {threshold}, {pass}"
                     );
@@ -294,7 +265,7 @@ fn code_cache_bound_holds_and_frees() {
     assert!(jit.resident_blocks() <= 8);
     assert!(jit.stats().evictions > 10, "{:?}", jit.stats());
     assert!(jit.stats().native_runs > 1000);
-    assert_eq!(observe(m, stop), expected);
+    assert_eq!(Observed::of(&mut m, stop), expected);
 }
 
 #[test]
@@ -324,7 +295,7 @@ fn background_code_cache_bound_holds_and_frees() {
     let stop = jit.run(&mut m, &limits);
     assert!(jit.resident_blocks() <= 8);
     assert!(jit.stats().evictions > 2, "{:?}", jit.stats());
-    assert_eq!(observe(m, stop), expected);
+    assert_eq!(Observed::of(&mut m, stop), expected);
     // Again with every queued block installed: the bound still holds, and code runs.
     jit.finish_compiles();
     assert!(jit.resident_blocks() <= 8);
@@ -332,7 +303,7 @@ fn background_code_cache_bound_holds_and_frees() {
     let stop = jit.run(&mut m, &limits);
     assert!(jit.resident_blocks() <= 8);
     assert!(jit.stats().native_runs > 0, "{:?}", jit.stats());
-    assert_eq!(observe(m, stop), expected);
+    assert_eq!(Observed::of(&mut m, stop), expected);
     // Dropping the JIT stops the worker and unmaps its code (while blocks may be queued).
     drop(jit);
 }

@@ -7,43 +7,22 @@ use std::sync::Arc;
 
 use avm_engine::workloads::{self, Workload};
 use avm_engine::{DEFAULT_THRESHOLD, Jit};
-use avm_interp::{Limits, Machine, Stop};
+use avm_interp::{Limits, Observed, Stop};
 use avm_runtime::hash::hash2;
 use avm_runtime::precompile::keccakf;
 use avm_runtime::{Buffer, Program, U256, Value, asm};
 
-/// Everything the two engines must agree on after a run.
-#[derive(Debug, PartialEq)]
-struct Run {
-    stop: Stop,
-    steps: u64,
-    gas_used: u128,
-    hash: U256,
-    logs: Vec<Value>,
-}
-
-fn finish(mut machine: Machine, stop: Stop) -> Run {
-    let out = machine.outputs().clone();
-    Run {
-        stop,
-        steps: out.steps,
-        gas_used: out.gas_used,
-        hash: machine.hash(),
-        logs: out.logs,
-    }
-}
-
-fn interp_run(workload: &Workload, program: &Arc<Program>) -> Run {
+fn interp_run(workload: &Workload, program: &Arc<Program>) -> Observed {
     let mut machine = workload.machine(Arc::clone(program));
     let stop = machine.run(&Limits::default());
-    finish(machine, stop)
+    Observed::of(&mut machine, stop)
 }
 
-fn jit_run(workload: &Workload, program: &Arc<Program>) -> Run {
+fn jit_run(workload: &Workload, program: &Arc<Program>) -> Observed {
     let mut machine = workload.machine(Arc::clone(program));
     let mut jit = Jit::new(Arc::clone(program), DEFAULT_THRESHOLD).expect("the JIT starts");
     let stop = jit.run(&mut machine, &Limits::default());
-    finish(machine, stop)
+    Observed::of(&mut machine, stop)
 }
 
 fn workload(name: &str) -> &'static Workload {
@@ -51,7 +30,7 @@ fn workload(name: &str) -> &'static Workload {
 }
 
 /// Runs `name` on both engines at once; both must halt with identical results.
-fn halts_alike(name: &str) -> Run {
+fn halts_alike(name: &str) -> Observed {
     let w = workload(name);
     let program = Arc::new(w.program());
     let (interp, jit) = std::thread::scope(|s| {
@@ -64,6 +43,7 @@ fn halts_alike(name: &str) -> Run {
     assert_eq!(interp.gas_used, jit.gas_used, "{name}: gas used");
     assert_eq!(interp.logs, jit.logs, "{name}: logs");
     assert_eq!(interp.hash, jit.hash, "{name}: machine hash");
+    assert_eq!(interp, jit, "{name}: everything else");
     assert!(
         (15_000_000..=150_000_000).contains(&interp.steps),
         "{name}: {} steps is outside the intended size",
@@ -274,7 +254,7 @@ fn join<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
 /// Checks workload `name` with its parts in parallel: the Rust model of its expected value,
 /// the interpreter and JIT runs that must halt alike, and the perturbed copy that must fail.
 /// Returns the interpreter's run and the model's result.
-fn check<M: Send>(name: &str, model: impl FnOnce() -> M + Send) -> (Run, M) {
+fn check<M: Send>(name: &str, model: impl FnOnce() -> M + Send) -> (Observed, M) {
     std::thread::scope(|s| {
         let model = s.spawn(model);
         let perturbed = s.spawn(|| perturbed_errors(name));

@@ -5,34 +5,12 @@ use std::fmt;
 use std::sync::Arc;
 
 use avm_engine::{CompileMode, ExitCounts, Jit, JitOptions};
-use avm_interp::{Limits, Machine, Stop};
+pub use avm_interp::Observed;
+use avm_interp::{Limits, Machine};
 use avm_runtime::inbox::InboxMessage;
-use avm_runtime::{Program, U256, Value, asm};
+use avm_runtime::{Program, asm};
 
 use crate::generate::Case;
-
-/// Everything observable after a run.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Observed {
-    /// Why the run returned.
-    pub stop: Stop,
-    /// Steps since the program started.
-    pub steps: u64,
-    /// Gas used since the program started.
-    pub gas_used: u128,
-    /// Gas remaining.
-    pub gas_remaining: U256,
-    /// The machine hash.
-    pub hash: U256,
-    /// Logged values.
-    pub logs: Vec<Value>,
-    /// Sent messages.
-    pub sends: Vec<Vec<u8>>,
-    /// The data stack, bottom first.
-    pub stack: Vec<Value>,
-    /// The aux stack, bottom first.
-    pub aux: Vec<Value>,
-}
 
 /// An engine configuration the oracle runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -149,22 +127,7 @@ fn run_with_stats(
             (stop, Some(jit.stats()))
         }
     };
-    (observe(machine, stop), stats)
-}
-
-fn observe(mut m: Machine, stop: Stop) -> Observed {
-    let out = m.outputs().clone();
-    Observed {
-        stop,
-        steps: out.steps,
-        gas_used: out.gas_used,
-        gas_remaining: m.gas_remaining(),
-        hash: m.hash(),
-        logs: out.logs,
-        sends: out.sends,
-        stack: m.stack().values().to_vec(),
-        aux: m.aux_stack().values().to_vec(),
-    }
+    (Observed::of(&mut machine, stop), stats)
 }
 
 /// Checks one case: the interpreter and every JIT configuration must agree on everything.

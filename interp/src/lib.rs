@@ -10,6 +10,7 @@
 
 mod code;
 mod machine;
+mod observed;
 mod ops;
 pub mod proof;
 pub mod prove;
@@ -20,6 +21,7 @@ pub mod verify;
 
 pub use code::Pc;
 pub use machine::{Machine, Outputs, Status};
+pub use observed::Observed;
 pub use run::{BlockReason, GasBound, Limits, Stop};
 pub use snapshot::{RestoreError, Snapshot};
 pub use stack::Stack;
