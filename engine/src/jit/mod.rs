@@ -134,6 +134,14 @@ const HOT_STEPS: u64 = 1 << 14;
 /// interpreting a few instructions.
 const MIN_BLOCK_STEPS: u64 = 4;
 
+/// Where the code of a block that became hot comes from.
+enum Source {
+    /// Another JIT of the program compiled it.
+    Shared(Arc<Compiled>),
+    /// This JIT compiles it.
+    Block(Box<Block>),
+}
+
 /// Where a [`Jit`] compiles its blocks.
 enum Compiler {
     /// Into this module, on the machine's thread.
@@ -418,11 +426,10 @@ impl Jit {
     /// Takes the block at `pc` from the shared table, or compiles it (inline), or queues it
     /// for the worker (in the background). Blocks too short to pay off stay interpreted.
     fn compile(&mut self, pc: u32) {
-        let shared = self.shared.table().get(pc);
-        let block = match &shared {
-            Some(_) => None,
+        let source = match self.shared.table().get(pc) {
+            Some(compiled) => Source::Shared(compiled),
             None => match analyze(&self.program, pc).filter(|b| b.steps >= MIN_BLOCK_STEPS) {
-                Some(block) => Some(block),
+                Some(block) => Source::Block(Box::new(block)),
                 None => return,
             },
         };
@@ -431,22 +438,25 @@ impl Jit {
             return;
         }
         self.arrivals[pc as usize] = DECIDED;
-        let Some(block) = block else {
-            self.stats.shared_blocks += 1;
-            self.adopt(pc, shared.expect("taken from the table"));
-            return;
+        let block = match source {
+            Source::Shared(compiled) => {
+                self.stats.shared_blocks += 1;
+                return self.adopt(pc, compiled);
+            }
+            Source::Block(block) => block,
         };
         match &mut self.compiler {
             Compiler::Inline(module) => {
                 let start = Instant::now();
-                let compiled = Compiled::new(module, block).ok().map(Arc::new);
+                let compiled = Compiled::new(module, *block).ok().map(Arc::new);
                 self.stats.compile_time += start.elapsed();
                 self.install(pc, compiled, true);
             }
             Compiler::Background(mailbox) => {
-                let queued = self.shared.worker().is_some_and(|worker| {
-                    worker.request(mailbox, self.generation, pc, Box::new(block))
-                });
+                let queued = self
+                    .shared
+                    .worker()
+                    .is_some_and(|worker| worker.request(mailbox, self.generation, pc, block));
                 if !queued {
                     return; // no compile thread: the block stays interpreted
                 }
