@@ -561,11 +561,15 @@ fn avm_json(args: &[&str]) -> serde_json::Value {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let mut v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    without_timings(serde_json::from_slice(&out.stdout).unwrap())
+}
+
+/// An `avm --json` report without the fields that vary from run to run.
+fn without_timings(mut report: serde_json::Value) -> serde_json::Value {
     for key in ["load_ms", "wall_ms", "compile_ms", "compiled_blocks"] {
-        v.as_object_mut().unwrap().remove(key);
+        report.as_object_mut().unwrap().remove(key);
     }
-    v
+    report
 }
 
 #[test]
@@ -720,10 +724,7 @@ fn arbos_killed_at_random_points_resumes_to_the_same_end() {
         assert!(status.success(), "round {round}: {args:?} failed: {err}");
         let mut out = String::new();
         std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
-        let mut report: serde_json::Value = serde_json::from_str(&out).unwrap();
-        for key in ["load_ms", "wall_ms", "compile_ms", "compiled_blocks"] {
-            report.as_object_mut().unwrap().remove(key);
-        }
+        let report = without_timings(serde_json::from_str(&out).unwrap());
         assert_eq!(report, whole, "after {kills} kills, round {round}");
         eprintln!("killed {kills} times, then finished by {args:?}");
         assert!(kills > 0, "no run was killed");

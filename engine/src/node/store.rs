@@ -716,10 +716,7 @@ impl Store {
         if !path.exists() {
             create(path)?;
         }
-        Ok(Store {
-            db: Database::open(path)?,
-            indices: Mutex::new(HashMap::new()),
-        })
+        Ok(Store::on(Database::open(path)?))
     }
 
     /// A store in memory only: everything a file store does but survive the process (tests,
@@ -727,10 +724,25 @@ impl Store {
     pub fn in_memory() -> Result<Store, StoreError> {
         let db = Database::builder().create_with_backend(redb::backends::InMemoryBackend::new())?;
         create_tables(&db)?;
-        Ok(Store {
+        Ok(Store::on(db))
+    }
+
+    /// A store on `db`, whose tables exist.
+    fn on(db: Database) -> Store {
+        Store {
             db,
             indices: Mutex::new(HashMap::new()),
-        })
+        }
+    }
+
+    /// Returns the space that deleted checkpoints freed to the file system. Deleting frees
+    /// space inside the file, which later saves reuse, but never shrinks it; a node pruning old
+    /// checkpoints compacts now and then. redb moves pages in its own durable transactions, so
+    /// a crash midway leaves a store that opens (after redb's repair) with every checkpoint.
+    /// Needs the store to itself (`&mut`): no transaction may be open.
+    pub fn compact(&mut self) -> Result<(), StoreError> {
+        self.db.compact()?;
+        Ok(())
     }
 
     /// Saves `machine` (running `program`, whose source bytes are `source`) as a new checkpoint
@@ -1052,18 +1064,6 @@ impl Store {
             node_bytes,
             header_bytes,
         })
-    }
-}
-
-impl Store {
-    /// Returns the space that deleted checkpoints freed to the file system. Deleting frees
-    /// space inside the file, which later saves reuse, but never shrinks it; a node pruning old
-    /// checkpoints compacts now and then. redb moves pages in its own durable transactions,
-    /// so a crash midway leaves a store that opens (after redb's repair) with every checkpoint. Needs the store to
-    /// itself (`&mut`): no transaction may be open.
-    pub fn compact(&mut self) -> Result<(), StoreError> {
-        self.db.compact()?;
-        Ok(())
     }
 }
 
