@@ -1,6 +1,5 @@
-//! The AVM execution engine: the interpreter, and a Cranelift JIT tiered over it.
-//!
-//! `avm` (the command-line tool) lives in this crate too and picks the engine to run.
+//! The AVM execution engine: a Cranelift JIT tiered over the reference interpreter, the node
+//! API (machines, checkpoints, parallel runs) and the built-in macro workloads.
 #![warn(missing_docs)]
 
 pub mod analysis;

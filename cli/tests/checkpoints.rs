@@ -1,0 +1,167 @@
+//! Checkpoints through the command line: `avm run --checkpoint-dir`, `avm checkpoints` and
+//! `avm resume` give what one uninterrupted run gives, also when runs are killed at random
+//! moments (the ArbOS test is skipped when `../shared` is absent).
+
+#[path = "../../runtime/tests/common/mod.rs"]
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use avm_engine::node::Store;
+
+/// A fresh directory for one test's files.
+fn temp_dir(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("avm-cli-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs `avm` and returns its JSON report without the timing fields.
+fn avm_json(args: &[&str]) -> serde_json::Value {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_avm"))
+        .args(args)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    without_timings(serde_json::from_slice(&out.stdout).unwrap())
+}
+
+/// An `avm --json` report without the fields that vary from run to run.
+fn without_timings(mut report: serde_json::Value) -> serde_json::Value {
+    for key in ["load_ms", "wall_ms", "compile_ms", "compiled_blocks"] {
+        report.as_object_mut().unwrap().remove(key);
+    }
+    report
+}
+
+#[test]
+fn cli_resume_reports_what_one_run_would() {
+    let dir = temp_dir("cli");
+    let ckpt = dir.join("ckpt");
+    let program = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/loop.avm");
+    let program = program.to_str().unwrap();
+    let whole = avm_json(&["run", program, "--engine", "interp"]);
+    let ckpt_dir = ckpt.to_str().unwrap();
+    let partial = avm_json(&[
+        "run",
+        program,
+        "--max-steps",
+        "2500",
+        "--checkpoint-dir",
+        ckpt_dir,
+        "--checkpoint-every",
+        "1000",
+    ]);
+    assert_eq!(partial["stopped_by"], "step_limit");
+    let listed = avm_json(&["checkpoints", ckpt_dir]);
+    let steps: Vec<u64> = listed["checkpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["steps"].as_u64().unwrap())
+        .collect();
+    assert_eq!(steps, [1000, 2000, 2500]);
+    for (engine, from) in [("interp", None), ("jit", Some("1"))] {
+        let mut args = vec!["resume", ckpt_dir, "--engine", engine];
+        if let Some(id) = from {
+            args.extend(["--checkpoint", id]);
+        }
+        assert_eq!(
+            avm_json(&args),
+            whole,
+            "resumed with {engine} from {from:?}"
+        );
+    }
+    // Pruning keeps the newest checkpoint, which still resumes.
+    let pruned = avm_json(&["checkpoints", ckpt_dir, "--keep", "1"]);
+    let left = pruned["checkpoints"].as_array().unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0]["steps"], whole["steps"]);
+    assert_eq!(avm_json(&["resume", ckpt_dir]), whole);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The real workload as a node runs it, through the CLI: `avm run` of ArbOS (the longest
+/// replay), checkpointing every 100,000 steps, is killed at random moments (while loading,
+/// running or saving), and `avm resume` continues from the latest checkpoint, on alternating
+/// engines, until one run completes. Its report is that of one uninterrupted run.
+#[test]
+fn arbos_killed_at_random_points_resumes_to_the_same_end() {
+    let Some(shared) = common::shared("arbos kill and resume") else {
+        return;
+    };
+    let arbos = shared.join("corpus/arbos");
+    let mexe = arbos.join("arbos.mexe");
+    let inbox = arbos.join("evm_test_create.inbox.json");
+    let (mexe, inbox) = (mexe.to_str().unwrap(), inbox.to_str().unwrap());
+    let whole = avm_json(&["run", mexe, "--inbox", inbox, "--engine", "interp"]);
+    let expect: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(arbos.join("evm_test_create.expect.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        whole["machine_hash"],
+        expect["expected"]["machine_hash_when_blocked"]
+    );
+    let dir = temp_dir("arbos-kill");
+    let ckpt = dir.join("ckpt");
+    let ckpt_dir = ckpt.to_str().unwrap();
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut kills = 0;
+    for round in 0..60u64 {
+        let resumable = Store::open(ckpt.join("checkpoints.redb"))
+            .and_then(|store| store.latest())
+            .is_ok_and(|latest| latest.is_some());
+        let mut args = match resumable {
+            true => vec!["resume", ckpt_dir],
+            false => vec!["run", mexe, "--inbox", inbox, "--checkpoint-dir", ckpt_dir],
+        };
+        let engine = ["interp", "jit"][round as usize % 2];
+        args.extend(["--checkpoint-every", "100000", "--engine", engine, "--json"]);
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_avm"))
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // xorshift: the kill moments are random but the same on every run of the test.
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let deadline = Instant::now() + Duration::from_millis(20 + seed % 300 + 40 * round);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break Some(status);
+            }
+            if Instant::now() >= deadline {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        let Some(status) = status else {
+            kills += 1;
+            continue;
+        };
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        assert!(status.success(), "round {round}: {args:?} failed: {err}");
+        let mut out = String::new();
+        std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+        let report = without_timings(serde_json::from_str(&out).unwrap());
+        assert_eq!(report, whole, "after {kills} kills, round {round}");
+        eprintln!("killed {kills} times, then finished by {args:?}");
+        assert!(kills > 0, "no run was killed");
+        std::fs::remove_dir_all(&dir).unwrap();
+        return;
+    }
+    panic!("no run finished in 60 rounds ({kills} kills)");
+}
+
