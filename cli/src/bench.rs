@@ -14,7 +14,8 @@ use avm_interp::{Limits, Machine};
 use avm_runtime::{InboxMessage, Program};
 use serde_json::json;
 
-use crate::{Failure, load_program};
+use crate::out::{Failure, Out};
+use crate::{load_program, read_inbox};
 
 /// The options of `avm bench`.
 #[derive(Debug, clap::Args)]
@@ -95,7 +96,7 @@ struct Row {
     peak_rss_mb: Option<f64>,
 }
 
-pub fn bench(args: BenchArgs) -> Result<(), Failure> {
+pub fn bench(args: BenchArgs, out: &mut Out) -> Result<(), Failure> {
     let subjects = subjects(&args)?;
     let engines: &[Engine] = match args.engine {
         Engines::Interp => &[Engine::Interp],
@@ -129,11 +130,10 @@ pub fn bench(args: BenchArgs) -> Result<(), Failure> {
     }
     eprint!("\r\x1b[K");
     if args.json {
-        print_json(&rows);
+        print_json(&rows, out)
     } else {
-        print_table(&rows);
+        print_table(&rows, out)
     }
-    Ok(())
 }
 
 fn subjects(args: &BenchArgs) -> Result<Vec<Subject>, Failure> {
@@ -148,7 +148,7 @@ fn subjects(args: &BenchArgs) -> Result<Vec<Subject>, Failure> {
             .collect());
     }
     let inbox = match &args.inbox {
-        Some(path) => crate::run::read_inbox(path)?,
+        Some(path) => read_inbox(path)?,
         None => Vec::new(),
     };
     args.files
@@ -185,10 +185,7 @@ fn measure(subject: &Subject, engine: Engine, steps: Option<u64>) -> Result<Samp
         }
         Engine::Jit => {
             let mut jit = Jit::new(Arc::clone(&subject.program), avm_engine::DEFAULT_THRESHOLD)
-                .map_err(|message| Failure {
-                    subject: "jit".into(),
-                    error: avm_runtime::Error::Engine(message),
-                })?;
+                .map_err(|message| Failure::engine("jit", message))?;
             let start = Instant::now();
             jit.run(&mut machine, &limits);
             let seconds = start.elapsed().as_secs_f64();
@@ -223,18 +220,20 @@ fn summarize(subject: &Subject, engine: Engine, samples: &[Sample]) -> Row {
     }
 }
 
-fn print_table(rows: &[Row]) {
-    println!(
+fn print_table(rows: &[Row], out: &mut Out) -> Result<(), Failure> {
+    writeln!(
+        out,
         "{:<28} {:>12} {:<6} {:>10} {:>19} {:>9} {:>10} {:>9}",
         "program", "steps", "engine", "Minstr/s", "min..max", "jit/int", "compile ms", "peak MB"
-    );
+    )?;
     for row in rows {
         let ratio = match row.engine {
             Engine::Jit => interp_median(rows, &row.program)
                 .map_or(String::new(), |base| format!("{:.2}x", row.median / base)),
             Engine::Interp => String::new(),
         };
-        println!(
+        writeln!(
+            out,
             "{:<28} {:>12} {:<6} {:>10.1} {:>19} {:>9} {:>10.2} {:>9}",
             row.program,
             row.steps,
@@ -244,8 +243,9 @@ fn print_table(rows: &[Row]) {
             ratio,
             row.compile_ms,
             row.peak_rss_mb.map_or("-".into(), |mb| format!("{mb:.1}")),
-        );
+        )?;
     }
+    Ok(())
 }
 
 fn interp_median(rows: &[Row], program: &str) -> Option<f64> {
@@ -254,7 +254,7 @@ fn interp_median(rows: &[Row], program: &str) -> Option<f64> {
         .map(|r| r.median)
 }
 
-fn print_json(rows: &[Row]) {
+fn print_json(rows: &[Row], out: &mut Out) -> Result<(), Failure> {
     let list: Vec<_> = rows
         .iter()
         .map(|row| {
@@ -270,7 +270,7 @@ fn print_json(rows: &[Row]) {
             })
         })
         .collect();
-    println!("{}", serde_json::Value::Array(list));
+    writeln!(out, "{}", serde_json::Value::Array(list))
 }
 
 /// Resets the process's peak RSS to its current RSS (Linux; elsewhere nothing happens and

@@ -1,19 +1,29 @@
-//! `avm`: run, inspect, assemble and disassemble AVM programs.
+//! `avm`: run, resume, prove, check, benchmark, assemble and inspect AVM programs.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use avm_runtime::hash::hex_hash;
 use avm_runtime::marshal::unmarshal;
-use avm_runtime::{Error, Program, asm, mexe};
-use clap::{Parser, Subcommand};
+use avm_runtime::{Error, InboxMessage, Program, asm, mexe, parse_inbox_json};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use serde_json::json;
+
+use crate::out::{Exit, Failure, Out};
+
+mod bench;
+mod checkpoints;
+mod numbers;
+mod out;
+mod prove;
+mod run;
+mod signals;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Run, inspect, assemble and disassemble AVM programs.
+/// Run, resume, prove, check, benchmark, assemble and inspect AVM programs.
 #[derive(Debug, Parser)]
 #[command(name = "avm", version)]
 struct Cli {
@@ -27,12 +37,15 @@ enum Command {
     Run(run::RunArgs),
     /// Continue a run from a checkpoint saved by `avm run --checkpoint-dir`.
     Resume(run::ResumeArgs),
-    /// List the checkpoints in a checkpoint directory.
-    Checkpoints(run::CheckpointsArgs),
+    /// List the checkpoints in a checkpoint directory (also while a run saves into it).
+    Checkpoints(checkpoints::CheckpointsArgs),
     /// Print a program's instruction count, static value size and initial machine hash.
     Info {
         /// A `.mexe` file or assembler text.
         file: PathBuf,
+        /// Print one JSON object instead of lines.
+        #[arg(long)]
+        json: bool,
     },
     /// Print the hash of a canonically marshaled value given in hex.
     ValueHash {
@@ -56,104 +69,94 @@ enum Command {
     Prove(prove::ProveArgs),
     /// Measure programs (default: the built-in macro workloads) on each engine.
     Bench(bench::BenchArgs),
-    /// Check a one-step proof (JSON from `avm prove --json`, or a C++ recording's entry).
-    VerifyProof {
-        /// The proof file.
-        file: PathBuf,
-    },
-}
-
-mod bench;
-mod prove;
-mod run;
-
-/// A failure worth one line on stderr: what it concerns and why.
-struct Failure {
-    subject: String,
-    error: Error,
+    /// Check one-step proofs: `avm prove --json` output, a C++ recording's entry, or a whole
+    /// recording (every entry is checked).
+    VerifyProof(prove::VerifyArgs),
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(cli.command) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(Failure { subject, error }) => {
-            let _ = writeln!(std::io::stderr(), "avm: {subject}: {error}");
-            ExitCode::FAILURE
+    let matches = Cli::command().after_help(Exit::help()).get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if let Err(message) = cli.command.check() {
+        Cli::command()
+            .error(clap::error::ErrorKind::ArgumentConflict, message)
+            .exit();
+    }
+    let mut out = Out::stdout();
+    let exit = run(cli.command, &mut out)
+        .and_then(|exit| out.flush().map(|()| exit))
+        .unwrap_or_else(Failure::report);
+    exit.into()
+}
+
+impl Command {
+    /// Rules between options that clap cannot state.
+    fn check(&self) -> Result<(), String> {
+        match self {
+            Command::Run(args) => args.check(),
+            Command::Resume(args) => args.check(),
+            _ => Ok(()),
         }
     }
 }
 
-fn run(command: Command) -> Result<(), Failure> {
+/// Runs one command, writing its report to `out`.
+fn run(command: Command, out: &mut Out) -> Result<Exit, Failure> {
     match command {
-        Command::Run(args) => run::run(args)?,
-        Command::Resume(args) => run::resume(args)?,
-        Command::Checkpoints(args) => run::list_checkpoints(args)?,
-        Command::Info { file } => {
-            let program = load_program(&file)?;
-            println!("instructions: {}", program.len());
-            println!("static size: {}", program.static_value().size());
-            println!(
-                "machine hash: {}",
-                hex_hash(&program.initial_machine_hash())
-            );
-        }
+        Command::Run(args) => return run::run(args, out),
+        Command::Resume(args) => return run::resume(args, out),
+        Command::Checkpoints(args) => checkpoints::list(args, out)?,
+        Command::Info { file, json } => info(&load_program(&file)?, json, out)?,
         Command::ValueHash { hex } => {
             let value = decode_hex(&hex)
                 .and_then(|bytes| unmarshal(&bytes))
-                .map_err(|error| Failure {
-                    subject: "value".into(),
-                    error,
-                })?;
-            println!("{}", hex_hash(&value.hash()));
+                .map_err(|error| Failure::about("value", error))?;
+            writeln!(out, "{}", hex_hash(&value.hash()))?;
         }
         Command::Asm { input, output } => {
             let json = mexe::to_json(&load_program(&input)?);
             match output {
-                Some(path) => fs::write(&path, json).map_err(|source| io_failure(&path, source))?,
-                None => print!("{json}"),
+                Some(path) => {
+                    fs::write(&path, json).map_err(|source| Failure::io(&path, source))?
+                }
+                None => out.write_str(&json)?,
             }
         }
-        Command::Disasm { file } => print!("{}", asm::disassemble(&load_program(&file)?)),
-        Command::Prove(args) => prove::prove(args)?,
-        Command::Bench(args) => bench::bench(args)?,
-        Command::VerifyProof { file } => prove::verify_proof(&file)?,
+        Command::Disasm { file } => out.write_str(&asm::disassemble(&load_program(&file)?))?,
+        Command::Prove(args) => return prove::prove(args, out),
+        Command::Bench(args) => bench::bench(args, out)?,
+        Command::VerifyProof(args) => return prove::verify_proofs(args, out),
     }
-    Ok(())
+    Ok(Exit::Success)
+}
+
+/// `avm info`: what a program is, before it runs.
+fn info(program: &Program, as_json: bool, out: &mut Out) -> Result<(), Failure> {
+    let hash = hex_hash(&program.initial_machine_hash());
+    let static_size = program.static_value().size();
+    if as_json {
+        let object = json!({
+            "instructions": program.len(),
+            "static_size": static_size.to_string(),
+            "machine_hash": hash,
+        });
+        return writeln!(out, "{object}");
+    }
+    writeln!(out, "instructions: {}", program.len())?;
+    writeln!(out, "static size: {static_size}")?;
+    writeln!(out, "machine hash: {hash}")
 }
 
 /// Loads a `.mexe` (JSON) or assembler text, told apart by the first non-blank character.
 fn load_program(path: &Path) -> Result<Program, Failure> {
-    let bytes = fs::read(path).map_err(|source| io_failure(path, source))?;
-    let is_json = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-    let result = if is_json {
-        mexe::load(&bytes)
-    } else {
-        match std::str::from_utf8(&bytes) {
-            Ok(text) => asm::assemble(text),
-            Err(e) => Err(Error::Asm {
-                line: 1 + bytes[..e.valid_up_to()]
-                    .iter()
-                    .filter(|&&b| b == b'\n')
-                    .count(),
-                message: "not UTF-8 text".into(),
-            }),
-        }
-    };
-    result.map_err(|error| Failure {
-        subject: path.display().to_string(),
-        error,
-    })
+    let bytes = fs::read(path).map_err(|source| Failure::io(path, source))?;
+    Program::from_source(&bytes).map_err(|error| Failure::about(path.display(), error))
 }
 
-fn io_failure(path: &Path, source: std::io::Error) -> Failure {
-    Failure {
-        subject: "file".into(),
-        error: Error::Io {
-            path: path.to_path_buf(),
-            source,
-        },
-    }
+/// Reads an inbox file: a JSON list in the format of the corpus `*.inbox.json` files.
+fn read_inbox(path: &Path) -> Result<Vec<InboxMessage>, Failure> {
+    let bytes = fs::read(path).map_err(|source| Failure::io(path, source))?;
+    parse_inbox_json(&bytes).map_err(|error| Failure::about(path.display(), error))
 }
 
 fn decode_hex(hex: &str) -> Result<Vec<u8>, Error> {

@@ -3,22 +3,26 @@
 //! The machine reaches the proven step on the JIT (the fastest engine; its state is exactly the
 //! interpreter's), then the interpreter proves the step. A proof is written as JSON that
 //! `avm verify-proof` reads back; it also reads the C++ recordings' format (`Assertion`,
-//! `Proof`, `BufferProof`).
+//! `Proof`, `BufferProof`): one entry, or a whole recording (a list of entries).
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use avm_engine::Jit;
 use avm_interp::proof::{AssertionState, OneStepProof, ProverKind};
 use avm_interp::prove::ProveError;
 use avm_interp::{Limits, Machine, Status, verify};
 use avm_runtime::hash::{hex_bytes, hex_hash};
-use avm_runtime::{Error, Program, U256, opcode};
+use avm_runtime::{Program, U256, opcode};
 use serde_json::{Value as Json, json};
 
-use crate::{Failure, io_failure, load_program};
+use crate::numbers::u64_count;
+use crate::out::{self, Exit, Failure, Out};
+use crate::signals::{Signal, StopRequests};
+use crate::{load_program, read_inbox};
 
 /// The options of `avm prove`.
 #[derive(Debug, clap::Args)]
@@ -28,6 +32,8 @@ pub struct ProveArgs {
     /// Prove the instruction after this many steps (0: the first instruction).
     #[arg(
         long,
+        value_name = "STEPS",
+        value_parser = u64_count,
         conflicts_with = "check_all",
         required_unless_present = "check_all"
     )]
@@ -36,61 +42,83 @@ pub struct ProveArgs {
     #[arg(long)]
     check_all: bool,
     /// With --check-all: stop after this many steps.
-    #[arg(long, requires = "check_all")]
+    #[arg(long, value_name = "STEPS", value_parser = u64_count, requires = "check_all")]
     max_steps: Option<u64>,
-    /// With --check-all: also print, per opcode, how many steps were proved and the smallest
+    /// With --check-all: also report, per opcode, how many steps were proved and the smallest
     /// and largest proof (standard plus buffer proof bytes).
     #[arg(long, requires = "check_all")]
     sizes: bool,
     /// Inbox messages: a JSON list in the format of the corpus `*.inbox.json` files.
     #[arg(long)]
     inbox: Option<PathBuf>,
-    /// Print the proof as one JSON object (the format `avm verify-proof` reads).
+    /// Print one JSON object: the proof (the format `avm verify-proof` reads) or, with
+    /// --check-all, the summary.
     #[arg(long)]
     json: bool,
 }
 
-pub fn prove(args: ProveArgs) -> Result<(), Failure> {
+/// The options of `avm verify-proof`.
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// The proof file (`-`: standard input): `avm prove --json` output, one entry of a C++
+    /// recording, or a whole recording.
+    file: PathBuf,
+    /// Print one JSON object: how many proofs were checked, how many are valid, and why each
+    /// rejected one was.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `avm prove`.
+pub fn prove(args: ProveArgs, out: &mut Out) -> Result<Exit, Failure> {
     let program = Arc::new(load_program(&args.file)?);
     let mut machine = Machine::new(Arc::clone(&program));
     if let Some(path) = &args.inbox {
-        for message in crate::run::read_inbox(path)? {
+        for message in read_inbox(path)? {
             machine.push_inbox(message.to_value());
         }
     }
     if args.check_all {
-        return check_all(machine, args.max_steps, args.sizes);
+        let checked = check_all(machine, args.max_steps)?;
+        let exit = checked.ended.map_or(Exit::Success, Signal::exit);
+        match args.json {
+            true => writeln!(out, "{}", checked.to_json(args.sizes))?,
+            false => checked.print(args.sizes, out)?,
+        }
+        return Ok(exit);
     }
     let step = args.step.expect("clap requires --step without --check-all");
     let reach_start = Instant::now();
     reach_step(&program, &mut machine, step)?;
     let reach_ms = reach_start.elapsed().as_secs_f64() * 1e3;
     let prove_start = Instant::now();
-    let proof = machine.prove_next().map_err(|e| failure("prove", e))?;
+    let proof = machine
+        .prove_next()
+        .map_err(|e| Failure::engine("prove", e))?;
     let prove_ms = prove_start.elapsed().as_secs_f64() * 1e3;
     if args.json {
         let mut object = proof_json(&proof);
         object["step"] = json!(step);
         object["reach_ms"] = json!(reach_ms);
         object["prove_ms"] = json!(prove_ms);
-        println!("{object}");
+        writeln!(out, "{object}")?;
     } else {
-        print_proof(step, &proof);
+        print_proof(step, &proof, out)?;
     }
-    Ok(())
+    Ok(Exit::Success)
 }
 
 /// Runs `machine` to exactly `step` steps on the JIT. Fails if it stops earlier.
-pub fn reach_step(program: &Arc<Program>, machine: &mut Machine, step: u64) -> Result<(), Failure> {
+fn reach_step(program: &Arc<Program>, machine: &mut Machine, step: u64) -> Result<(), Failure> {
     let mut jit = Jit::new(Arc::clone(program), avm_engine::DEFAULT_THRESHOLD)
-        .map_err(|message| failure("jit", message))?;
+        .map_err(|message| Failure::engine("jit", message))?;
     let limits = Limits {
         max_steps: Some(step),
         ..Limits::default()
     };
     match jit.run(machine, &limits) {
         _ if machine.outputs().steps == step => Ok(()),
-        stop => Err(failure(
+        stop => Err(Failure::engine(
             "prove",
             format!(
                 "the machine stopped after {} steps ({stop:?}), before step {step}",
@@ -100,60 +128,155 @@ pub fn reach_step(program: &Arc<Program>, machine: &mut Machine, step: u64) -> R
     }
 }
 
-/// Proves and verifies every step until the machine stops, then reports.
-fn check_all(mut machine: Machine, max_steps: Option<u64>, sizes: bool) -> Result<(), Failure> {
+/// What `--check-all` found.
+struct Checked {
+    steps: u64,
+    proof_bytes: usize,
+    seconds: f64,
+    /// Per opcode: steps, smallest and largest proof.
+    by_opcode: BTreeMap<u8, (u64, usize, usize)>,
+    /// Why the run of proofs ended before a bound, in words.
+    why: &'static str,
+    /// The signal that stopped the check, if one did.
+    ended: Option<Signal>,
+}
+
+/// How often `--check-all` updates its progress line.
+const PROGRESS_EVERY: Duration = Duration::from_millis(500);
+
+/// Proves and verifies every step until the machine stops (or `max_steps`, or a signal).
+fn check_all(mut machine: Machine, max_steps: Option<u64>) -> Result<Checked, Failure> {
+    let stop_requests = StopRequests::install()?;
     let start = Instant::now();
-    let mut checked = 0u64;
-    let mut proof_bytes = 0usize;
-    // Per opcode: steps, smallest and largest proof.
-    let mut by_opcode: BTreeMap<u8, (u64, usize, usize)> = BTreeMap::new();
-    while machine.status() == Status::Running && max_steps.is_none_or(|max| checked < max) {
+    let mut last_progress = start;
+    let mut checked = Checked {
+        steps: 0,
+        proof_bytes: 0,
+        seconds: 0.0,
+        by_opcode: BTreeMap::new(),
+        why: "step_limit",
+        ended: None,
+    };
+    loop {
+        match machine.status() {
+            Status::Halted => checked.why = "halted",
+            Status::ErrorStop => checked.why = "errorstop",
+            Status::Running => {}
+        }
+        if machine.status() != Status::Running || max_steps == Some(checked.steps) {
+            break;
+        }
+        if let Some(signal) = stop_requests.pending() {
+            checked.why = signal.name();
+            checked.ended = Some(signal);
+            break;
+        }
+        let step = checked.steps;
         let proof = match machine.prove_next() {
             Ok(proof) => proof,
             // A step that would block (an empty inbox) is not a step: the run ends there.
-            Err(e @ ProveError::InboxEmpty) => {
-                eprintln!("stopped before a blocking instruction: {e}");
+            Err(ProveError::InboxEmpty) => {
+                checked.why = "inbox_empty";
                 break;
             }
-            Err(e) => return Err(failure("prove", format!("step {checked}: {e}"))),
+            Err(e) => return Err(Failure::engine("prove", format!("step {step}: {e}"))),
         };
-        verify::verify(&proof)
-            .map_err(|e| failure("verify", format!("step {checked}: proof rejected: {e}")))?;
+        verify::verify(&proof).map_err(|e| Failure::Rejected {
+            subject: "verify".into(),
+            reason: format!("step {step}: proof rejected: {e}"),
+        })?;
         let size = proof.proof.len() + proof.buffer_proof.len();
-        proof_bytes += size;
-        let entry = by_opcode
+        checked.proof_bytes += size;
+        let entry = checked
+            .by_opcode
             .entry(proof.proof.first().copied().unwrap_or(0))
             .or_insert((0, usize::MAX, 0));
         *entry = (entry.0 + 1, entry.1.min(size), entry.2.max(size));
-        checked += 1;
-    }
-    let seconds = start.elapsed().as_secs_f64();
-    println!("checked {checked} steps: every proof verified");
-    if checked > 0 {
-        println!(
-            "time per proof (prove + verify): {:.1} µs, {:.0} steps/s, mean proof size {} bytes",
-            seconds * 1e6 / checked as f64,
-            checked as f64 / seconds,
-            proof_bytes / checked as usize
-        );
-    }
-    if sizes {
-        println!("opcode         steps  min bytes  max bytes");
-        for (opcode, (steps, min, max)) in by_opcode {
-            let name = opcode::mnemonic(opcode);
-            println!("{name:<12} {steps:>7} {min:>10} {max:>10}");
+        checked.steps += 1;
+        if out::shows_progress() && last_progress.elapsed() >= PROGRESS_EVERY {
+            let rate = checked.steps as f64 / start.elapsed().as_secs_f64();
+            out::progress(Some(format_args!(
+                "{} steps proved and verified, {rate:.0} steps/s",
+                checked.steps
+            )));
+            last_progress = Instant::now();
         }
     }
-    Ok(())
+    if last_progress != start {
+        out::progress(None);
+    }
+    checked.seconds = start.elapsed().as_secs_f64();
+    Ok(checked)
 }
 
-fn print_proof(step: u64, proof: &OneStepProof) {
-    println!("step: {step}");
-    println!("prover: {}", proof.prover as u8);
-    println!("proof: {}", hex_bytes(&proof.proof));
-    println!("buffer proof: {}", hex_bytes(&proof.buffer_proof));
+impl Checked {
+    fn print(&self, sizes: bool, out: &mut Out) -> Result<(), Failure> {
+        let ended = match self.why {
+            "halted" => "the machine halted",
+            "errorstop" => "the machine error-stopped",
+            "inbox_empty" => "the next instruction blocks on an empty inbox",
+            "interrupt" => "interrupted",
+            "terminate" => "terminated",
+            _ => "the step bound",
+        };
+        writeln!(
+            out,
+            "checked {} steps: every proof verified (ended by {ended})",
+            self.steps
+        )?;
+        if self.steps > 0 {
+            writeln!(
+                out,
+                "time per proof (prove + verify): {:.1} µs, {:.0} steps/s, mean proof size {} bytes",
+                self.seconds * 1e6 / self.steps as f64,
+                self.steps as f64 / self.seconds,
+                self.proof_bytes / self.steps as usize
+            )?;
+        }
+        if sizes {
+            writeln!(out, "opcode         steps  min bytes  max bytes")?;
+            for (&byte, &(steps, min, max)) in &self.by_opcode {
+                let name = opcode::mnemonic(byte);
+                writeln!(out, "{name:<12} {steps:>7} {min:>10} {max:>10}")?;
+            }
+        }
+        Ok(())
+    }
+
+    fn to_json(&self, sizes: bool) -> Json {
+        let mut object = json!({
+            "checked": self.steps,
+            "ended_by": self.why,
+            "seconds": self.seconds,
+            "proof_bytes": self.proof_bytes,
+        });
+        if sizes {
+            object["by_opcode"] = self
+                .by_opcode
+                .iter()
+                .map(|(&byte, &(steps, min, max))| {
+                    json!({
+                        "opcode": byte,
+                        "name": opcode::mnemonic(byte),
+                        "steps": steps,
+                        "min_bytes": min,
+                        "max_bytes": max,
+                    })
+                })
+                .collect();
+        }
+        object
+    }
+}
+
+fn print_proof(step: u64, proof: &OneStepProof, out: &mut Out) -> Result<(), Failure> {
+    writeln!(out, "step: {step}")?;
+    writeln!(out, "prover: {}", proof.prover as u8)?;
+    writeln!(out, "proof: {}", hex_bytes(&proof.proof))?;
+    writeln!(out, "buffer proof: {}", hex_bytes(&proof.buffer_proof))?;
     for (name, state) in [("before", &proof.before), ("after", &proof.after)] {
-        println!(
+        writeln!(
+            out,
             "{name}: machine hash {}, gas used {}, inbox {}, sends {}, logs {}, assertion {}",
             hex_hash(&state.machine_hash),
             state.gas_used,
@@ -161,12 +284,13 @@ fn print_proof(step: u64, proof: &OneStepProof) {
             state.send_count,
             state.log_count,
             hex_hash(&state.assertion_hash())
-        );
+        )?;
     }
+    Ok(())
 }
 
 /// The JSON form of a proof.
-pub fn proof_json(proof: &OneStepProof) -> Json {
+fn proof_json(proof: &OneStepProof) -> Json {
     json!({
         "prover": proof.prover as u8,
         "proof": hex_bytes(&proof.proof),
@@ -190,23 +314,98 @@ fn state_json(state: &AssertionState) -> Json {
     })
 }
 
-/// `avm verify-proof FILE`: exit 0 and `valid`, or a one-line reason and a non-zero exit.
-pub fn verify_proof(path: &Path) -> Result<(), Failure> {
-    let bytes = std::fs::read(path).map_err(|source| io_failure(path, source))?;
-    let proof = serde_json::from_slice::<Json>(&bytes)
-        .map_err(|e| e.to_string())
-        .and_then(|json| parse_proof(&json))
-        .map_err(|e| failure(&path.display().to_string(), e))?;
-    verify::verify(&proof).map_err(|e| failure("invalid", e))?;
-    println!("valid");
-    Ok(())
+/// `avm verify-proof`: every proof in the file is checked. Exit 0 when all are valid;
+/// otherwise each rejected one is reported and the exit is [`Exit::Rejected`].
+pub fn verify_proofs(args: VerifyArgs, out: &mut Out) -> Result<Exit, Failure> {
+    let name = match args.file.as_os_str() == "-" {
+        true => "standard input".to_string(),
+        false => args.file.display().to_string(),
+    };
+    let bytes = read_input(&args.file)?;
+    let json = serde_json::from_slice::<Json>(&bytes)
+        .map_err(|e| Failure::engine(&name, format!("invalid JSON: {e}")))?;
+    let entries = match &json {
+        Json::Array(list) => list.iter().collect(),
+        single => vec![single],
+    };
+    if entries.is_empty() {
+        return Err(Failure::engine(&name, "the recording holds no proof"));
+    }
+    let proofs = entries
+        .iter()
+        .enumerate()
+        .map(|(i, entry)| {
+            parse_proof(entry).map_err(|e| match json.is_array() {
+                true => Failure::engine(&name, format!("entry {i}: {e}")),
+                false => Failure::engine(&name, e),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let rejected: Vec<(usize, String)> = proofs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, proof)| verify::verify(proof).err().map(|e| (i, e.to_string())))
+        .collect();
+    if args.json {
+        let object = json!({
+            "checked": proofs.len(),
+            "valid": proofs.len() - rejected.len(),
+            "rejected": rejected
+                .iter()
+                .map(|(i, reason)| json!({"entry": i, "reason": reason}))
+                .collect::<Vec<_>>(),
+        });
+        writeln!(out, "{object}")?;
+    } else if json.is_array() {
+        for (i, reason) in &rejected {
+            writeln!(out, "entry {i}: invalid: {reason}")?;
+        }
+        writeln!(
+            out,
+            "{} proofs checked: {} valid, {} invalid",
+            proofs.len(),
+            proofs.len() - rejected.len(),
+            rejected.len()
+        )?;
+    } else if rejected.is_empty() {
+        writeln!(out, "valid")?;
+    }
+    match rejected.first() {
+        None => Ok(Exit::Success),
+        Some((i, reason)) => Err(Failure::Rejected {
+            subject: name,
+            reason: match json.is_array() {
+                true => format!(
+                    "{} of {} proofs rejected (first: entry {i}: {reason})",
+                    rejected.len(),
+                    proofs.len()
+                ),
+                false => format!("invalid: {reason}"),
+            },
+        }),
+    }
+}
+
+/// The bytes of `path`, or of standard input for `-`.
+fn read_input(path: &Path) -> Result<Vec<u8>, Failure> {
+    if path.as_os_str() != "-" {
+        return std::fs::read(path).map_err(|source| Failure::io(path, source));
+    }
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut bytes)
+        .map_err(|source| Failure::io(Path::new("standard input"), source))?;
+    Ok(bytes)
 }
 
 /// Reads a proof in this tool's format or in the C++ recordings' format.
 fn parse_proof(json: &Json) -> Result<OneStepProof, String> {
     if let Some(assertion) = json.get("Assertion") {
         let proof = hex_field(json, "Proof")?;
-        let buffer_proof = hex_field(json, "BufferProof").unwrap_or_default();
+        let buffer_proof = match json.get("BufferProof") {
+            None | Some(Json::Null) => Vec::new(),
+            Some(_) => hex_field(json, "BufferProof")?,
+        };
         let prover = recorded_prover(&proof)?;
         return Ok(OneStepProof {
             prover,
@@ -216,7 +415,9 @@ fn parse_proof(json: &Json) -> Result<OneStepProof, String> {
             after: recorded_state(&assertion["afterState"])?,
         });
     }
-    let selector = json["prover"].as_u64().ok_or("missing prover")?;
+    let selector = json["prover"]
+        .as_u64()
+        .ok_or("neither a proof (no prover) nor a recording entry (no Assertion)")?;
     Ok(OneStepProof {
         prover: u8::try_from(selector)
             .ok()
@@ -229,9 +430,12 @@ fn parse_proof(json: &Json) -> Result<OneStepProof, String> {
     })
 }
 
-/// The checker contract of a recorded proof, from its opcode (PROOFS.md §1).
+/// The checker contract of a recorded proof, from its opcode: the proof's first byte
+/// (PROOFS.md §1, §2).
 fn recorded_prover(proof: &[u8]) -> Result<ProverKind, String> {
-    let opcode = *proof.get(1).ok_or("proof too short for an opcode")?;
+    let opcode = *proof
+        .first()
+        .ok_or("the proof is empty: it has no opcode")?;
     Ok(opcode::info(opcode).map_or(ProverKind::Main, |info| info.prover))
 }
 
@@ -269,9 +473,11 @@ fn state_from_json(json: &Json) -> Result<AssertionState, String> {
 
 fn recorded_state(json: &Json) -> Result<AssertionState, String> {
     let bytes32 = |key: &str| -> Result<U256, String> {
-        let bytes: Option<Vec<u8>> = json[key]
-            .as_array()
-            .and_then(|a| a.iter().map(|b| b.as_u64().map(|b| b as u8)).collect());
+        let bytes: Option<Vec<u8>> = json[key].as_array().and_then(|a| {
+            a.iter()
+                .map(|b| b.as_u64().and_then(|b| u8::try_from(b).ok()))
+                .collect()
+        });
         bytes
             .filter(|b| b.len() == 32)
             .map(|b| U256::from_big_endian(&b))
@@ -287,11 +493,4 @@ fn recorded_state(json: &Json) -> Result<AssertionState, String> {
         log_count: count(json, "logCount")?,
         log_acc: bytes32("logAcc")?,
     })
-}
-
-fn failure(subject: &str, error: impl std::fmt::Display) -> Failure {
-    Failure {
-        subject: subject.into(),
-        error: Error::Engine(error.to_string()),
-    }
 }

@@ -1,42 +1,61 @@
-//! `avm run`: load a program, feed it inbox messages, run it within limits, report.
+//! `avm run` and `avm resume`: run a machine within bounds, in slices that save checkpoints,
+//! show progress and notice SIGINT and SIGTERM at step boundaries, then report.
 
-use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use avm_engine::jit::{CompileMode, JitOptions};
-use avm_engine::node::{Store, StoreError, program_from_source};
+use avm_engine::node::Store;
 use avm_engine::{Jit, JitStats};
-use avm_interp::{BlockReason, GasBound, Limits, Machine, Status, Stop};
+use avm_interp::{BlockReason, GasBound, Limits, Machine, Stop};
+use avm_runtime::Program;
 use avm_runtime::hash::{hex_bytes, hex_hash};
-use avm_runtime::{Error, Program, parse_inbox_json};
 use serde_json::json;
 
-use crate::{Failure, io_failure, load_program};
+use crate::checkpoints::{open_store, store_failure};
+use crate::numbers::{u64_count, u128_count};
+use crate::out::{self, Exit, Failure, Out};
+use crate::signals::{Signal, StopRequests};
+use crate::{load_program, read_inbox};
 
 /// The options of `avm run`.
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
     /// A `.mexe` file or assembler text.
-    file: std::path::PathBuf,
+    file: PathBuf,
     #[command(flatten)]
     engine: EngineArgs,
     #[command(flatten)]
     bounds: BoundArgs,
     /// Inbox messages: a JSON list in the format of the corpus `*.inbox.json` files.
     #[arg(long)]
-    inbox: Option<std::path::PathBuf>,
+    inbox: Option<PathBuf>,
     /// Print one JSON object instead of a summary.
     #[arg(long)]
     json: bool,
     /// Save checkpoints in this directory (its store file is `checkpoints.redb`): one when the
-    /// run stops, and more with --checkpoint-every. `avm resume DIR` continues from them.
+    /// run stops (also on SIGINT or SIGTERM), and more with --checkpoint-every. `avm resume
+    /// DIR` continues from them.
     #[arg(long)]
     checkpoint_dir: Option<PathBuf>,
-    /// With --checkpoint-dir: also save a checkpoint every N steps.
-    #[arg(long, requires = "checkpoint_dir")]
+    /// With --checkpoint-dir: also save a checkpoint every N steps (N ≥ 1).
+    #[arg(long, value_name = "N", requires = "checkpoint_dir", value_parser = every)]
     checkpoint_every: Option<u64>,
+}
+
+impl RunArgs {
+    /// Rules between options that clap cannot state.
+    pub fn check(&self) -> Result<(), String> {
+        self.engine.check()
+    }
+}
+
+impl ResumeArgs {
+    /// Rules between options that clap cannot state.
+    pub fn check(&self) -> Result<(), String> {
+        self.engine.check()
+    }
 }
 
 /// The options of `avm resume`.
@@ -57,8 +76,8 @@ pub struct ResumeArgs {
     /// Print one JSON object instead of a summary.
     #[arg(long)]
     json: bool,
-    /// Also save a checkpoint every N steps (one is always saved when the run stops).
-    #[arg(long)]
+    /// Also save a checkpoint every N steps (N ≥ 1; one is always saved when the run stops).
+    #[arg(long, value_name = "N", value_parser = every)]
     checkpoint_every: Option<u64>,
 }
 
@@ -68,51 +87,78 @@ pub struct EngineArgs {
     /// The engine that runs the program.
     #[arg(long, value_enum, default_value_t = EngineKind::Jit)]
     engine: EngineKind,
-    /// JIT: compile a block once control has arrived at it this many times (0: before it
-    /// first runs).
-    #[arg(long, default_value_t = avm_engine::DEFAULT_THRESHOLD)]
-    jit_threshold: u32,
+    /// JIT: a block compiles once control has arrived at it more than N times and, unless
+    /// --jit-hot-steps 0, its arrivals × its length reach --jit-hot-steps (0: every block
+    /// compiles before it first runs). [default: 32]
+    #[arg(long, value_name = "N")]
+    jit_threshold: Option<u32>,
+    /// JIT: the steps a block must have run (arrivals × length) before it compiles, on top of
+    /// --jit-threshold; 0 lets the threshold alone decide. [default: 16384]
+    #[arg(long, value_name = "STEPS", value_parser = u64_count)]
+    jit_hot_steps: Option<u64>,
     /// JIT: where hot blocks compile. `inline`: the run waits while a block compiles.
     /// `background`: a worker thread compiles while the run goes on interpreting the block
     /// until its code arrives. Results are the same either way; only the speed differs. With
     /// --jit-threshold 0 blocks always compile inline (each must compile before it first runs).
-    #[arg(long, value_enum, default_value_t = JitCompile::from(JitOptions::default().compile))]
-    jit_compile: JitCompile,
+    /// [default: background]
+    #[arg(long, value_enum)]
+    jit_compile: Option<JitCompile>,
 }
 
 impl EngineArgs {
+    /// Refuses JIT options with the interpreter: they would be silently ignored.
+    pub fn check(&self) -> Result<(), String> {
+        let jit_options = [
+            ("--jit-threshold", self.jit_threshold.is_some()),
+            ("--jit-hot-steps", self.jit_hot_steps.is_some()),
+            ("--jit-compile", self.jit_compile.is_some()),
+        ];
+        match jit_options.iter().find(|(_, given)| *given) {
+            Some((flag, _)) if self.engine == EngineKind::Interp => Err(format!(
+                "{flag} is a JIT option and cannot be used with --engine interp"
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// A JIT for `program`, or `None` for the interpreter.
     fn jit(&self, program: &Arc<Program>) -> Result<Option<Jit>, Failure> {
         if self.engine == EngineKind::Interp {
             return Ok(None);
         }
+        let defaults = JitOptions::default();
         let options = JitOptions {
-            threshold: self.jit_threshold,
-            compile: self.jit_compile.into(),
-            ..JitOptions::default()
+            threshold: self.jit_threshold.unwrap_or(defaults.threshold),
+            hot_steps: self.jit_hot_steps.unwrap_or(defaults.hot_steps),
+            compile: self.jit_compile.map_or(defaults.compile, CompileMode::from),
+            ..defaults
         };
         Jit::with_options(Arc::clone(program), options)
             .map(Some)
-            .map_err(|message| Failure {
-                subject: "jit".into(),
-                error: Error::Engine(message),
-            })
+            .map_err(|message| Failure::engine("jit", message))
     }
 }
 
-/// The step and gas bounds `avm run` and `avm resume` share.
+/// The bounds and stopping rules `avm run` and `avm resume` share.
 #[derive(Debug, clap::Args)]
 pub struct BoundArgs {
-    /// Stop after this many steps (of this run).
-    #[arg(long)]
+    /// Stop after this many steps of this run (`1e6`, `1_000_000` and `0x10` are understood).
+    #[arg(long, value_name = "STEPS", value_parser = u64_count)]
     max_steps: Option<u64>,
     /// Stop on a bound on total gas used since the program started (before the instruction
     /// that would exceed it).
-    #[arg(long)]
+    #[arg(long, value_name = "GAS", value_parser = u128_count)]
     max_gas: Option<u128>,
     /// With --max-gas: stop once gas used has reached the bound instead of before exceeding it.
     #[arg(long, requires = "max_gas")]
     go_over_gas: bool,
+    /// Stop before a `breakpoint` (reported as blocked on breakpoint); the next run (`avm
+    /// resume`) executes it.
+    #[arg(long)]
+    stop_on_breakpoint: bool,
+    /// Stop before a `sideload` for which no value is queued (reported as blocked on sideload).
+    #[arg(long)]
+    stop_on_sideload: bool,
 }
 
 impl BoundArgs {
@@ -123,23 +169,11 @@ impl BoundArgs {
                 max_gas,
                 go_over: self.go_over_gas,
             }),
-            ..Limits::default()
+            stop_on_sideload: self.stop_on_sideload,
+            stop_on_breakpoint: self.stop_on_breakpoint,
+            continues: false,
         }
     }
-}
-
-/// The options of `avm checkpoints`.
-#[derive(Debug, clap::Args)]
-pub struct CheckpointsArgs {
-    /// A checkpoint directory written by `avm run --checkpoint-dir`.
-    dir: PathBuf,
-    /// Print one JSON object instead of a table.
-    #[arg(long)]
-    json: bool,
-    /// First delete all but the newest N checkpoints (freeing what only they use) and shrink
-    /// the store file.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
-    keep: Option<u64>,
 }
 
 /// Which engine runs the program.
@@ -169,382 +203,388 @@ impl From<JitCompile> for CompileMode {
     }
 }
 
-impl From<CompileMode> for JitCompile {
-    fn from(mode: CompileMode) -> JitCompile {
-        match mode {
-            CompileMode::Inline => JitCompile::Inline,
-            CompileMode::Background => JitCompile::Background,
-        }
+/// `--checkpoint-every`: a step count of at least 1 (0 would save at the same step forever).
+fn every(text: &str) -> Result<u64, String> {
+    match u64_count(text)? {
+        0 => Err("must be at least 1".into()),
+        n => Ok(n),
     }
 }
 
-/// How many steps run between progress checks.
-const PROGRESS_CHUNK: u64 = 1 << 22;
-
-pub fn run(args: RunArgs) -> Result<(), Failure> {
+/// `avm run`.
+pub fn run(args: RunArgs, out: &mut Out) -> Result<Exit, Failure> {
     let load_start = Instant::now();
     let program = Arc::new(load_program(&args.file)?);
     let mut machine = Machine::new(Arc::clone(&program));
-    if let Some(path) = &args.inbox {
-        for message in read_inbox(path)? {
-            machine.push_inbox(message.to_value());
-        }
-    }
+    queue_inbox(&mut machine, args.inbox.as_ref())?;
     let checkpoints = match &args.checkpoint_dir {
         None => None,
         Some(dir) => {
-            let source = std::fs::read(&args.file).map_err(|e| io_failure(&args.file, e))?;
+            let source = std::fs::read(&args.file).map_err(|e| Failure::io(&args.file, e))?;
             Some(Checkpointing {
                 store: open_store(dir, true)?,
+                dir: dir.clone(),
                 source,
                 every: args.checkpoint_every,
             })
         }
     };
-    let load_ms = load_start.elapsed().as_secs_f64() * 1e3;
-    let limits = args.bounds.limits();
-    let jit = args.engine.jit(&program)?;
-    execute(
-        machine,
-        &program,
-        &limits,
-        jit,
-        checkpoints.as_ref(),
-        args.json,
-        load_ms,
-    )
+    let session = Session {
+        jit: args.engine.jit(&program)?,
+        program,
+        limits: args.bounds.limits(),
+        checkpoints,
+        load_ms: elapsed_ms(load_start),
+    };
+    session.execute(machine, args.json, out)
 }
 
-/// `avm resume`: continue a checkpointed run; the report counts steps and gas since the
-/// program started, as one uninterrupted `avm run` would.
-pub fn resume(args: ResumeArgs) -> Result<(), Failure> {
+/// `avm resume`: continue a checkpointed run; steps and gas count since the program started, as
+/// one uninterrupted `avm run` would count them, and the report also says what this run did.
+pub fn resume(args: ResumeArgs, out: &mut Out) -> Result<Exit, Failure> {
     let load_start = Instant::now();
     let store = open_store(&args.dir, false)?;
     let id = match args.checkpoint {
         Some(id) => id,
-        None => store.latest().map_err(store_failure)?.ok_or_else(|| {
-            store_failure(StoreError::Corrupt("the store has no checkpoint".into()))
-        })?,
+        None => store
+            .latest()
+            .map_err(store_failure)?
+            .ok_or_else(|| Failure::engine("checkpoints", "the store has no checkpoint yet"))?,
     };
     let (_, source) = store.program_source(id).map_err(store_failure)?;
-    let program = Arc::new(program_from_source(&source).map_err(|error| Failure {
-        subject: "checkpointed program".into(),
-        error,
-    })?);
+    let program = Arc::new(
+        Program::from_source(&source)
+            .map_err(|error| Failure::about("checkpointed program", error))?,
+    );
     let mut machine = store
         .load(id, Arc::clone(&program))
         .map_err(store_failure)?;
-    if let Some(path) = &args.inbox {
+    queue_inbox(&mut machine, args.inbox.as_ref())?;
+    let session = Session {
+        jit: args.engine.jit(&program)?,
+        program,
+        limits: args.bounds.limits(),
+        checkpoints: Some(Checkpointing {
+            store,
+            dir: args.dir.clone(),
+            source,
+            every: args.checkpoint_every,
+        }),
+        load_ms: elapsed_ms(load_start),
+    };
+    session.execute(machine, args.json, out)
+}
+
+fn queue_inbox(machine: &mut Machine, path: Option<&PathBuf>) -> Result<(), Failure> {
+    if let Some(path) = path {
         for message in read_inbox(path)? {
             machine.push_inbox(message.to_value());
         }
     }
-    let load_ms = load_start.elapsed().as_secs_f64() * 1e3;
-    let limits = args.bounds.limits();
-    let jit = args.engine.jit(&program)?;
-    let checkpoints = Checkpointing {
-        store,
-        source,
-        every: args.checkpoint_every,
-    };
-    execute(
-        machine,
-        &program,
-        &limits,
-        jit,
-        Some(&checkpoints),
-        args.json,
-        load_ms,
-    )
-}
-
-/// `avm checkpoints`: list a directory's checkpoints, oldest first (after pruning them, with
-/// `--keep`).
-pub fn list_checkpoints(args: CheckpointsArgs) -> Result<(), Failure> {
-    let mut store = open_store(&args.dir, false)?;
-    if let Some(keep) = args.keep {
-        prune(&mut store, keep).map_err(store_failure)?;
-    }
-    let list = store.checkpoints().map_err(store_failure)?;
-    let stats = store.stats().map_err(store_failure)?;
-    let file_bytes = std::fs::metadata(store_path(&args.dir))
-        .map_err(|e| io_failure(&store_path(&args.dir), e))?
-        .len();
-    let status = |s: Status| match s {
-        Status::Running => "running",
-        Status::Halted => "halted",
-        Status::ErrorStop => "errorstop",
-    };
-    if args.json {
-        let entries: Vec<serde_json::Value> = list
-            .iter()
-            .map(|c| {
-                json!({
-                    "id": c.id,
-                    "status": status(c.status),
-                    "steps": c.steps,
-                    "gas_used": c.gas_used.to_string(),
-                    "inbox_consumed": c.inbox_consumed,
-                    "pending_inbox": c.pending_inbox,
-                    "machine_hash": hex_hash(&c.machine_hash),
-                    "program": hex_hash(&c.program),
-                })
-            })
-            .collect();
-        println!(
-            "{}",
-            json!({
-                "checkpoints": entries,
-                "nodes": stats.nodes,
-                "node_bytes": stats.node_bytes,
-                "file_bytes": file_bytes,
-            })
-        );
-        return Ok(());
-    }
-    println!("id  status  steps  gas used  inbox consumed  pending inbox  machine hash");
-    for c in &list {
-        println!(
-            "{}  {}  {}  {}  {}  {}  {}",
-            c.id,
-            status(c.status),
-            c.steps,
-            c.gas_used,
-            c.inbox_consumed,
-            c.pending_inbox,
-            hex_hash(&c.machine_hash)
-        );
-    }
-    println!(
-        "{} checkpoints, {} values in {} bytes, file {} bytes",
-        stats.checkpoints, stats.nodes, stats.node_bytes, file_bytes
-    );
     Ok(())
-}
-
-/// Deletes all but the newest `keep` checkpoints, then compacts the file.
-fn prune(store: &mut Store, keep: u64) -> Result<(), StoreError> {
-    let list = store.checkpoints()?;
-    let old = list.len().saturating_sub(keep as usize);
-    for info in &list[..old] {
-        store.delete(info.id)?;
-    }
-    store.compact()
 }
 
 /// Where and how often a run saves checkpoints.
 struct Checkpointing {
     store: Store,
+    dir: PathBuf,
     source: Vec<u8>,
     every: Option<u64>,
 }
 
-/// The store file of a checkpoint directory.
-fn store_path(dir: &Path) -> PathBuf {
-    dir.join("checkpoints.redb")
-}
-
-/// The store of a checkpoint directory (created with the directory when `create`).
-fn open_store(dir: &Path, create: bool) -> Result<Store, Failure> {
-    let path = store_path(dir);
-    if create {
-        std::fs::create_dir_all(dir).map_err(|e| io_failure(dir, e))?;
-    } else if !path.is_file() {
-        return Err(io_failure(
-            &path,
-            std::io::Error::new(std::io::ErrorKind::NotFound, "no checkpoint store"),
-        ));
-    }
-    Store::open(&path).map_err(store_failure)
-}
-
-fn store_failure(e: StoreError) -> Failure {
-    Failure {
-        subject: "checkpoints".into(),
-        error: Error::Engine(e.to_string()),
-    }
-}
-
-/// Runs to the end (saving checkpoints on the way when asked) and reports.
-fn execute(
-    mut machine: Machine,
-    program: &Program,
-    limits: &Limits,
-    mut jit: Option<Jit>,
-    checkpoints: Option<&Checkpointing>,
-    as_json: bool,
+/// A run about to start: what runs, on which engine, within which bounds, saving where.
+struct Session {
+    program: Arc<Program>,
+    jit: Option<Jit>,
+    limits: Limits,
+    checkpoints: Option<Checkpointing>,
     load_ms: f64,
-) -> Result<(), Failure> {
-    let start = Instant::now();
-    let stop = match checkpoints {
-        None => run_with_progress(&mut machine, limits, jit.as_mut()),
-        Some(c) => {
-            let mut remaining = limits.max_steps;
-            let stop = loop {
-                let chunk = match (remaining, c.every) {
-                    (Some(r), Some(n)) => Some(r.min(n)),
-                    (r, n) => r.or(n),
-                };
-                let before = machine.outputs().steps;
-                let stop = run_with_progress(
-                    &mut machine,
-                    &Limits {
-                        max_steps: chunk,
-                        ..*limits
-                    },
-                    jit.as_mut(),
-                );
-                remaining = remaining.map(|r| r - (machine.outputs().steps - before));
-                if stop != Stop::StepLimit || remaining == Some(0) {
-                    break stop;
-                }
-                c.store
-                    .save(program, &c.source, &mut machine)
-                    .map_err(store_failure)?;
-            };
-            c.store
-                .save(program, &c.source, &mut machine)
-                .map_err(store_failure)?;
-            stop
-        }
-    };
-    let wall_ms = start.elapsed().as_secs_f64() * 1e3;
-    report(
-        &mut machine,
-        &stop,
-        as_json,
-        load_ms,
-        wall_ms,
-        jit.map(|j| j.stats()),
-    );
-    Ok(())
 }
 
-pub(crate) fn read_inbox(path: &Path) -> Result<Vec<avm_runtime::InboxMessage>, Failure> {
-    let bytes = std::fs::read(path).map_err(|source| io_failure(path, source))?;
-    parse_inbox_json(&bytes).map_err(|error: Error| Failure {
-        subject: path.display().to_string(),
-        error,
-    })
+/// Why a run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Ended {
+    /// The machine stopped (halted, error-stopped, blocked) or reached a bound of the run.
+    Machine(Stop),
+    /// A signal asked the run to stop; it did at a step boundary.
+    Signal(Signal),
 }
 
-/// Runs to the end, in chunks of steps when stderr is a terminal so that long runs can show
-/// their speed. Running N steps and then M is the same as running N + M.
-fn run_with_progress(machine: &mut Machine, limits: &Limits, mut jit: Option<&mut Jit>) -> Stop {
-    let mut run = |machine: &mut Machine, limits: &Limits| match jit.as_deref_mut() {
-        Some(jit) => jit.run(machine, limits),
-        None => machine.run(limits),
-    };
-    if !std::io::stderr().is_terminal() {
-        return run(machine, limits);
-    }
-    let start = Instant::now();
-    let mut last_report = start;
-    let mut remaining = limits.max_steps;
-    loop {
-        let chunk = remaining.map_or(PROGRESS_CHUNK, |r| r.min(PROGRESS_CHUNK));
-        let before = machine.outputs().steps;
-        let stop = run(
-            machine,
-            &Limits {
-                max_steps: Some(chunk),
-                ..*limits
-            },
-        );
-        let ran = machine.outputs().steps - before;
-        remaining = remaining.map(|r| r - ran);
-        if stop != Stop::StepLimit || remaining == Some(0) {
-            if last_report != start {
-                eprint!("\r\x1b[K");
-            }
-            return stop;
-        }
-        if last_report.elapsed() > Duration::from_millis(500) {
-            let rate = machine.outputs().steps as f64 / start.elapsed().as_secs_f64();
-            eprint!(
-                "\r\x1b[K{} steps, {:.1} M steps/s",
-                machine.outputs().steps,
-                rate / 1e6
-            );
-            let _ = std::io::stderr().flush();
-            last_report = Instant::now();
-        }
-    }
-}
-
-fn stop_fields(stop: &Stop) -> (&'static str, Option<&'static str>) {
-    match stop {
-        Stop::Halted => ("halted", None),
-        Stop::ErrorStop => ("errorstop", None),
-        Stop::Blocked(BlockReason::Inbox) => ("blocked", Some("inbox")),
-        Stop::Blocked(BlockReason::Sideload { .. }) => ("blocked", Some("sideload")),
-        Stop::Blocked(BlockReason::Breakpoint) => ("blocked", Some("breakpoint")),
-        Stop::StepLimit => ("stopped", Some("step_limit")),
-        Stop::GasLimit => ("stopped", Some("gas_limit")),
-    }
-}
-
-fn report(
-    machine: &mut Machine,
-    stop: &Stop,
-    as_json: bool,
-    load_ms: f64,
+/// What the run did, for the report.
+struct Summary {
+    ended: Ended,
+    /// Steps of this run (a resumed run's total counts from the program's start).
+    steps_run: u64,
     wall_ms: f64,
+    load_ms: f64,
     jit: Option<JitStats>,
-) {
-    let hash = hex_hash(&machine.hash());
-    let out = machine.outputs();
-    let (status, why) = stop_fields(stop);
-    if as_json {
-        let mut object = json!({
-            "status": status,
-            "steps": out.steps,
-            "gas_used": out.gas_used.to_string(),
-            "gas_remaining": machine.gas_remaining().to_string(),
-            "machine_hash": hash,
-            "logs": out.logs.iter().map(|v| hex_hash(&v.hash())).collect::<Vec<_>>(),
-            "sends": out.sends.iter().map(|s| hex_bytes(s)).collect::<Vec<_>>(),
-            "inbox_consumed": out.inbox_consumed,
-            "load_ms": load_ms,
-            "wall_ms": wall_ms,
-        });
-        if let Some(stats) = jit {
-            object["compiled_blocks"] = json!(stats.compiled_blocks);
-            object["compile_ms"] = json!(stats.compile_time.as_secs_f64() * 1e3);
+    /// The checkpoint saved when the run stopped, if checkpointing.
+    checkpoint: Option<u64>,
+}
+
+/// Steps in the first slice of a run; later slices are sized to take about [`SLICE_TIME`].
+const FIRST_SLICE: u64 = 64;
+
+/// How long one slice of a run should take: how late a signal is noticed, at most (one
+/// instruction is never cut), and how often progress can change.
+const SLICE_TIME: Duration = Duration::from_millis(20);
+
+/// The longest slice, in steps.
+const MAX_SLICE: u64 = 1 << 26;
+
+/// How often the progress line changes.
+const PROGRESS_EVERY: Duration = Duration::from_millis(500);
+
+impl Session {
+    /// Runs to the end, saving checkpoints on the way when asked, and reports.
+    fn execute(
+        mut self,
+        mut machine: Machine,
+        as_json: bool,
+        out: &mut Out,
+    ) -> Result<Exit, Failure> {
+        let stop_requests = StopRequests::install()?;
+        let start = Instant::now();
+        let start_steps = machine.outputs().steps;
+        let ended = self.drive(&mut machine, &stop_requests)?;
+        let checkpoint = match &self.checkpoints {
+            Some(c) => Some(
+                c.store
+                    .save(&self.program, &c.source, &mut machine)
+                    .map_err(store_failure)?
+                    .id,
+            ),
+            None => None,
+        };
+        let summary = Summary {
+            steps_run: machine.outputs().steps - start_steps,
+            wall_ms: elapsed_ms(start),
+            load_ms: self.load_ms,
+            jit: self.jit.as_ref().map(Jit::stats),
+            checkpoint,
+            ended,
+        };
+        let exit = match &summary.ended {
+            Ended::Signal(signal) => signal.exit(),
+            Ended::Machine(Stop::ErrorStop) => Exit::ErrorStop,
+            Ended::Machine(_) => Exit::Success,
+        };
+        match as_json {
+            true => report_json(&mut machine, &summary, out)?,
+            false => {
+                let dir = self
+                    .checkpoints
+                    .as_ref()
+                    .map(|c| c.dir.display().to_string());
+                report_text(&mut machine, &summary, dir.as_deref(), out)?
+            }
         }
-        match stop {
-            Stop::Blocked(_) => object["blocked_on"] = json!(why),
-            Stop::StepLimit | Stop::GasLimit => object["stopped_by"] = json!(why),
-            _ => {}
-        }
-        println!("{object}");
-        return;
+        Ok(exit)
     }
-    let status = match why {
-        Some(why) => format!("{status} ({})", why.replace('_', " ")),
-        None => status.to_string(),
+
+    /// Runs slice after slice until the machine stops, a bound is reached or a signal asks to
+    /// stop. Slices continue each other ([`Limits::continues`]), so they end where one run
+    /// would.
+    fn drive(
+        &mut self,
+        machine: &mut Machine,
+        stop_requests: &StopRequests,
+    ) -> Result<Ended, Failure> {
+        let start = Instant::now();
+        let start_steps = machine.outputs().steps;
+        let mut remaining = self.limits.max_steps;
+        let every = self.checkpoints.as_ref().and_then(|c| c.every);
+        let mut until_checkpoint = every;
+        let mut slice = FIRST_SLICE;
+        let mut last_progress = start;
+        let ended = loop {
+            if let Some(signal) = stop_requests.pending() {
+                break Ended::Signal(signal);
+            }
+            let size = [Some(slice), remaining, until_checkpoint]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or(slice);
+            let before = machine.outputs().steps;
+            let slice_start = Instant::now();
+            let limits = Limits {
+                max_steps: Some(size),
+                continues: before > start_steps,
+                ..self.limits
+            };
+            let stop = match self.jit.as_mut() {
+                Some(jit) => jit.run(machine, &limits),
+                None => machine.run(&limits),
+            };
+            let ran = machine.outputs().steps - before;
+            if ran == size {
+                slice = next_slice(slice, size, slice_start.elapsed());
+            }
+            remaining = remaining.map(|r| r - ran);
+            until_checkpoint = until_checkpoint.map(|n| n - ran);
+            if stop != Stop::StepLimit || remaining == Some(0) {
+                break Ended::Machine(stop);
+            }
+            if until_checkpoint == Some(0) {
+                let c = self.checkpoints.as_ref().expect("checkpointing when due");
+                c.store
+                    .save(&self.program, &c.source, machine)
+                    .map_err(store_failure)?;
+                until_checkpoint = every;
+            }
+            if out::shows_progress() && last_progress.elapsed() >= PROGRESS_EVERY {
+                let steps = machine.outputs().steps;
+                let rate = (steps - start_steps) as f64 / start.elapsed().as_secs_f64();
+                out::progress(Some(format_args!(
+                    "{steps} steps, {:.1} M steps/s",
+                    rate / 1e6
+                )));
+                last_progress = Instant::now();
+            }
+        };
+        if last_progress != start {
+            out::progress(None);
+        }
+        Ok(ended)
+    }
+}
+
+/// The size of the next slice, from how long a slice of `size` steps took: about
+/// [`SLICE_TIME`], growing at most 8× at a time.
+fn next_slice(current: u64, size: u64, took: Duration) -> u64 {
+    if size < current {
+        return current;
+    }
+    let target = SLICE_TIME.as_secs_f64();
+    let scaled = size as f64 * target / took.as_secs_f64().max(1e-9);
+    (scaled as u64).clamp(1, (current * 8).min(MAX_SLICE))
+}
+
+fn elapsed_ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1e3
+}
+
+/// The report's status word and, for a block or a stop, why.
+fn stop_fields(ended: &Ended) -> (&'static str, Option<&'static str>) {
+    match ended {
+        Ended::Machine(Stop::Halted) => ("halted", None),
+        Ended::Machine(Stop::ErrorStop) => ("errorstop", None),
+        Ended::Machine(Stop::Blocked(BlockReason::Inbox)) => ("blocked", Some("inbox")),
+        Ended::Machine(Stop::Blocked(BlockReason::Sideload { .. })) => {
+            ("blocked", Some("sideload"))
+        }
+        Ended::Machine(Stop::Blocked(BlockReason::Breakpoint)) => ("blocked", Some("breakpoint")),
+        Ended::Machine(Stop::StepLimit) => ("stopped", Some("step_limit")),
+        Ended::Machine(Stop::GasLimit) => ("stopped", Some("gas_limit")),
+        Ended::Signal(signal) => ("stopped", Some(signal.name())),
+    }
+}
+
+/// Longest rendering of a debugprint value in a report.
+const BRIEF_CHARS: usize = 120;
+
+fn report_json(machine: &mut Machine, summary: &Summary, out: &mut Out) -> Result<(), Failure> {
+    let hash = hex_hash(&machine.hash());
+    let gas_remaining = machine.gas_remaining();
+    let outputs = machine.outputs();
+    let (status, why) = stop_fields(&summary.ended);
+    let mut object = json!({
+        "status": status,
+        "steps": outputs.steps,
+        "steps_run": summary.steps_run,
+        "gas_used": outputs.gas_used.to_string(),
+        "gas_remaining": gas_remaining.to_string(),
+        "machine_hash": hash,
+        "logs": outputs.logs.iter().map(|v| hex_hash(&v.hash())).collect::<Vec<_>>(),
+        "sends": outputs.sends.iter().map(|s| hex_bytes(s)).collect::<Vec<_>>(),
+        "inbox_consumed": outputs.inbox_consumed,
+        "debug_prints": outputs.debug_prints.iter().map(|v| json!({
+            "hash": hex_hash(&v.hash()),
+            "value": v.brief(BRIEF_CHARS),
+        })).collect::<Vec<_>>(),
+        "load_ms": summary.load_ms,
+        "wall_ms": summary.wall_ms,
+    });
+    if let Some(stats) = summary.jit {
+        object["compiled_blocks"] = json!(stats.compiled_blocks);
+        object["compile_ms"] = json!(stats.compile_time.as_secs_f64() * 1e3);
+    }
+    if let Some(id) = summary.checkpoint {
+        object["checkpoint"] = json!(id);
+    }
+    match summary.ended {
+        Ended::Machine(Stop::Blocked(_)) => object["blocked_on"] = json!(why),
+        Ended::Machine(Stop::StepLimit | Stop::GasLimit) | Ended::Signal(_) => {
+            object["stopped_by"] = json!(why)
+        }
+        _ => {}
+    }
+    writeln!(out, "{object}")
+}
+
+fn report_text(
+    machine: &mut Machine,
+    summary: &Summary,
+    checkpoint_dir: Option<&str>,
+    out: &mut Out,
+) -> Result<(), Failure> {
+    let hash = hex_hash(&machine.hash());
+    let gas_remaining = machine.gas_remaining();
+    let outputs = machine.outputs();
+    let (status, why) = stop_fields(&summary.ended);
+    let status = match (&summary.ended, why) {
+        (Ended::Signal(Signal::Interrupt), _) => "stopped (interrupted)".to_string(),
+        (Ended::Signal(Signal::Terminate), _) => "stopped (terminated)".to_string(),
+        (_, Some(why)) => format!("{status} ({})", why.replace('_', " ")),
+        (_, None) => status.to_string(),
     };
-    let rate = out.steps as f64 / (wall_ms / 1e3) / 1e6;
-    println!("status: {status}");
-    println!(
-        "steps: {}  gas used: {}  gas remaining: {}",
-        out.steps,
-        out.gas_used,
-        machine.gas_remaining()
-    );
-    println!(
+    writeln!(out, "status: {status}")?;
+    let steps = match outputs.steps == summary.steps_run {
+        true => outputs.steps.to_string(),
+        false => format!("{} ({} in this run)", outputs.steps, summary.steps_run),
+    };
+    writeln!(
+        out,
+        "steps: {steps}  gas used: {}  gas remaining: {gas_remaining}",
+        outputs.gas_used
+    )?;
+    writeln!(
+        out,
         "logs: {}  sends: {}  inbox consumed: {}",
-        out.logs.len(),
-        out.sends.len(),
-        out.inbox_consumed
-    );
-    println!("machine hash: {hash}");
-    println!("load: {load_ms:.1} ms  run: {wall_ms:.1} ms ({rate:.1} M steps/s)");
-    if let Some(stats) = jit {
+        outputs.logs.len(),
+        outputs.sends.len(),
+        outputs.inbox_consumed
+    )?;
+    writeln!(out, "machine hash: {hash}")?;
+    let wall_ms = summary.wall_ms;
+    let speed = match summary.steps_run {
+        0 => "no steps run".to_string(),
+        n => format!("{:.1} M steps/s", n as f64 / (wall_ms / 1e3) / 1e6),
+    };
+    writeln!(
+        out,
+        "load: {:.1} ms  run: {wall_ms:.1} ms ({speed})",
+        summary.load_ms
+    )?;
+    if let Some(stats) = summary.jit {
         let compile_ms = stats.compile_time.as_secs_f64() * 1e3;
-        println!(
+        writeln!(
+            out,
             "jit: {} blocks compiled in {compile_ms:.1} ms",
             stats.compiled_blocks
-        );
+        )?;
     }
+    if let (Some(id), Some(dir)) = (summary.checkpoint, checkpoint_dir) {
+        writeln!(out, "checkpoint: {id} saved in {dir}")?;
+    }
+    for (i, value) in outputs.debug_prints.iter().enumerate() {
+        writeln!(
+            out,
+            "debugprint {i}: {} {}",
+            hex_hash(&value.hash()),
+            value.brief(BRIEF_CHARS)
+        )?;
+    }
+    Ok(())
 }

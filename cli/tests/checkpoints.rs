@@ -164,4 +164,3 @@ fn arbos_killed_at_random_points_resumes_to_the_same_end() {
     }
     panic!("no run finished in 60 rounds ({kills} kills)");
 }
-

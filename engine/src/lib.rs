@@ -8,6 +8,6 @@ pub mod node;
 pub mod workloads;
 
 pub use jit::{
-    CompileMode, DEFAULT_CACHE_BLOCKS, DEFAULT_THRESHOLD, ExitCounts, Jit, JitOptions, JitStats,
-    SharedCode,
+    CompileMode, DEFAULT_CACHE_BLOCKS, DEFAULT_HOT_STEPS, DEFAULT_THRESHOLD, ExitCounts, Jit,
+    JitOptions, JitStats, SharedCode,
 };

@@ -307,3 +307,34 @@ fn background_code_cache_bound_holds_and_frees() {
     // Dropping the JIT stops the worker and unmaps its code (while blocks may be queued).
     drop(jit);
 }
+
+/// Sliced runs that continue each other block where one run blocks, on the JIT as in the
+/// interpreter: a slice ending just before a breakpoint does not let it run.
+#[test]
+fn continued_slices_block_where_one_run_blocks() {
+    let program = Arc::new(asm::assemble("push 7\nbreakpoint\nsideload 1\nhalt").unwrap());
+    let limits = Limits {
+        stop_on_breakpoint: true,
+        stop_on_sideload: true,
+        ..Limits::default()
+    };
+    for threshold in [0, 32] {
+        let mut jit = Jit::with_options(Arc::clone(&program), inline(threshold)).unwrap();
+        let mut m = Machine::new(Arc::clone(&program));
+        let first = Limits {
+            max_steps: Some(1),
+            ..limits
+        };
+        assert_eq!(jit.run(&mut m, &first), avm_interp::Stop::StepLimit);
+        let rest = Limits {
+            continues: true,
+            ..limits
+        };
+        assert_eq!(
+            jit.run(&mut m, &rest),
+            avm_interp::Stop::Blocked(avm_interp::BlockReason::Breakpoint),
+            "threshold {threshold}"
+        );
+        assert_eq!(m.outputs().steps, 1);
+    }
+}

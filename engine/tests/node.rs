@@ -355,6 +355,7 @@ fn machines_of_one_program_share_compiled_code() {
             threshold: 0,
             cache_blocks,
             compile: CompileMode::Inline,
+            ..JitOptions::default()
         })
     };
     let mut shared_somewhere = false;
@@ -407,6 +408,7 @@ fn background_compiles_of_one_program_happen_once() {
         threshold: 2,
         cache_blocks: DEFAULT_CACHE_BLOCKS,
         compile: CompileMode::Background,
+        ..JitOptions::default()
     };
     let shared = SharedCode::new(Arc::clone(&program), DEFAULT_CACHE_BLOCKS);
     let mut jits = [0, 1].map(|_| Jit::with_shared_code(Arc::clone(&shared), background).unwrap());

@@ -453,6 +453,7 @@ impl Generator<'_, '_> {
             gas,
             stop_on_sideload: self.u.arbitrary()?,
             stop_on_breakpoint: self.u.arbitrary()?,
+            continues: false,
         })
     }
 }

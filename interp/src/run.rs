@@ -61,6 +61,10 @@ pub struct Limits {
     pub stop_on_sideload: bool,
     /// `breakpoint` blocks (unless it is the run's first instruction).
     pub stop_on_breakpoint: bool,
+    /// This run continues the previous one with nothing done by the host in between, so its
+    /// first instruction is not the first of a run: a host that runs in slices (to show
+    /// progress, save checkpoints or notice signals) blocks exactly where one long run would.
+    pub continues: bool,
 }
 
 /// What one step did.
@@ -77,7 +81,7 @@ impl Machine {
     /// Runs until the machine halts, error-stops, blocks, or reaches a limit. Running N steps
     /// and then M steps ends in the same state as running N + M.
     pub fn run(&mut self, limits: &Limits) -> Stop {
-        self.run_loop::<false>(limits, true, |_| false)
+        self.run_loop::<false>(limits, !limits.continues, |_| false)
             .expect("a whole run always stops")
     }
 
@@ -136,8 +140,9 @@ impl Machine {
         }
     }
 
-    /// Executes one instruction, as the first of a run with `limits` (so a pending `sideload` or
-    /// `breakpoint` runs instead of blocking). Returns why it stopped, if it did not run.
+    /// Executes one instruction as a run of one step with `limits` (so, unless the run
+    /// [`continues`](Limits::continues), a pending `sideload` or `breakpoint` runs instead of
+    /// blocking). Returns why it stopped, if it did not run.
     pub fn step(&mut self, limits: &Limits) -> Option<Stop> {
         match self.run(&Limits {
             max_steps: Some(1),

@@ -156,3 +156,39 @@ fn blocking_changes_nothing() {
     m.push_inbox(avm_runtime::Value::none());
     assert_eq!(m.run(&Limits::default()), Stop::Halted);
 }
+
+/// A run in slices with `continues` blocks where one long run blocks: a slice that ends just
+/// before a breakpoint or a sideload does not make it the first instruction of a run.
+#[test]
+fn a_continued_run_blocks_where_one_run_blocks() {
+    let program = asm::assemble("push 7\nbreakpoint\nsideload 1\nhalt").unwrap();
+    let limits = Limits {
+        stop_on_breakpoint: true,
+        stop_on_sideload: true,
+        ..Limits::default()
+    };
+    let mut m = Machine::new(program);
+    let slice = |n: u64, continues: bool| Limits {
+        max_steps: Some(n),
+        continues,
+        ..limits
+    };
+    assert_eq!(m.run(&slice(1, false)), Stop::StepLimit);
+    assert_eq!(
+        m.run(&slice(10, true)),
+        Stop::Blocked(BlockReason::Breakpoint)
+    );
+    // A new run (the host acted) takes the breakpoint, then blocks at the sideload.
+    assert_eq!(
+        m.run(&slice(1, false)),
+        Stop::StepLimit,
+        "the breakpoint runs as the first instruction of a run"
+    );
+    assert_eq!(
+        m.run(&slice(10, true)),
+        Stop::Blocked(BlockReason::Sideload {
+            block_number: U256::one()
+        })
+    );
+    assert_eq!(m.outputs().steps, 2);
+}

@@ -92,6 +92,25 @@ pub struct Program {
 }
 
 impl Program {
+    /// A program from its source: a `.mexe` (JSON) or assembler text, told apart by the first
+    /// non-blank character (`{` for JSON).
+    pub fn from_source(source: &[u8]) -> Result<Program> {
+        let is_json = source.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+        if is_json {
+            return crate::mexe::load(source);
+        }
+        match std::str::from_utf8(source) {
+            Ok(text) => crate::asm::assemble(text),
+            Err(e) => Err(Error::Asm {
+                line: 1 + source[..e.valid_up_to()]
+                    .iter()
+                    .filter(|&&b| b == b'\n')
+                    .count(),
+                message: "not UTF-8 text".into(),
+            }),
+        }
+    }
+
     /// Links `instructions` backwards from `ERR` and then the static value (MEXE.md §4).
     pub fn link(instructions: &[RawInstruction], static_value: &RawValue) -> Result<Program> {
         let n = instructions.len();

@@ -264,6 +264,43 @@ impl fmt::Display for Value {
     }
 }
 
+impl Value {
+    /// The value in the assembler's notation, cut to at most `max_chars` characters (the last
+    /// one `…` when cut): for reports and traces, where one value may be megabytes long.
+    pub fn brief(&self, max_chars: usize) -> String {
+        /// Keeps the first `room` characters, then refuses more.
+        struct Bounded {
+            text: String,
+            room: usize,
+            cut: bool,
+        }
+        impl fmt::Write for Bounded {
+            fn write_str(&mut self, s: &str) -> fmt::Result {
+                for c in s.chars() {
+                    if self.room == 0 {
+                        self.cut = true;
+                        return Err(fmt::Error);
+                    }
+                    self.text.push(c);
+                    self.room -= 1;
+                }
+                Ok(())
+            }
+        }
+        let mut out = Bounded {
+            text: String::new(),
+            room: max_chars,
+            cut: false,
+        };
+        let _ = fmt::write(&mut out, format_args!("{self}"));
+        if out.cut && max_chars > 0 {
+            out.text.pop();
+            out.text.push('…');
+        }
+        out.text
+    }
+}
+
 impl fmt::Debug for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)
@@ -354,6 +391,26 @@ mod tests {
         fn assert_send_sync<T: Send + Sync>() {}
         assert_send_sync::<Value>();
         assert_send_sync::<crate::Program>();
+    }
+
+    #[test]
+    fn brief_renderings_are_cut_to_their_bound() {
+        let pair = Value::tuple(vec![Value::int(1u64), Value::none()]);
+        assert_eq!(pair.brief(80), "(1, ())");
+        assert_eq!(pair.brief(7), "(1, ())");
+        assert_eq!(pair.brief(6), "(1, (…");
+        let big = Value::Buffer(Buffer::new().write(0, &[0xab; 4096]));
+        let text = big.brief(20);
+        assert_eq!(text.chars().count(), 20);
+        assert!(
+            text.starts_with("buffer(0xabab") && text.ends_with('…'),
+            "{text}"
+        );
+        let mut deep = Value::none();
+        for _ in 0..1_000_000 {
+            deep = Value::tuple(vec![deep]);
+        }
+        assert_eq!(deep.brief(4), "(((…");
     }
 
     #[test]

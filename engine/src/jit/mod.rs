@@ -2,7 +2,7 @@
 //!
 //! The driver counts arrivals at loaded pcs where control lands (after a jump, a `cjump`, an
 //! error, or at the start). A block is hot once its arrivals pass the threshold and, times its
-//! length, reach `HOT_STEPS` (16,384); then it is compiled ([`crate::analysis`]). Before a compiled
+//! length, reach [`JitOptions::hot_steps`] (16,384 by default); then it is compiled ([`crate::analysis`]). Before a compiled
 //! block's effect is applied the driver checks stack depths, the step budget, gas and the gas
 //! bound, runs the native code (which computes only Ints) and works out every value the block
 //! produces (operand kinds, tuple slots, jump targets). If anything is missing, or a builtin
@@ -60,8 +60,12 @@ pub enum CompileMode {
 /// How a [`Jit`] compiles.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct JitOptions {
-    /// Arrivals at a pc before its block compiles (0: before its first run).
+    /// Arrivals at a pc before its block compiles (0: before its first run, whatever
+    /// `hot_steps` says).
     pub threshold: u32,
+    /// With a threshold above 0, a block also needs arrivals × its length in steps to reach
+    /// this before it compiles (0: the threshold alone decides).
+    pub hot_steps: u64,
     /// The most blocks resident in the code cache (see [`Jit::with_cache`]).
     pub cache_blocks: u32,
     /// Where blocks compile.
@@ -72,6 +76,7 @@ impl Default for JitOptions {
     fn default() -> JitOptions {
         JitOptions {
             threshold: DEFAULT_THRESHOLD,
+            hot_steps: DEFAULT_HOT_STEPS,
             cache_blocks: DEFAULT_CACHE_BLOCKS,
             compile: CompileMode::default(),
         }
@@ -125,10 +130,10 @@ impl std::ops::AddAssign for ExitCounts {
 /// The arrival count of a pc whose block will never be compiled.
 const DECIDED: u32 = u32::MAX;
 
-/// A block becomes hot once its arrivals times its steps reach this (and its arrivals the
-/// threshold): long blocks compile soon, short ones only when they are run a great deal, since
-/// compiling one costs tens of microseconds and saves a little on each run.
-const HOT_STEPS: u64 = 1 << 14;
+/// The default of [`JitOptions::hot_steps`]: long blocks compile soon, short ones only when they
+/// are run a great deal, since compiling one costs tens of microseconds and saves a little on
+/// each run.
+pub const DEFAULT_HOT_STEPS: u64 = 1 << 14;
 
 /// Blocks shorter than this stay in the interpreter: entering native code costs more than
 /// interpreting a few instructions.
@@ -157,7 +162,7 @@ pub struct Jit {
     /// Arrivals at each pc by a control transfer, until it is compiled or [`DECIDED`].
     arrivals: Vec<u32>,
     /// Arrivals each pc needs before its block compiles: the threshold, raised for short blocks
-    /// once the block was sized (see [`HOT_STEPS`]).
+    /// once the block was sized (see [`JitOptions::hot_steps`]).
     needed: Vec<u32>,
     /// Whether each pc's block was sized yet.
     sized: Vec<bool>,
@@ -174,6 +179,8 @@ pub struct Jit {
     /// Blocks compiled by every JIT of this program.
     shared: Arc<SharedCode>,
     threshold: u32,
+    /// See [`JitOptions::hot_steps`].
+    hot_steps: u64,
     /// The most blocks resident at once; past it every block is freed and the cache refills.
     cache_blocks: u32,
     /// Blocks in the current module.
@@ -238,6 +245,7 @@ impl Jit {
     pub fn with_shared_code(shared: Arc<SharedCode>, options: JitOptions) -> Result<Jit, String> {
         let JitOptions {
             threshold,
+            hot_steps,
             cache_blocks,
             compile,
         } = options;
@@ -259,6 +267,7 @@ impl Jit {
             program,
             shared,
             threshold,
+            hot_steps,
             cache_blocks: cache_blocks.max(1),
             resident: 0,
             stats: JitStats::default(),
@@ -310,7 +319,7 @@ impl Jit {
             "a JIT runs the program it was made for"
         );
         let mut budget = limits.max_steps.unwrap_or(u64::MAX);
-        let mut first = true;
+        let mut first = !limits.continues;
         loop {
             match machine.status() {
                 Status::Halted => return Stop::Halted,
@@ -376,8 +385,11 @@ impl Jit {
             if self.threshold > 0 && !self.sized[index] {
                 self.sized[index] = true;
                 let steps = analyze(&self.program, pc).map_or(0, |b| b.steps);
-                self.needed[index] = self.needed[index]
-                    .max(HOT_STEPS.div_ceil(steps.max(1)).min(u64::from(DECIDED - 1)) as u32);
+                self.needed[index] = self.needed[index].max(
+                    self.hot_steps
+                        .div_ceil(steps.max(1))
+                        .min(u64::from(DECIDED - 1)) as u32,
+                );
                 if self.arrivals[index] < self.needed[index] {
                     return None;
                 }

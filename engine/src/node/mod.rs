@@ -42,7 +42,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use avm_interp::{BlockReason, GasBound, Limits, Machine, Outputs, Stop};
-use avm_runtime::{Error, Program, U256, Value, asm, mexe};
+use avm_runtime::{Error, Program, U256, Value};
 
 use crate::jit::{DEFAULT_CACHE_BLOCKS, Jit, JitOptions, JitStats, SharedCode};
 pub use store::{CheckpointId, CheckpointInfo, SaveReport, Store, StoreError, StoreStats};
@@ -116,24 +116,6 @@ impl From<StoreError> for NodeError {
     }
 }
 
-/// Loads a program from its source: `.mexe` JSON, or assembler text.
-pub fn program_from_source(source: &[u8]) -> Result<Program, Error> {
-    let is_json = source.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-    if is_json {
-        return mexe::load(source);
-    }
-    match std::str::from_utf8(source) {
-        Ok(text) => asm::assemble(text),
-        Err(e) => Err(Error::Asm {
-            line: 1 + source[..e.valid_up_to()]
-                .iter()
-                .filter(|&&b| b == b'\n')
-                .count(),
-            message: "not UTF-8 text".into(),
-        }),
-    }
-}
-
 /// A program loaded once for many machines. Cheap to clone: its machines share the parsed
 /// program, its source (saved with their checkpoints) and the blocks the JIT compiled from it,
 /// so K machines of one program compile each hot block about once.
@@ -175,7 +157,7 @@ impl NodeProgram {
     /// The program in `source` (`.mexe` JSON or assembler text).
     pub fn from_source(source: impl Into<Arc<[u8]>>) -> Result<Self, NodeError> {
         let source = source.into();
-        let program = Arc::new(program_from_source(&source).map_err(NodeError::Program)?);
+        let program = Arc::new(Program::from_source(&source).map_err(NodeError::Program)?);
         let code = SharedCode::new(Arc::clone(&program), DEFAULT_CACHE_BLOCKS);
         Ok(NodeProgram {
             program,
