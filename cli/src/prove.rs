@@ -80,7 +80,10 @@ pub fn prove(args: ProveArgs, out: &mut Out) -> Result<Exit, Failure> {
     }
     if args.check_all {
         let checked = check_all(machine, args.max_steps)?;
-        let exit = checked.ended.map_or(Exit::Success, Signal::exit);
+        let exit = match checked.ended_by {
+            CheckEnd::Signal(signal) => signal.exit(),
+            _ => Exit::Success,
+        };
         match args.json {
             true => writeln!(out, "{}", checked.to_json(args.sizes))?,
             false => checked.print(args.sizes, out)?,
@@ -135,10 +138,43 @@ struct Checked {
     seconds: f64,
     /// Per opcode: steps, smallest and largest proof.
     by_opcode: BTreeMap<u8, (u64, usize, usize)>,
-    /// Why the run of proofs ended before a bound, in words.
-    why: &'static str,
-    /// The signal that stopped the check, if one did.
-    ended: Option<Signal>,
+    ended_by: CheckEnd,
+}
+
+/// Why `--check-all` stopped proving.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CheckEnd {
+    Halted,
+    ErrorStop,
+    /// The next instruction blocks on an empty inbox: a blocked attempt is not a step.
+    InboxEmpty,
+    StepBound,
+    Signal(Signal),
+}
+
+impl CheckEnd {
+    /// The word the JSON report uses.
+    fn name(self) -> &'static str {
+        match self {
+            CheckEnd::Halted => "halted",
+            CheckEnd::ErrorStop => "errorstop",
+            CheckEnd::InboxEmpty => "inbox_empty",
+            CheckEnd::StepBound => "step_limit",
+            CheckEnd::Signal(signal) => signal.name(),
+        }
+    }
+
+    /// What the text report says.
+    fn words(self) -> &'static str {
+        match self {
+            CheckEnd::Halted => "the machine halted",
+            CheckEnd::ErrorStop => "the machine error-stopped",
+            CheckEnd::InboxEmpty => "the next instruction blocks on an empty inbox",
+            CheckEnd::StepBound => "the step bound",
+            CheckEnd::Signal(Signal::Interrupt) => "SIGINT",
+            CheckEnd::Signal(Signal::Terminate) => "SIGTERM",
+        }
+    }
 }
 
 /// How often `--check-all` updates its progress line.
@@ -154,21 +190,17 @@ fn check_all(mut machine: Machine, max_steps: Option<u64>) -> Result<Checked, Fa
         proof_bytes: 0,
         seconds: 0.0,
         by_opcode: BTreeMap::new(),
-        why: "step_limit",
-        ended: None,
+        ended_by: CheckEnd::StepBound,
     };
     loop {
-        match machine.status() {
-            Status::Halted => checked.why = "halted",
-            Status::ErrorStop => checked.why = "errorstop",
-            Status::Running => {}
-        }
-        if machine.status() != Status::Running || max_steps == Some(checked.steps) {
-            break;
-        }
-        if let Some(signal) = stop_requests.pending() {
-            checked.why = signal.name();
-            checked.ended = Some(signal);
+        let end = match machine.status() {
+            Status::Halted => Some(CheckEnd::Halted),
+            Status::ErrorStop => Some(CheckEnd::ErrorStop),
+            Status::Running if max_steps == Some(checked.steps) => Some(CheckEnd::StepBound),
+            Status::Running => stop_requests.pending().map(CheckEnd::Signal),
+        };
+        if let Some(end) = end {
+            checked.ended_by = end;
             break;
         }
         let step = checked.steps;
@@ -176,7 +208,7 @@ fn check_all(mut machine: Machine, max_steps: Option<u64>) -> Result<Checked, Fa
             Ok(proof) => proof,
             // A step that would block (an empty inbox) is not a step: the run ends there.
             Err(ProveError::InboxEmpty) => {
-                checked.why = "inbox_empty";
+                checked.ended_by = CheckEnd::InboxEmpty;
                 break;
             }
             Err(e) => return Err(Failure::engine("prove", format!("step {step}: {e}"))),
@@ -211,18 +243,11 @@ fn check_all(mut machine: Machine, max_steps: Option<u64>) -> Result<Checked, Fa
 
 impl Checked {
     fn print(&self, sizes: bool, out: &mut Out) -> Result<(), Failure> {
-        let ended = match self.why {
-            "halted" => "the machine halted",
-            "errorstop" => "the machine error-stopped",
-            "inbox_empty" => "the next instruction blocks on an empty inbox",
-            "interrupt" => "interrupted",
-            "terminate" => "terminated",
-            _ => "the step bound",
-        };
         writeln!(
             out,
-            "checked {} steps: every proof verified (ended by {ended})",
-            self.steps
+            "checked {} steps: every proof verified (ended by {})",
+            self.steps,
+            self.ended_by.words()
         )?;
         if self.steps > 0 {
             writeln!(
@@ -246,7 +271,7 @@ impl Checked {
     fn to_json(&self, sizes: bool) -> Json {
         let mut object = json!({
             "checked": self.steps,
-            "ended_by": self.why,
+            "ended_by": self.ended_by.name(),
             "seconds": self.seconds,
             "proof_bytes": self.proof_bytes,
         });

@@ -213,6 +213,7 @@ fn every(text: &str) -> Result<u64, String> {
 
 /// `avm run`.
 pub fn run(args: RunArgs, out: &mut Out) -> Result<Exit, Failure> {
+    let stop_requests = StopRequests::install()?;
     let load_start = Instant::now();
     let program = Arc::new(load_program(&args.file)?);
     let mut machine = Machine::new(Arc::clone(&program));
@@ -235,6 +236,7 @@ pub fn run(args: RunArgs, out: &mut Out) -> Result<Exit, Failure> {
         limits: args.bounds.limits(),
         checkpoints,
         load_ms: elapsed_ms(load_start),
+        stop_requests,
     };
     session.execute(machine, args.json, out)
 }
@@ -242,6 +244,7 @@ pub fn run(args: RunArgs, out: &mut Out) -> Result<Exit, Failure> {
 /// `avm resume`: continue a checkpointed run; steps and gas count since the program started, as
 /// one uninterrupted `avm run` would count them, and the report also says what this run did.
 pub fn resume(args: ResumeArgs, out: &mut Out) -> Result<Exit, Failure> {
+    let stop_requests = StopRequests::install()?;
     let load_start = Instant::now();
     let store = open_store(&args.dir, false)?;
     let id = match args.checkpoint {
@@ -271,6 +274,7 @@ pub fn resume(args: ResumeArgs, out: &mut Out) -> Result<Exit, Failure> {
             every: args.checkpoint_every,
         }),
         load_ms: elapsed_ms(load_start),
+        stop_requests,
     };
     session.execute(machine, args.json, out)
 }
@@ -299,6 +303,8 @@ struct Session {
     limits: Limits,
     checkpoints: Option<Checkpointing>,
     load_ms: f64,
+    /// Signals caught since the command started (also while it loaded).
+    stop_requests: StopRequests,
 }
 
 /// Why a run ended.
@@ -343,10 +349,9 @@ impl Session {
         as_json: bool,
         out: &mut Out,
     ) -> Result<Exit, Failure> {
-        let stop_requests = StopRequests::install()?;
         let start = Instant::now();
         let start_steps = machine.outputs().steps;
-        let ended = self.drive(&mut machine, &stop_requests)?;
+        let ended = self.drive(&mut machine)?;
         let checkpoint = match &self.checkpoints {
             Some(c) => Some(
                 c.store
@@ -385,11 +390,7 @@ impl Session {
     /// Runs slice after slice until the machine stops, a bound is reached or a signal asks to
     /// stop. Slices continue each other ([`Limits::continues`]), so they end where one run
     /// would.
-    fn drive(
-        &mut self,
-        machine: &mut Machine,
-        stop_requests: &StopRequests,
-    ) -> Result<Ended, Failure> {
+    fn drive(&mut self, machine: &mut Machine) -> Result<Ended, Failure> {
         let start = Instant::now();
         let start_steps = machine.outputs().steps;
         let mut remaining = self.limits.max_steps;
@@ -398,7 +399,7 @@ impl Session {
         let mut slice = FIRST_SLICE;
         let mut last_progress = start;
         let ended = loop {
-            if let Some(signal) = stop_requests.pending() {
+            if let Some(signal) = self.stop_requests.pending() {
                 break Ended::Signal(signal);
             }
             let size = [Some(slice), remaining, until_checkpoint]

@@ -243,3 +243,18 @@ fn arbos_replay_prints_the_expected_numbers() {
     assert_eq!(out["sends"], expected["sends"]);
     assert_eq!(out["inbox_consumed"], expected["inbox_consumed"]);
 }
+
+#[test]
+fn info_json_matches_the_text() {
+    let text = stdout(&avm(&["info", &example("tuples.avm")]));
+    let json = run_json(&["info", &example("tuples.avm"), "--json"]);
+    let line = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(json["instructions"].to_string(), line("instructions: "));
+    assert_eq!(json["static_size"], line("static size: "));
+    assert_eq!(json["machine_hash"], line("machine hash: "));
+}
