@@ -26,3 +26,12 @@ fn every_example_halts() {
     }
     assert!(count >= 3);
 }
+
+/// Control that reaches a labelled back edge by a forward jump reads the jump table as the
+/// fall-through path does (the label names the expansion's first instruction).
+#[test]
+fn a_forward_jump_to_a_back_edge_takes_it() {
+    let text = "    push 3\nback:\n    add -1\n    dup0\n    iszero\n    cjump @done\n    push 1\n    cjump @next\n    error\nnext: jump @back\ndone:\n    pop\n    halt\n";
+    let mut m = Machine::new(asm::assemble(text).unwrap());
+    assert_eq!(m.run(&Limits::default()), Stop::Halted);
+}

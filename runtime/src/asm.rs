@@ -191,13 +191,13 @@ fn layout(
     }
     let paths = table_paths(table.len());
 
-    // Final index of each source instruction: expansions insert `spush` and `tget`s before it.
+    // Where each source instruction's code starts: a label on a back edge names the first
+    // instruction of its expansion (the `spush`), so control reaching it reads the table.
     let mut index_of_source = Vec::with_capacity(source.len() + 1);
     let mut next = 0usize;
     for slot in &back_edges {
-        next += slot.map_or(0, |s| 1 + paths[s].len());
         index_of_source.push(next);
-        next += 1;
+        next += slot.map_or(0, |s| 1 + paths[s].len()) + 1;
     }
     index_of_source.push(next);
     let resolve = |name: &str| -> u64 {
@@ -555,6 +555,100 @@ mod tests {
                 other => panic!("{text}: {other:?}"),
             }
         }
+    }
+
+    /// Labels on instructions that expand (back edges) name the first instruction of the
+    /// expansion, for forward references, for back edges and for the jump table alike: over
+    /// generated programs, every label's codepoint is where its source line's code starts.
+    #[test]
+    fn labels_name_the_start_of_their_expansion() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut random = move |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        for _ in 0..300 {
+            let lines = 2 + random(40);
+            // Each line: a back edge to an earlier label, or a plain instruction; every line has a
+            // label, and the first line refers forward to a few of them.
+            let mut text = String::new();
+            let targets: Vec<usize> = (0..3).map(|_| 1 + random(lines - 1)).collect();
+            let forward: Vec<String> = targets.iter().map(|t| format!("@l{t}")).collect();
+            text.push_str(&format!("l0: push ({})\n", forward.join(", ")));
+            let mut expands = vec![false];
+            for i in 1..lines {
+                match random(3) {
+                    0 => {
+                        text.push_str(&format!("l{i}: jump @l{}\n", random(i + 1)));
+                        expands.push(true);
+                    }
+                    1 => {
+                        text.push_str(&format!("l{i}: cjump @l{}\n", random(i + 1)));
+                        expands.push(true);
+                    }
+                    _ => {
+                        text.push_str(&format!("l{i}: pop\n"));
+                        expands.push(false);
+                    }
+                }
+            }
+            let program = assemble(&text).unwrap();
+            // Where each line's code starts, from the emitted opcodes: an expansion is `spush`,
+            // then `tget`s, then the jump.
+            let ops: Vec<u8> = program.codepoints()[..program.len()]
+                .iter()
+                .map(CodePoint::opcode)
+                .collect();
+            let mut starts = Vec::new();
+            let mut at = 0;
+            for &expanded in &expands {
+                starts.push(at);
+                if expanded {
+                    assert_eq!(ops[at], SPUSH, "{text}");
+                    at += 1;
+                    while ops[at] == TGET {
+                        at += 1;
+                    }
+                }
+                at += 1;
+            }
+            assert_eq!(at, program.len(), "{text}");
+            let Some(Value::Tuple(refs)) = program.codepoint(0).immediate() else {
+                panic!("{text}")
+            };
+            for (slot, &target) in refs.slots().iter().zip(&targets) {
+                let Value::CodePoint(cp) = slot else { panic!() };
+                assert_eq!(program.index_of(cp), Some(starts[target]), "{text}");
+            }
+            let mut table = vec![program.static_value().clone()];
+            while let Some(value) = table.pop() {
+                match value {
+                    Value::Tuple(t) => table.extend(t.slots().iter().cloned()),
+                    Value::CodePoint(cp) => {
+                        let index = program.index_of(&cp).unwrap();
+                        assert!(
+                            starts.contains(&index),
+                            "{index} is inside an expansion: {text}"
+                        );
+                    }
+                    other => panic!("{other:?} in the jump table"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_loop_on_an_expanded_line_reads_the_table_again() {
+        let program = assemble("loop: jump @loop").unwrap();
+        let Value::Tuple(table) = program.static_value() else {
+            panic!()
+        };
+        let Some(Value::CodePoint(target)) = table.get(0) else {
+            panic!()
+        };
+        assert_eq!(program.index_of(target), Some(0), "the spush, not the jump");
     }
 
     #[test]
