@@ -160,6 +160,6 @@ fn read_inbox(path: &Path) -> Result<Vec<InboxMessage>, Failure> {
 }
 
 fn decode_hex(hex: &str) -> Result<Vec<u8>, Error> {
-    let digits = hex.trim().trim_start_matches("0x");
-    mexe::parse_hex_bytes(digits).map_err(|_| Error::Hex(hex.to_string()))
+    avm_runtime::hex::parse_bytes(avm_runtime::hex::unprefixed(hex.trim()))
+        .map_err(|_| Error::Hex(hex.to_string()))
 }

@@ -16,7 +16,7 @@ use avm_interp::proof::{AssertionState, OneStepProof, ProverKind};
 use avm_interp::prove::ProveError;
 use avm_interp::{Limits, Machine, Status, verify};
 use avm_runtime::hash::{hex_bytes, hex_hash};
-use avm_runtime::{Program, U256, opcode};
+use avm_runtime::{Program, U256, hex, opcode};
 use serde_json::{Value as Json, json};
 
 use crate::numbers::u64_count;
@@ -466,14 +466,12 @@ fn recorded_prover(proof: &[u8]) -> Result<ProverKind, String> {
 
 fn hex_field(json: &Json, key: &str) -> Result<Vec<u8>, String> {
     let text = json[key].as_str().ok_or(format!("missing {key}"))?;
-    let digits = text.strip_prefix("0x").unwrap_or(text);
-    avm_runtime::mexe::parse_hex_bytes(digits).map_err(|e| format!("{key}: {e}"))
+    hex::parse_bytes(hex::unprefixed(text)).map_err(|e| format!("{key}: {e}"))
 }
 
 fn word(json: &Json, key: &str) -> Result<U256, String> {
     let text = json[key].as_str().ok_or(format!("missing {key}"))?;
-    let digits = text.strip_prefix("0x").unwrap_or(text);
-    U256::from_str_radix(digits, 16).map_err(|e| format!("{key}: {e}"))
+    hex::parse_int(hex::unprefixed(text)).map_err(|e| format!("{key}: {e}"))
 }
 
 fn count(json: &Json, key: &str) -> Result<u64, String> {

@@ -108,6 +108,8 @@ fn failures_are_one_line() {
     std::fs::write(&text, "halt\nfrobnicate 3\n").unwrap();
     assert_fails_cleanly(&["asm", text.to_str().unwrap()], "line 2");
     assert_fails_cleanly(&["value-hash", "zz"], "malformed hex");
+    let plus_five = format!("0x00{}+5", "0".repeat(62));
+    assert_fails_cleanly(&["value-hash", &plus_five], "malformed hex");
     assert_fails_cleanly(&["value-hash", "0300"], "trailing");
     assert_fails_cleanly(&["value-hash", "0d"], "unknown type byte");
 }

@@ -39,7 +39,6 @@ use primitive_types::U256;
 
 use crate::codepoint::CodePoint;
 use crate::error::{Error, Result};
-use crate::mexe::parse_hex_bytes;
 use crate::opcode::{self, NOP, SPUSH, TGET};
 use crate::program::{Program, RawInstruction, RawValue, Token};
 use crate::tuple::MAX_TUPLE_SIZE;
@@ -376,7 +375,7 @@ fn parse_atom(atom: &str) -> Result<Piece, String> {
         .strip_prefix("buffer(0x")
         .and_then(|a| a.strip_suffix(')'))
     {
-        let bytes = parse_hex_bytes(hex).map_err(|e| e.to_string())?;
+        let bytes = crate::hex::parse_bytes(hex).map_err(|e| e.to_string())?;
         return Ok(Piece::Token(Token::Buffer(bytes)));
     }
     parse_int(atom).map(|x| Piece::Token(Token::Int(x)))
@@ -388,7 +387,7 @@ fn parse_int(atom: &str) -> Result<U256, String> {
         return parse_int(magnitude).map(|x| U256::zero().overflowing_sub(x).0);
     }
     if let Some(hex) = atom.strip_prefix("0x") {
-        return crate::mexe::parse_hex_int(hex).map_err(|_| bad());
+        return crate::hex::parse_int(hex).map_err(|_| bad());
     }
     if atom.is_empty() || !atom.bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad());

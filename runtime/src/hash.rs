@@ -100,10 +100,7 @@ impl MachineHashParts {
 
 /// Formats bytes as `0x` and lower-case hex digits (how the CLI and the corpus write sends).
 pub fn hex_bytes(bytes: &[u8]) -> String {
-    let mut text = String::with_capacity(2 + 2 * bytes.len());
-    text.push_str("0x");
-    let _ = crate::value::write_hex(&mut text, bytes);
-    text
+    format!("0x{}", crate::hex::encode(bytes))
 }
 
 /// Formats a hash the way the CLI and the vectors write it: `0x` and 64 lower-case hex digits.

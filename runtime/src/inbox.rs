@@ -5,8 +5,8 @@ use primitive_types::U256;
 
 use crate::buffer::Buffer;
 use crate::error::{Error, Result};
+use crate::hex::{parse_bytes, parse_int};
 use crate::json::{Events, describe};
-use crate::mexe::{parse_hex_bytes, parse_hex_int};
 use crate::value::Value;
 
 /// An L1 inbox message.
@@ -92,7 +92,7 @@ pub fn parse_inbox_json(json: &[u8]) -> Result<Vec<InboxMessage>> {
                 };
                 let digits = text.strip_prefix("0x").unwrap_or(text);
                 message.data =
-                    parse_hex_bytes(digits).map_err(|e| fail(index, format!("`data`: {e}")))?;
+                    parse_bytes(digits).map_err(|e| fail(index, format!("`data`: {e}")))?;
                 seen[6] = true;
             } else if let Some(field) = FIELDS.iter().position(|f| *f == key) {
                 let number = match &value {
@@ -123,7 +123,7 @@ pub fn parse_inbox_json(json: &[u8]) -> Result<Vec<InboxMessage>> {
 /// A u256 written in decimal or as `0x` hex.
 fn parse_number(text: &str) -> Option<U256> {
     match text.strip_prefix("0x") {
-        Some(hex) => parse_hex_int(hex).ok(),
+        Some(hex) => parse_int(hex).ok(),
         None if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) => {
             U256::from_dec_str(text).ok()
         }
@@ -173,6 +173,14 @@ mod tests {
             (
                 r#"{"kind": "4", "l1_block_number": "1", "l1_timestamp": "1", "sender": "1", "inbox_sequence_number": "0", "l1_gas_price": "1", "data": "0x1"}"#,
                 "`data`",
+            ),
+            (
+                r#"{"kind": "4", "l1_block_number": "1", "l1_timestamp": "1", "sender": "1", "inbox_sequence_number": "0", "l1_gas_price": "1", "data": "0x+5"}"#,
+                "`data`",
+            ),
+            (
+                r#"{"kind": "0x+4", "l1_block_number": "1", "l1_timestamp": "1", "sender": "1", "inbox_sequence_number": "0", "l1_gas_price": "1", "data": "0x"}"#,
+                "`kind`",
             ),
             ("7", "expected an object"),
         ] {

@@ -12,6 +12,7 @@ pub mod buffer;
 pub mod codepoint;
 pub mod error;
 pub mod hash;
+pub mod hex;
 pub mod inbox;
 pub mod jit_abi;
 mod json;

@@ -227,11 +227,11 @@ fn read_value<'a>(events: &mut Events<'a>, first: JsonEvent<'a>, at: Location) -
                     }
                     "Int" => {
                         let text = events.string(at)?;
-                        raw.push(Token::Int(parse_hex_int(&text).map_err(err)?));
+                        raw.push(Token::Int(crate::hex::parse_int(&text).map_err(err)?));
                     }
                     "Buffer" => {
                         let text = events.string(at)?;
-                        raw.push(Token::Buffer(parse_hex_bytes(&text).map_err(err)?));
+                        raw.push(Token::Buffer(crate::hex::parse_bytes(&text).map_err(err)?));
                     }
                     "CodePoint" => raw.push(Token::Code(read_internal(events, at)?)),
                     other => return Err(err(MexeError::UnknownTag(other.to_string()))),
@@ -284,37 +284,4 @@ fn read_internal(events: &mut Events<'_>, at: Location) -> Result<u64> {
     };
     events.expect_end_object(at)?;
     Ok(index)
-}
-
-/// A u256 from hex digits without prefix: leading zeros allowed, at most 64 significant digits.
-pub fn parse_hex_int(text: &str) -> Result<U256, MexeError> {
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(MexeError::BadHex(text.to_string()));
-    }
-    let digits = text.trim_start_matches('0');
-    if digits.len() > 64 {
-        return Err(MexeError::IntTooWide);
-    }
-    let mut bytes = [0u8; 32];
-    for (i, digit) in digits.bytes().rev().enumerate() {
-        let nibble = (digit as char).to_digit(16).expect("checked hex") as u8;
-        bytes[31 - i / 2] |= nibble << (4 * (i % 2));
-    }
-    Ok(U256::from_big_endian(&bytes))
-}
-
-/// Bytes from an even number of hex digits without prefix (empty is no bytes).
-pub fn parse_hex_bytes(text: &str) -> Result<Vec<u8>, MexeError> {
-    let bad = || MexeError::BadHex(text.to_string());
-    if !text.len().is_multiple_of(2) {
-        return Err(bad());
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| {
-            text.get(i..i + 2)
-                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
-                .ok_or_else(bad)
-        })
-        .collect()
 }

@@ -99,7 +99,7 @@ fn values() {
         rejected(&with_immediate(&format!(r#"{{"Tuple": [{nine}]}}"#))),
         (at, MexeError::TupleTooLong(9))
     );
-    for bad in ["", "xyz", "0x10", "1 2"] {
+    for bad in ["", "xyz", "0x10", "1 2", "+5"] {
         assert_eq!(
             rejected(&with_immediate(&format!(r#"{{"Int": "{bad}"}}"#))),
             (at, MexeError::BadHex(bad.into()))
@@ -110,10 +110,13 @@ fn values() {
         rejected(&with_immediate(&wide)),
         (at, MexeError::IntTooWide)
     );
-    assert_eq!(
-        rejected(&with_immediate(r#"{"Buffer": "abc"}"#)),
-        (at, MexeError::BadHex("abc".into()))
-    );
+    for bad in ["abc", "+5", "0+", "0x00"] {
+        assert_eq!(
+            rejected(&with_immediate(&format!(r#"{{"Buffer": "{bad}"}}"#))),
+            (at, MexeError::BadHex(bad.into())),
+            "{bad}"
+        );
+    }
     for bad in ["-1", "1.5", "\"3\"", "18446744073709551616"] {
         let json = with_immediate(&format!(r#"{{"CodePoint": {{"Internal": {bad}}}}}"#));
         assert!(
