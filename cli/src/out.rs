@@ -143,9 +143,20 @@ impl Failure {
                 (Exit::Rejected, format!("{subject}: {reason}"))
             }
         };
-        let _ = writeln!(io::stderr(), "avm: {line}");
+        let _ = writeln!(io::stderr(), "avm: {}", printable(&line));
         exit
     }
+}
+
+/// `text` with its control characters escaped (`\u{1b}`, `\n`): a message quoting an input
+/// file stays one line and cannot drive the terminal.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| match c.is_control() {
+            true => c.escape_default().collect(),
+            false => c.to_string(),
+        })
+        .collect()
 }
 
 /// Standard output for reports: line-buffered on a terminal, block-buffered otherwise (a large

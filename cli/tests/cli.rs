@@ -260,3 +260,15 @@ fn info_json_matches_the_text() {
     assert_eq!(json["static_size"], line("static size: "));
     assert_eq!(json["machine_hash"], line("machine hash: "));
 }
+
+#[test]
+fn control_bytes_from_inputs_are_escaped_in_messages() {
+    let text = temp("escape.avm");
+    std::fs::write(&text, "frob\x1b[2Jnicate\n").unwrap();
+    let output = avm(&["asm", text.to_str().unwrap()]);
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(!output.status.success());
+    assert!(!stderr.contains('\x1b'), "{stderr:?}");
+    assert!(stderr.contains("\\u{1b}[2J"), "{stderr:?}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr:?}");
+}
