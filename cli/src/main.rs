@@ -1,6 +1,7 @@
 //! `avm`: run, resume, prove, check, benchmark, assemble and inspect AVM programs.
 
 use std::fs;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -149,14 +150,42 @@ fn info(program: &Program, as_json: bool, out: &mut Out) -> Result<(), Failure> 
 
 /// Loads a `.mexe` (JSON) or assembler text, told apart by the first non-blank character.
 fn load_program(path: &Path) -> Result<Program, Failure> {
-    let bytes = fs::read(path).map_err(|source| Failure::io(path, source))?;
-    Program::from_source(&bytes).map_err(|error| Failure::about(path.display(), error))
+    load_source(path).map(|(program, _)| program)
+}
+
+/// Loads a program and returns its source bytes too (checkpoints keep them).
+fn load_source(path: &Path) -> Result<(Program, Vec<u8>), Failure> {
+    let bytes = read_file(path)?;
+    let program =
+        Program::from_source(&bytes).map_err(|error| Failure::about(path.display(), error))?;
+    Ok((program, bytes))
 }
 
 /// Reads an inbox file: a JSON list in the format of the corpus `*.inbox.json` files.
 fn read_inbox(path: &Path) -> Result<Vec<InboxMessage>, Failure> {
-    let bytes = fs::read(path).map_err(|source| Failure::io(path, source))?;
+    let bytes = read_file(path)?;
     parse_inbox_json(&bytes).map_err(|error| Failure::about(path.display(), error))
+}
+
+/// The bytes of an input file (`-`: standard input), at most [`avm_runtime::MAX_INPUT_BYTES`].
+fn read_file(path: &Path) -> Result<Vec<u8>, Failure> {
+    if path.as_os_str() != "-" {
+        return avm_runtime::read_input(path).map_err(|error| Failure::about("file", error));
+    }
+    let mut bytes = Vec::new();
+    let stdin = Path::new("standard input");
+    std::io::stdin()
+        .take(avm_runtime::MAX_INPUT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|source| Failure::io(stdin, source))?;
+    if bytes.len() as u64 > avm_runtime::MAX_INPUT_BYTES {
+        let error = Error::TooLarge {
+            path: stdin.to_path_buf(),
+            limit: avm_runtime::MAX_INPUT_BYTES,
+        };
+        return Err(Failure::about("file", error));
+    }
+    Ok(bytes)
 }
 
 fn decode_hex(hex: &str) -> Result<Vec<u8>, Error> {

@@ -6,8 +6,7 @@
 //! `Proof`, `BufferProof`): one entry, or a whole recording (a list of entries).
 
 use std::collections::BTreeMap;
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,7 +21,7 @@ use serde_json::{Value as Json, json};
 use crate::numbers::u64_count;
 use crate::out::{self, Exit, Failure, Out};
 use crate::signals::{Signal, StopRequests};
-use crate::{load_program, read_inbox};
+use crate::{load_program, read_file, read_inbox};
 
 /// The options of `avm prove`.
 #[derive(Debug, clap::Args)]
@@ -346,7 +345,7 @@ pub fn verify_proofs(args: VerifyArgs, out: &mut Out) -> Result<Exit, Failure> {
         true => "standard input".to_string(),
         false => args.file.display().to_string(),
     };
-    let bytes = read_input(&args.file)?;
+    let bytes = read_file(&args.file)?;
     let json = serde_json::from_slice::<Json>(&bytes)
         .map_err(|e| Failure::engine(&name, format!("invalid JSON: {e}")))?;
     let entries = match &json {
@@ -409,18 +408,6 @@ pub fn verify_proofs(args: VerifyArgs, out: &mut Out) -> Result<Exit, Failure> {
             },
         }),
     }
-}
-
-/// The bytes of `path`, or of standard input for `-`.
-fn read_input(path: &Path) -> Result<Vec<u8>, Failure> {
-    if path.as_os_str() != "-" {
-        return std::fs::read(path).map_err(|source| Failure::io(path, source));
-    }
-    let mut bytes = Vec::new();
-    std::io::stdin()
-        .read_to_end(&mut bytes)
-        .map_err(|source| Failure::io(Path::new("standard input"), source))?;
-    Ok(bytes)
 }
 
 /// Reads a proof in this tool's format or in the C++ recordings' format.

@@ -17,7 +17,7 @@ use crate::checkpoints::{open_store, store_failure};
 use crate::numbers::{u64_count, u128_count};
 use crate::out::{self, Exit, Failure, Out};
 use crate::signals::{Signal, StopRequests};
-use crate::{load_program, read_inbox};
+use crate::{load_source, read_inbox};
 
 /// The options of `avm run`.
 #[derive(Debug, clap::Args)]
@@ -215,20 +215,18 @@ fn every(text: &str) -> Result<u64, String> {
 pub fn run(args: RunArgs, out: &mut Out) -> Result<Exit, Failure> {
     let stop_requests = StopRequests::install()?;
     let load_start = Instant::now();
-    let program = Arc::new(load_program(&args.file)?);
+    let (program, source) = load_source(&args.file)?;
+    let program = Arc::new(program);
     let mut machine = Machine::new(Arc::clone(&program));
     queue_inbox(&mut machine, args.inbox.as_ref())?;
     let checkpoints = match &args.checkpoint_dir {
         None => None,
-        Some(dir) => {
-            let source = std::fs::read(&args.file).map_err(|e| Failure::io(&args.file, e))?;
-            Some(Checkpointing {
-                store: open_store(dir, true)?,
-                dir: dir.clone(),
-                source,
-                every: args.checkpoint_every,
-            })
-        }
+        Some(dir) => Some(Checkpointing {
+            store: open_store(dir, true)?,
+            dir: dir.clone(),
+            source,
+            every: args.checkpoint_every,
+        }),
     };
     let session = Session {
         jit: args.engine.jit(&program)?,

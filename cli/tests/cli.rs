@@ -107,6 +107,8 @@ fn failures_are_one_line() {
     let text = temp("bad.avm");
     std::fs::write(&text, "halt\nfrobnicate 3\n").unwrap();
     assert_fails_cleanly(&["asm", text.to_str().unwrap()], "line 2");
+    assert_fails_cleanly(&["run", "/dev/null"], "empty");
+    assert_fails_cleanly(&["info", "/dev/zero"], "larger than");
     assert_fails_cleanly(&["value-hash", "zz"], "malformed hex");
     let plus_five = format!("0x00{}+5", "0".repeat(62));
     assert_fails_cleanly(&["value-hash", &plus_five], "malformed hex");

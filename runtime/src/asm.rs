@@ -112,6 +112,12 @@ pub fn assemble(text: &str) -> Result<Program> {
             immediate,
         });
     }
+    if instructions.is_empty() {
+        return Err(Error::Asm {
+            line: text.lines().count().max(1),
+            message: "no instructions".into(),
+        });
+    }
     layout(instructions, &labels, static_value)
 }
 

@@ -55,6 +55,12 @@ pub enum MexeError {
     /// An Int has more than 64 significant hex digits.
     #[error("integer wider than 256 bits")]
     IntTooWide,
+    /// A key appears twice in one object (JSON leaves the meaning open; we refuse to guess).
+    #[error("key `{0}` appears twice")]
+    DuplicateKey(String),
+    /// Text follows the top-level object.
+    #[error("text follows the top-level object")]
+    TrailingText,
     /// `Internal` is not an unsigned 64-bit integer.
     #[error("codepoint reference `{0}` is not an unsigned 64-bit integer")]
     BadInternal(String),
@@ -143,6 +149,17 @@ pub enum Error {
     /// Text that should be hex digits and is not.
     #[error("malformed hex `{0}`")]
     Hex(String),
+    /// A program source with nothing in it (an empty or blank file, `/dev/null`).
+    #[error("the file is empty: neither a .mexe nor assembler text")]
+    EmptySource,
+    /// An input file larger than the most the tools read.
+    #[error("{}: larger than {limit} bytes, the most an input may be", path.display())]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The bound, [`crate::MAX_INPUT_BYTES`].
+        limit: u64,
+    },
     /// Assembler text that does not assemble.
     #[error("line {line}: {message}")]
     Asm {

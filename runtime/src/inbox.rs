@@ -57,8 +57,9 @@ const FIELDS: [&str; 6] = [
 
 /// Reads a JSON list of messages, the format of the corpus `*.inbox.json` files: objects with
 /// the six number fields (decimal strings, JSON numbers or `0x` hex) and `data` (`0x` hex).
-/// Errors name the message index.
+/// Errors name the message index; a key given twice and text after the list are errors.
 pub fn parse_inbox_json(json: &[u8]) -> Result<Vec<InboxMessage>> {
+    let json = json.strip_prefix(crate::BOM).unwrap_or(json);
     let mut events = Events::new(json);
     let fail = |index, message: String| Error::Inbox { index, message };
     if events.next()? != JsonEvent::StartArray {
@@ -86,6 +87,15 @@ pub fn parse_inbox_json(json: &[u8]) -> Result<Vec<InboxMessage>> {
                 other => return Err(fail(index, format!("unexpected {}", describe(&other)))),
             };
             let value = events.next()?;
+            let slot = match &*key {
+                "data" => Some(6),
+                name => FIELDS.iter().position(|f| *f == name),
+            };
+            if let Some(slot) = slot
+                && std::mem::replace(&mut seen[slot], true)
+            {
+                return Err(fail(index, format!("`{key}` appears twice")));
+            }
             if key == "data" {
                 let JsonEvent::String(text) = &value else {
                     return Err(fail(index, "`data` must be a 0x hex string".into()));
@@ -93,7 +103,6 @@ pub fn parse_inbox_json(json: &[u8]) -> Result<Vec<InboxMessage>> {
                 let digits = text.strip_prefix("0x").unwrap_or(text);
                 message.data =
                     parse_bytes(digits).map_err(|e| fail(index, format!("`data`: {e}")))?;
-                seen[6] = true;
             } else if let Some(field) = FIELDS.iter().position(|f| *f == key) {
                 let number = match &value {
                     JsonEvent::String(text) | JsonEvent::Number(text) => parse_number(text),
@@ -106,7 +115,6 @@ pub fn parse_inbox_json(json: &[u8]) -> Result<Vec<InboxMessage>> {
                     )
                 })?;
                 *message.field_mut(field) = number;
-                seen[field] = true;
             } else {
                 return Err(fail(index, format!("unknown key `{key}`")));
             }
@@ -116,6 +124,9 @@ pub fn parse_inbox_json(json: &[u8]) -> Result<Vec<InboxMessage>> {
             return Err(fail(index, format!("missing `{name}`")));
         }
         messages.push(message);
+    }
+    if events.next()? != JsonEvent::Eof {
+        return Err(fail(messages.len(), "text follows the list".into()));
     }
     Ok(messages)
 }
@@ -181,6 +192,10 @@ mod tests {
             (
                 r#"{"kind": "0x+4", "l1_block_number": "1", "l1_timestamp": "1", "sender": "1", "inbox_sequence_number": "0", "l1_gas_price": "1", "data": "0x"}"#,
                 "`kind`",
+            ),
+            (
+                r#"{"kind": "4", "kind": "5", "l1_block_number": "1", "l1_timestamp": "1", "sender": "1", "inbox_sequence_number": "0", "l1_gas_price": "1", "data": "0x"}"#,
+                "appears twice",
             ),
             ("7", "expected an object"),
         ] {

@@ -33,3 +33,32 @@ pub use primitive_types::U256;
 pub use program::Program;
 pub use tuple::Tuple;
 pub use value::{Kind, Value};
+
+/// The most bytes the loaders read from one input file (a program, an inbox, a proof): 256 MiB,
+/// over 30 times ArbOS's 7.8 MB, so a mistaken `/dev/zero` fails fast instead of filling memory.
+pub const MAX_INPUT_BYTES: u64 = 256 << 20;
+
+/// The UTF-8 byte order mark some editors put at the start of text files.
+pub(crate) const BOM: &[u8] = b"\xef\xbb\xbf";
+
+/// Reads a whole input file of at most [`MAX_INPUT_BYTES`].
+pub fn read_input(path: &std::path::Path) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .map_err(io)?
+        .take(MAX_INPUT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_INPUT_BYTES {
+        return Err(Error::TooLarge {
+            path: path.to_path_buf(),
+            limit: MAX_INPUT_BYTES,
+        });
+    }
+    Ok(bytes)
+}

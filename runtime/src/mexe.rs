@@ -17,19 +17,17 @@ use crate::error::{Error, Location, MexeError, Result};
 use crate::program::{Program, RawInstruction, RawValue, Token};
 use crate::value::{Notation, write_hex, write_value};
 
-/// Reads and links the `.mexe` file at `path`.
+/// Reads (at most [`crate::MAX_INPUT_BYTES`]) and links the `.mexe` file at `path`.
 pub fn load_file(path: impl AsRef<Path>) -> Result<Program> {
-    let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    load(&bytes)
+    load(&crate::read_input(path.as_ref())?)
 }
 
-/// Parses and links a `.mexe` document.
+/// Parses and links a `.mexe` document: one JSON object (after an optional UTF-8 byte order
+/// mark), each key at most once, nothing after it.
 pub fn load(json: &[u8]) -> Result<Program> {
+    let json = json.strip_prefix(crate::BOM).unwrap_or(json);
     let mut events = Events::new(json);
+    let mut keys = Keys::default();
     let mut code: Option<Vec<RawInstruction>> = None;
     let mut static_value: Option<RawValue> = None;
     let at = Location::File;
@@ -37,7 +35,11 @@ pub fn load(json: &[u8]) -> Result<Program> {
         return Err(Error::mexe(at, MexeError::NotAnObject));
     }
     loop {
-        match events.next()? {
+        let event = events.next()?;
+        if let JsonEvent::ObjectKey(key) = &event {
+            keys.first_time(key, at)?;
+        }
+        match event {
             JsonEvent::EndObject => break,
             JsonEvent::ObjectKey(key) if key == "code" => code = Some(read_code(&mut events)?),
             JsonEvent::ObjectKey(key) if key == "static_val" => {
@@ -47,6 +49,9 @@ pub fn load(json: &[u8]) -> Result<Program> {
             JsonEvent::ObjectKey(_) => events.skip_value()?,
             _ => return Err(Error::mexe(at, MexeError::NotAnObject)),
         }
+    }
+    if events.next()? != JsonEvent::Eof {
+        return Err(Error::mexe(at, MexeError::TrailingText));
     }
     let code = code.ok_or(Error::mexe(at, MexeError::MissingKey("code")))?;
     let static_value = static_value.ok_or(Error::mexe(at, MexeError::MissingKey("static_val")))?;
@@ -140,11 +145,31 @@ fn read_code(events: &mut Events<'_>) -> Result<Vec<RawInstruction>> {
     }
 }
 
+/// The keys of one JSON object seen so far.
+#[derive(Default)]
+struct Keys(Vec<String>);
+
+impl Keys {
+    /// Refuses a key the object already had.
+    fn first_time(&mut self, key: &str, at: Location) -> Result<()> {
+        if self.0.iter().any(|k| k == key) {
+            return Err(Error::mexe(at, MexeError::DuplicateKey(key.to_string())));
+        }
+        self.0.push(key.to_string());
+        Ok(())
+    }
+}
+
 fn read_instruction(events: &mut Events<'_>, at: Location) -> Result<RawInstruction> {
     let mut opcode = None;
     let mut immediate = None;
+    let mut keys = Keys::default();
     loop {
-        match events.next()? {
+        let event = events.next()?;
+        if let JsonEvent::ObjectKey(key) = &event {
+            keys.first_time(key, at)?;
+        }
+        match event {
             JsonEvent::EndObject => break,
             JsonEvent::ObjectKey(key) if key == "opcode" => opcode = Some(read_opcode(events, at)?),
             JsonEvent::ObjectKey(key) if key == "immediate" => {

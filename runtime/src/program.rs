@@ -93,8 +93,13 @@ pub struct Program {
 
 impl Program {
     /// A program from its source: a `.mexe` (JSON) or assembler text, told apart by the first
-    /// non-blank character (`{` for JSON).
+    /// non-blank character (`{` for JSON), after an optional UTF-8 byte order mark. An empty or
+    /// blank source is an error, not an empty program.
     pub fn from_source(source: &[u8]) -> Result<Program> {
+        let source = source.strip_prefix(crate::BOM).unwrap_or(source);
+        if source.iter().all(u8::is_ascii_whitespace) {
+            return Err(Error::EmptySource);
+        }
         let is_json = source.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
         if is_json {
             return crate::mexe::load(source);

@@ -202,3 +202,80 @@ fn missing_file_is_an_io_error() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_mexe_is_one_object_with_each_key_once() {
+    let good = program(HALT, r#"{"Tuple": []}"#);
+    assert!(mexe::load(good.as_bytes()).is_ok());
+    for trailing in [" {}", "x", " 1", "]"] {
+        let result = mexe::load(format!("{good}{trailing}").as_bytes());
+        assert!(
+            matches!(
+                result,
+                Err(Error::Json { .. }
+                    | Error::Mexe {
+                        reason: MexeError::TrailingText,
+                        ..
+                    })
+            ),
+            "{trailing}: {result:?}"
+        );
+    }
+    assert!(
+        mexe::load(format!("{good}\n\n").as_bytes()).is_ok(),
+        "whitespace is fine"
+    );
+    let twice = format!(r#"{{"code": [{HALT}], "code": [], "static_val": {{"Tuple": []}}}}"#);
+    assert_eq!(
+        rejected(&twice),
+        (Location::File, MexeError::DuplicateKey("code".into()))
+    );
+    let twice = format!(r#"{{"x": 1, "x": 2, "code": [{HALT}], "static_val": {{"Tuple": []}}}}"#);
+    assert_eq!(rejected(&twice).1, MexeError::DuplicateKey("x".into()));
+    let instruction = program(
+        r#"{"opcode": 116, "opcode": 1, "immediate": null}"#,
+        r#"{"Tuple": []}"#,
+    );
+    assert_eq!(
+        rejected(&instruction),
+        (
+            Location::Instruction(0),
+            MexeError::DuplicateKey("opcode".into())
+        )
+    );
+}
+
+#[test]
+fn a_byte_order_mark_is_allowed_and_empty_sources_are_not() {
+    let good = program(HALT, r#"{"Tuple": []}"#);
+    let with_bom = [b"\xef\xbb\xbf".as_slice(), good.as_bytes()].concat();
+    assert!(mexe::load(&with_bom).is_ok());
+    assert!(avm_runtime::Program::from_source(&with_bom).is_ok());
+    assert!(avm_runtime::Program::from_source(b"\xef\xbb\xbfhalt\n").is_ok());
+    for empty in [&b""[..], b"  \n\t\n", b"\xef\xbb\xbf"] {
+        assert!(
+            matches!(
+                avm_runtime::Program::from_source(empty),
+                Err(Error::EmptySource)
+            ),
+            "{empty:?}"
+        );
+    }
+    assert!(matches!(
+        avm_runtime::asm::assemble("; only a comment\n"),
+        Err(Error::Asm { .. })
+    ));
+}
+
+#[test]
+fn inputs_are_read_up_to_a_bound() {
+    let path = std::env::temp_dir().join(format!("avm-too-large-{}", std::process::id()));
+    let file = std::fs::File::create(&path).unwrap();
+    file.set_len(avm_runtime::MAX_INPUT_BYTES + 1).unwrap();
+    drop(file);
+    match mexe::load_file(&path) {
+        Err(Error::TooLarge { limit, .. }) => assert_eq!(limit, avm_runtime::MAX_INPUT_BYTES),
+        other => panic!("{other:?}"),
+    }
+    std::fs::remove_file(&path).unwrap();
+}
