@@ -75,24 +75,30 @@ def fmt_rate(m):
     return f"{m:,.1f}" if m >= 1 else f"{m:.3f}"
 
 
+def fmt_mb(*mbs):
+    """The largest of the peak RSS figures, or "-" where the OS reports none."""
+    known = [mb for mb in mbs if mb is not None]
+    return f"{max(known):.0f}" if known else "-"
+
+
 def ratio(a, b):
     return f"{a / b:.2f}×" if b else "-"
 
 
 def workloads_table():
     rows = bench()
-    programs = sorted({r["program"] for r in rows}, key=[r["program"] for r in rows].index)
+    labels = list(dict.fromkeys(r["label"] for r in rows))
     lines = [
         "| workload | steps | interp M steps/s | jit M steps/s | jit / interp | jit compile ms | peak RSS MB (interp / jit) |",
         "|---|---|---|---|---|---|---|",
     ]
-    for name in programs:
-        e = by_engine([r for r in rows if r["program"] == name])
+    for name in labels:
+        e = by_engine([r for r in rows if r["label"] == name])
         i, j = e["interp"], e["jit"]
         lines.append(
             f"| {name} | {i['steps']:,} | {fmt_rate(i['minstr_per_s'])} | {fmt_rate(j['minstr_per_s'])} "
             f"| {ratio(j['minstr_per_s'], i['minstr_per_s'])} | {j['compile_ms']:.1f} "
-            f"| {i['peak_rss_mb']:.0f} / {j['peak_rss_mb']:.0f} |"
+            f"| {fmt_mb(i['peak_rss_mb'])} / {fmt_mb(j['peak_rss_mb'])} |"
         )
     return "\n".join(lines)
 
@@ -109,7 +115,7 @@ def kernels_table():
     for name, cpp in CPP_KERNELS.items():
         path = speedtest / f"{name}.mexe"
         steps = KERNEL_STEPS.get(name, DEFAULT_KERNEL_STEPS)
-        e = by_engine(bench(path, "--steps", steps))
+        e = by_engine(bench(path, "--max-steps", steps))
         i, j = e["interp"]["minstr_per_s"], e["jit"]["minstr_per_s"]
         lines.append(
             f"| {name} | {steps:,} | {fmt_rate(cpp / 1e6)} | {fmt_rate(i)} | {ratio(i, cpp / 1e6)} "
@@ -135,7 +141,7 @@ def arbos_table():
         lines.append(
             f"| {name} | {i['steps']:,} | {cpp:.1f} | {i['minstr_per_s']:.1f} | {ratio(i['minstr_per_s'], cpp)} "
             f"| {j['minstr_per_s']:.1f} | {ratio(j['minstr_per_s'], i['minstr_per_s'])} "
-            f"| {ratio(j['minstr_per_s'], cpp)} | {max(i['peak_rss_mb'], j['peak_rss_mb']):.0f} |"
+            f"| {ratio(j['minstr_per_s'], cpp)} | {fmt_mb(i['peak_rss_mb'], j['peak_rss_mb'])} |"
         )
     return "\n".join(lines)
 
@@ -155,7 +161,7 @@ def main():
             "benchmark issue; ArbOS: each replay's `expect.json`).",
             "Macro workloads (`avm bench`, programs in `engine/src/workloads/`):",
             workloads_table(),
-            "Speedtest kernels (`avm bench ../shared/corpus/speedtest/K.mexe --steps N`):",
+            "Speedtest kernels (`avm bench ../shared/corpus/speedtest/K.mexe --max-steps N`):",
             kernels_table(),
             "ArbOS replays (`avm bench ../shared/corpus/arbos/arbos.mexe --inbox R.inbox.json`):",
             arbos_table(),

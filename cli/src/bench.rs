@@ -1,20 +1,31 @@
 //! `avm bench`: run programs on each engine several times and compare their speed.
 //!
+//! Each cell of the table (one program on one engine) is measured in a process of its own:
+//! `avm bench` starts itself again with the hidden `--worker ENGINE` option, and that process
+//! loads the program, makes one unmeasured warm-up run and the K measured runs, printing one
+//! JSON line per run. A fresh process per cell keeps one row's memory out of the next: the
+//! allocator keeps freed pages resident, so in one process a small program measured after a
+//! large one reported the large one's peak.
+//!
 //! Every run starts from a fresh machine (and, for the JIT, a fresh code cache, so compile time
-//! is included), after one unmeasured warm-up run per program and engine. Speed is steps over the run's wall time, load excluded. Peak RSS is the
-//! process's high-water mark over the run, reset before it (Linux `clear_refs`), so it is the
-//! memory the run needed on top of what was already resident.
+//! is included). Speed is steps over the run's wall time, load excluded. Peak RSS is the
+//! high-water mark of the whole process that ran that program on that engine: start-up, load,
+//! the warm-up and the K runs (Linux `VmHWM`; elsewhere not reported).
 
-use std::path::PathBuf;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Instant;
 
-use avm_engine::{Jit, workloads};
+use avm_engine::Jit;
+use avm_engine::workloads::{self, Workload};
 use avm_interp::{Limits, Machine};
 use avm_runtime::{InboxMessage, Program};
-use serde_json::json;
+use serde_json::{Value as Json, json};
 
-use crate::out::{Failure, Out};
+use crate::numbers::{count, u64_count};
+use crate::out::{self, Failure, Out};
 use crate::{load_program, read_inbox};
 
 /// The options of `avm bench`.
@@ -26,17 +37,33 @@ pub struct BenchArgs {
     #[arg(long, value_enum, default_value_t = Engines::Both)]
     engine: Engines,
     /// Stop each run after this many steps.
-    #[arg(long)]
-    steps: Option<u64>,
-    /// Runs per program and engine; the table shows the median and the range.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, value_parser = u64_count)]
+    max_steps: Option<u64>,
+    /// Runs per program and engine (at least 1); the table shows the median and the range.
+    #[arg(long, default_value_t = 3, value_parser = runs)]
     repeat: usize,
     /// Inbox messages for every file (the format of the corpus `*.inbox.json` files).
-    #[arg(long)]
+    #[arg(long, requires = "files")]
     inbox: Option<PathBuf>,
     /// Print a JSON list, one object per program and engine.
     #[arg(long)]
     json: bool,
+    /// Internal: measure the one program given on this engine in this process, printing one
+    /// JSON line per run (run 0 is the warm-up). `avm bench` starts itself with it for each
+    /// cell so that every cell's peak RSS is its own.
+    #[arg(long, value_enum, hide = true)]
+    worker: Option<Engine>,
+    /// Internal, with `--worker`: the built-in workload to measure instead of a file.
+    #[arg(long, hide = true, requires = "worker", conflicts_with = "files")]
+    workload: Option<String>,
+}
+
+/// The clap parser of `--repeat`: a count of at least 1 (no runs would leave nothing to report).
+fn runs(text: &str) -> Result<usize, String> {
+    match count(text)? {
+        0 => Err("at least 1 run per program and engine is needed".into()),
+        runs => Ok(runs),
+    }
 }
 
 /// The engines `avm bench` compares.
@@ -47,7 +74,8 @@ enum Engines {
     Both,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// One engine, as a row names it and as `--worker` takes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 enum Engine {
     Interp,
     Jit,
@@ -62,19 +90,37 @@ impl Engine {
     }
 }
 
-/// A program to measure and the inbox it consumes.
-struct Subject {
-    name: String,
-    program: Arc<Program>,
-    inbox: Vec<InboxMessage>,
+/// Where a measured program comes from.
+enum Source {
+    /// A built-in workload (with its own inbox).
+    Workload(&'static Workload),
+    /// A file, with the `--inbox` file when given.
+    File {
+        path: PathBuf,
+        inbox: Option<PathBuf>,
+    },
 }
 
-/// One run's measurements.
+/// A program to measure, with the names its rows carry.
+struct Subject {
+    /// The row's name: the program, and `< INBOX` when an inbox file is given.
+    label: String,
+    /// The workload's name or the file's stem.
+    program: String,
+    /// The inbox file's stem without `.inbox`, when one is given.
+    inbox: Option<String>,
+    source: Source,
+}
+
+/// One run's measurements, as the worker reports them.
 #[derive(Clone, Copy, Debug)]
 struct Sample {
+    /// 0 for the warm-up, then 1..=K.
+    run: usize,
     steps: u64,
     seconds: f64,
     compile_ms: f64,
+    /// The worker process's peak RSS so far.
     peak_rss_mb: Option<f64>,
 }
 
@@ -82,11 +128,36 @@ impl Sample {
     fn minstr_per_s(&self) -> f64 {
         self.steps as f64 / self.seconds / 1e6
     }
+
+    fn to_json(self) -> Json {
+        json!({
+            "run": self.run,
+            "steps": self.steps,
+            "seconds": self.seconds,
+            "compile_ms": self.compile_ms,
+            "peak_rss_mb": self.peak_rss_mb,
+        })
+    }
+
+    /// Reads one line of a worker's report.
+    fn from_json(line: &str) -> Option<Sample> {
+        let value: Json = serde_json::from_str(line).ok()?;
+        Some(Sample {
+            run: usize::try_from(value["run"].as_u64()?).ok()?,
+            steps: value["steps"].as_u64()?,
+            seconds: value["seconds"].as_f64()?,
+            compile_ms: value["compile_ms"].as_f64()?,
+            peak_rss_mb: match &value["peak_rss_mb"] {
+                Json::Null => None,
+                mb => Some(mb.as_f64()?),
+            },
+        })
+    }
 }
 
 /// The summary of K runs of one program on one engine.
-struct Row {
-    program: String,
+struct Row<'a> {
+    subject: &'a Subject,
     engine: Engine,
     steps: u64,
     median: f64,
@@ -96,39 +167,21 @@ struct Row {
     peak_rss_mb: Option<f64>,
 }
 
+/// `avm bench`: measures every program on every engine asked for and prints the table or the
+/// JSON list; with `--worker`, measures one cell in this process instead.
 pub fn bench(args: BenchArgs, out: &mut Out) -> Result<(), Failure> {
+    if let Some(engine) = args.worker {
+        return worker(&args, engine, out);
+    }
     let subjects = subjects(&args)?;
     let engines: &[Engine] = match args.engine {
         Engines::Interp => &[Engine::Interp],
         Engines::Jit => &[Engine::Jit],
         Engines::Both => &[Engine::Interp, Engine::Jit],
     };
-    let repeat = args.repeat.max(1);
-    let mut rows = Vec::new();
-    for subject in &subjects {
-        for &engine in engines {
-            // One unmeasured run first, as criterion warms up: it pays the process's one-time
-            // costs (first touch of code and data, lazily built tables, the compiler's first
-            // setup) that no later run of a long-lived node pays again.
-            eprint!(
-                "\r\x1b[Kbench: {} on {} (warm-up)",
-                subject.name,
-                engine.name()
-            );
-            measure(subject, engine, args.steps)?;
-            let mut samples = Vec::with_capacity(repeat);
-            for run in 1..=repeat {
-                eprint!(
-                    "\r\x1b[Kbench: {} on {} ({run}/{repeat})",
-                    subject.name,
-                    engine.name()
-                );
-                samples.push(measure(subject, engine, args.steps)?);
-            }
-            rows.push(summarize(subject, engine, &samples));
-        }
-    }
-    eprint!("\r\x1b[K");
+    let rows = measure_all(&subjects, engines, &args);
+    out::progress(None);
+    let rows = rows?;
     if args.json {
         print_json(&rows, out)
     } else {
@@ -136,47 +189,221 @@ pub fn bench(args: BenchArgs, out: &mut Out) -> Result<(), Failure> {
     }
 }
 
+/// The programs to measure. Files and the inbox are loaded here once, so that a bad one fails
+/// before anything is measured; the workers load them again.
 fn subjects(args: &BenchArgs) -> Result<Vec<Subject>, Failure> {
     if args.files.is_empty() {
         return Ok(workloads::ALL
             .iter()
             .map(|w| Subject {
-                name: w.name.to_string(),
-                program: Arc::new(w.program()),
-                inbox: w.inbox(),
+                label: w.name.to_string(),
+                program: w.name.to_string(),
+                inbox: None,
+                source: Source::Workload(w),
             })
             .collect());
     }
     let inbox = match &args.inbox {
-        Some(path) => read_inbox(path)?,
-        None => Vec::new(),
+        Some(path) => {
+            read_inbox(path)?;
+            let stem = stem(path);
+            Some(stem.strip_suffix(".inbox").unwrap_or(&stem).to_string())
+        }
+        None => None,
     };
     args.files
         .iter()
         .map(|path| {
+            load_program(path)?;
+            let program = stem(path);
             Ok(Subject {
-                name: path.file_stem().map_or_else(
-                    || path.display().to_string(),
-                    |s| s.to_string_lossy().into(),
-                ),
-                program: Arc::new(load_program(path)?),
+                label: match &inbox {
+                    Some(inbox) => format!("{program} < {inbox}"),
+                    None => program.clone(),
+                },
+                program,
                 inbox: inbox.clone(),
+                source: Source::File {
+                    path: path.clone(),
+                    inbox: args.inbox.clone(),
+                },
             })
         })
         .collect()
 }
 
+/// A file's name without its last extension (the whole path when it has no name).
+fn stem(path: &Path) -> String {
+    path.file_stem().map_or_else(
+        || path.display().to_string(),
+        |s| s.to_string_lossy().into(),
+    )
+}
+
+fn measure_all<'a>(
+    subjects: &'a [Subject],
+    engines: &[Engine],
+    args: &BenchArgs,
+) -> Result<Vec<Row<'a>>, Failure> {
+    let exe = std::env::current_exe()
+        .map_err(|e| Failure::engine("bench", format!("cannot find the avm executable: {e}")))?;
+    let mut rows = Vec::new();
+    for subject in subjects {
+        for &engine in engines {
+            let samples = measure_in_worker(&exe, subject, engine, args)?;
+            rows.push(summarize(subject, engine, &samples));
+        }
+    }
+    Ok(rows)
+}
+
+/// Measures `subject` on `engine` in a worker process; returns the measured runs (not the
+/// warm-up). Each carries the worker's peak RSS so far, so the last run's is the worker's peak.
+fn measure_in_worker(
+    exe: &Path,
+    subject: &Subject,
+    engine: Engine,
+    args: &BenchArgs,
+) -> Result<Vec<Sample>, Failure> {
+    let cell = format!("{} on {}", subject.label, engine.name());
+    let fail = |message: String| Failure::engine(&cell, message);
+    let mut command = Command::new(exe);
+    command
+        .args(["bench", "--worker", engine.name(), "--repeat"])
+        .arg(args.repeat.to_string());
+    if let Some(steps) = args.max_steps {
+        command.arg("--max-steps").arg(steps.to_string());
+    }
+    match &subject.source {
+        Source::Workload(w) => {
+            command.args(["--workload", w.name]);
+        }
+        Source::File { path, inbox } => {
+            if let Some(inbox) = inbox {
+                command.arg("--inbox").arg(inbox);
+            }
+            command.arg("--").arg(path);
+        }
+    }
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| fail(format!("cannot start the measuring process: {e}")))?;
+    let (Some(stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
+        return Err(fail("the measuring process has no output pipes".into()));
+    };
+    // Read stderr beside stdout so that neither pipe can fill up and stall the worker.
+    let errors = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    out::progress(Some(format_args!("bench: {cell} (warm-up)")));
+    let mut samples = Vec::with_capacity(args.repeat + 1);
+    let mut unreadable = None;
+    for line in BufReader::new(stdout).lines() {
+        let Ok(line) = line else { break };
+        match Sample::from_json(&line) {
+            Some(sample) => {
+                let next = sample.run + 1;
+                if next <= args.repeat {
+                    out::progress(Some(format_args!("bench: {cell} ({next}/{})", args.repeat)));
+                }
+                samples.push(sample);
+            }
+            None => {
+                unreadable.get_or_insert(line);
+            }
+        }
+    }
+    let status = child
+        .wait()
+        .map_err(|e| fail(format!("cannot wait for the measuring process: {e}")))?;
+    let errors = errors.join().unwrap_or_default();
+    if !status.success() {
+        // The worker reports its own failures as `avm: SUBJECT: REASON` lines.
+        let reason: Vec<&str> = errors
+            .lines()
+            .map(|l| l.trim().trim_start_matches("avm: "))
+            .filter(|l| !l.is_empty())
+            .collect();
+        return Err(fail(if reason.is_empty() {
+            format!("the measuring process failed ({status})")
+        } else {
+            format!(
+                "the measuring process failed ({status}): {}",
+                reason.join("; ")
+            )
+        }));
+    }
+    if let Some(line) = unreadable {
+        return Err(fail(format!(
+            "the measuring process printed an unreadable line: {line}"
+        )));
+    }
+    let runs: Vec<usize> = samples.iter().map(|s| s.run).collect();
+    if runs != (0..=args.repeat).collect::<Vec<_>>() {
+        return Err(fail(format!(
+            "the measuring process reported runs {runs:?}, not 0..={}",
+            args.repeat
+        )));
+    }
+    Ok(samples.split_off(1))
+}
+
+/// `avm bench --worker ENGINE`: the warm-up and the K runs of one program in this process, one
+/// JSON line each, written as soon as the run ends.
+fn worker(args: &BenchArgs, engine: Engine, out: &mut Out) -> Result<(), Failure> {
+    let (program, inbox) = match (&args.workload, args.files.as_slice()) {
+        (Some(name), []) => {
+            let workload = workloads::by_name(name)
+                .ok_or_else(|| Failure::engine("bench", format!("no workload `{name}`")))?;
+            (workload.program(), workload.inbox())
+        }
+        (None, [path]) => {
+            let inbox = match &args.inbox {
+                Some(path) => read_inbox(path)?,
+                None => Vec::new(),
+            };
+            (load_program(path)?, inbox)
+        }
+        _ => {
+            return Err(Failure::engine(
+                "bench --worker",
+                "measures exactly one program: one file or --workload NAME",
+            ));
+        }
+    };
+    let program = Arc::new(program);
+    // Run 0 is unmeasured, as criterion warms up: it pays the process's one-time costs (first
+    // touch of code and data, lazily built tables, the compiler's first setup) that no later
+    // run of a long-lived node pays again.
+    for run in 0..=args.repeat {
+        let sample = measure(&program, &inbox, engine, args.max_steps, run)?;
+        writeln!(out, "{}", sample.to_json())?;
+        out.flush()?;
+    }
+    Ok(())
+}
+
 /// One run from a fresh machine.
-fn measure(subject: &Subject, engine: Engine, steps: Option<u64>) -> Result<Sample, Failure> {
-    let mut machine = Machine::new(Arc::clone(&subject.program));
-    for message in &subject.inbox {
+fn measure(
+    program: &Arc<Program>,
+    inbox: &[InboxMessage],
+    engine: Engine,
+    max_steps: Option<u64>,
+    run: usize,
+) -> Result<Sample, Failure> {
+    let mut machine = Machine::new(Arc::clone(program));
+    for message in inbox {
         machine.push_inbox(message.to_value());
     }
     let limits = Limits {
-        max_steps: steps,
+        max_steps,
         ..Limits::default()
     };
-    reset_peak_rss();
     let (seconds, compile_ms) = match engine {
         Engine::Interp => {
             let start = Instant::now();
@@ -184,7 +411,7 @@ fn measure(subject: &Subject, engine: Engine, steps: Option<u64>) -> Result<Samp
             (start.elapsed().as_secs_f64(), 0.0)
         }
         Engine::Jit => {
-            let mut jit = Jit::new(Arc::clone(&subject.program), avm_engine::DEFAULT_THRESHOLD)
+            let mut jit = Jit::new(Arc::clone(program), avm_engine::DEFAULT_THRESHOLD)
                 .map_err(|message| Failure::engine("jit", message))?;
             let start = Instant::now();
             jit.run(&mut machine, &limits);
@@ -193,6 +420,7 @@ fn measure(subject: &Subject, engine: Engine, steps: Option<u64>) -> Result<Samp
         }
     };
     Ok(Sample {
+        run,
         steps: machine.outputs().steps,
         seconds,
         compile_ms,
@@ -200,13 +428,13 @@ fn measure(subject: &Subject, engine: Engine, steps: Option<u64>) -> Result<Samp
     })
 }
 
-fn summarize(subject: &Subject, engine: Engine, samples: &[Sample]) -> Row {
+fn summarize<'a>(subject: &'a Subject, engine: Engine, samples: &[Sample]) -> Row<'a> {
     let mut speeds: Vec<f64> = samples.iter().map(Sample::minstr_per_s).collect();
     speeds.sort_by(f64::total_cmp);
     let mut compile: Vec<f64> = samples.iter().map(|s| s.compile_ms).collect();
     compile.sort_by(f64::total_cmp);
     Row {
-        program: subject.name.clone(),
+        subject,
         engine,
         steps: samples[0].steps,
         median: speeds[speeds.len() / 2],
@@ -221,21 +449,27 @@ fn summarize(subject: &Subject, engine: Engine, samples: &[Sample]) -> Row {
 }
 
 fn print_table(rows: &[Row], out: &mut Out) -> Result<(), Failure> {
+    let width = rows
+        .iter()
+        .map(|r| r.subject.label.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(28);
     writeln!(
         out,
-        "{:<28} {:>12} {:<6} {:>10} {:>19} {:>9} {:>10} {:>9}",
+        "{:<width$} {:>12} {:<6} {:>10} {:>19} {:>9} {:>10} {:>9}",
         "program", "steps", "engine", "Minstr/s", "min..max", "jit/int", "compile ms", "peak MB"
     )?;
     for row in rows {
         let ratio = match row.engine {
-            Engine::Jit => interp_median(rows, &row.program)
+            Engine::Jit => interp_median(rows, &row.subject.label)
                 .map_or(String::new(), |base| format!("{:.2}x", row.median / base)),
             Engine::Interp => String::new(),
         };
         writeln!(
             out,
-            "{:<28} {:>12} {:<6} {:>10.1} {:>19} {:>9} {:>10.2} {:>9}",
-            row.program,
+            "{:<width$} {:>12} {:<6} {:>10.1} {:>19} {:>9} {:>10.2} {:>9}",
+            row.subject.label,
             row.steps,
             row.engine.name(),
             row.median,
@@ -248,9 +482,9 @@ fn print_table(rows: &[Row], out: &mut Out) -> Result<(), Failure> {
     Ok(())
 }
 
-fn interp_median(rows: &[Row], program: &str) -> Option<f64> {
+fn interp_median(rows: &[Row], label: &str) -> Option<f64> {
     rows.iter()
-        .find(|r| r.program == program && r.engine == Engine::Interp)
+        .find(|r| r.subject.label == label && r.engine == Engine::Interp)
         .map(|r| r.median)
 }
 
@@ -259,7 +493,9 @@ fn print_json(rows: &[Row], out: &mut Out) -> Result<(), Failure> {
         .iter()
         .map(|row| {
             json!({
-                "program": row.program,
+                "label": row.subject.label,
+                "program": row.subject.program,
+                "inbox": row.subject.inbox,
                 "engine": row.engine.name(),
                 "steps": row.steps,
                 "minstr_per_s": row.median,
@@ -270,16 +506,10 @@ fn print_json(rows: &[Row], out: &mut Out) -> Result<(), Failure> {
             })
         })
         .collect();
-    writeln!(out, "{}", serde_json::Value::Array(list))
+    writeln!(out, "{}", Json::Array(list))
 }
 
-/// Resets the process's peak RSS to its current RSS (Linux; elsewhere nothing happens and
-/// the reported peak is the process's).
-fn reset_peak_rss() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
-/// The process's peak RSS in MB since the last reset, where the OS reports it.
+/// This process's peak RSS in MB, where the OS reports it (Linux `VmHWM`).
 fn peak_rss_mb() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;

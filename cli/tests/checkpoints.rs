@@ -35,7 +35,15 @@ fn avm_json(args: &[&str]) -> serde_json::Value {
 
 /// An `avm --json` report without the fields that vary from run to run.
 fn without_timings(mut report: serde_json::Value) -> serde_json::Value {
-    for key in ["load_ms", "wall_ms", "compile_ms", "compiled_blocks"] {
+    // Also what differs between one run and a resumed one: this run's steps and the checkpoint.
+    for key in [
+        "load_ms",
+        "wall_ms",
+        "compile_ms",
+        "compiled_blocks",
+        "steps_run",
+        "checkpoint",
+    ] {
         report.as_object_mut().unwrap().remove(key);
     }
     report
