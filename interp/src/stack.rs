@@ -7,14 +7,27 @@ use crate::OpError;
 
 /// A stack of values that hashes as nested pairs `(top, (next, … ()))`.
 ///
-/// `hashes[i]` caches the hash and size of the stack made of `values[..=i]`; any change at or
-/// below depth `i` drops the cache from there up, so asking for the hash after a step costs one
-/// keccak pair per value that changed, not per value held.
+/// The hash of every prefix `values[..n]` follows from the one below it, so the stack caches
+/// prefix hashes: densely for the top [`WINDOW`] depths (where steps change it, so asking for
+/// the hash after a step costs one keccak pair per value that changed) and every [`STRIDE`]th
+/// depth below (so a stack of 10^8 values costs about a byte per value to hash, not a second
+/// copy of itself, and a change deep down is re-hashed from the nearest cached depth).
 #[derive(Clone, Debug, Default)]
 pub struct Stack {
     values: Vec<Value>,
-    hashes: Vec<(U256, U256)>,
+    /// `sparse[j]`: hash and size of the prefix of `(j + 1) * STRIDE` values.
+    sparse: Vec<(U256, U256)>,
+    /// `dense[k]`: hash and size of the prefix of `base + 1 + k` values.
+    dense: Vec<(U256, U256)>,
+    base: usize,
 }
+
+/// Every how many depths a prefix hash stays cached below the top window.
+const STRIDE: usize = 64;
+
+/// How many depths below the top keep every prefix hash (the dense cache holds up to twice
+/// this before it is trimmed back).
+const WINDOW: usize = 256;
 
 impl Stack {
     /// An empty stack.
@@ -26,7 +39,7 @@ impl Stack {
     pub fn from_values(values: Vec<Value>) -> Stack {
         Stack {
             values,
-            hashes: Vec::new(),
+            ..Stack::default()
         }
     }
 
@@ -104,17 +117,13 @@ impl Stack {
     /// Drops cached hashes of stacks that include `values[from..]`.
     #[inline]
     fn forget_above(&mut self, from: usize) {
-        if self.hashes.len() > from {
-            self.hashes.truncate(from);
-        }
+        self.dense.truncate(from.saturating_sub(self.base));
+        self.sparse.truncate(from / STRIDE);
     }
 
     /// The hash of the whole stack as nested pairs.
     pub fn hash(&mut self) -> U256 {
-        self.fill_hashes(self.values.len());
-        self.hashes
-            .last()
-            .map_or(*EMPTY_TUPLE_HASH, |&(hash, _)| hash)
+        self.prefix(self.values.len()).0
     }
 
     /// The pre-image `(inner, size)` of the stack below the top `depth` values (what proofs
@@ -124,35 +133,94 @@ impl Stack {
         if len == 0 {
             return (keccak(&[&[0]]), U256::one());
         }
-        self.fill_hashes(len);
-        let rest = if len >= 2 {
-            self.hashes[len - 2]
-        } else {
-            (*EMPTY_TUPLE_HASH, U256::one())
-        };
+        let (rest_hash, rest_size) = self.prefix(len - 1);
         let top = &self.values[len - 1];
-        let inner = keccak(&[&[2], &be32(&top.hash()), &be32(&rest.0)]);
-        (inner, self.hashes[len - 1].1)
+        let inner = keccak(&[&[2], &be32(&top.hash()), &be32(&rest_hash)]);
+        (inner, pair_size(top, rest_size))
     }
 
-    fn fill_hashes(&mut self, len: usize) {
-        while self.hashes.len() < len {
-            let i = self.hashes.len();
-            let (rest_hash, rest_size) = if i == 0 {
-                (*EMPTY_TUPLE_HASH, U256::one())
-            } else {
-                self.hashes[i - 1]
-            };
-            let value = &self.values[i];
-            let inner = keccak(&[&[2], &be32(&value.hash()), &be32(&rest_hash)]);
-            let size = U256::one()
-                .overflowing_add(value.size())
-                .0
-                .overflowing_add(rest_size)
-                .0;
-            self.hashes.push((hash_preimage(&inner, &size), size));
+    /// Hash and size of the stack made of `values[..n]`, computing (and caching) what is
+    /// missing from the nearest cached prefix below.
+    fn prefix(&mut self, n: usize) -> (U256, U256) {
+        if let Some(known) = self.cached(n) {
+            return known;
         }
+        let start = self.nearest_cached(n);
+        if start != self.base + self.dense.len() {
+            self.dense.clear();
+            self.base = start;
+        }
+        let mut prefix = self.cached(start).expect("the nearest cached prefix");
+        for len in start + 1..=n {
+            let value = &self.values[len - 1];
+            let inner = keccak(&[&[2], &be32(&value.hash()), &be32(&prefix.0)]);
+            let size = pair_size(value, prefix.1);
+            prefix = (hash_preimage(&inner, &size), size);
+            if len.is_multiple_of(STRIDE) && self.sparse.len() == len / STRIDE - 1 {
+                self.sparse.push(prefix);
+            }
+            if self.dense.is_empty() && len + WINDOW <= n {
+                self.base = len;
+            } else {
+                self.dense.push(prefix);
+            }
+        }
+        self.trim_dense();
+        prefix
     }
+
+    /// The cached hash and size of the prefix of `n` values, if cached.
+    fn cached(&self, n: usize) -> Option<(U256, U256)> {
+        if n == 0 {
+            return Some((*EMPTY_TUPLE_HASH, U256::one()));
+        }
+        if n > self.base
+            && let Some(&known) = self.dense.get(n - self.base - 1)
+        {
+            return Some(known);
+        }
+        if n.is_multiple_of(STRIDE) {
+            return self.sparse.get(n / STRIDE - 1).copied();
+        }
+        None
+    }
+
+    /// The longest cached prefix of at most `n` values.
+    fn nearest_cached(&self, n: usize) -> usize {
+        let sparse = (n / STRIDE).min(self.sparse.len()) * STRIDE;
+        let dense = match self.base < n && !self.dense.is_empty() {
+            true => n.min(self.base + self.dense.len()),
+            false => 0,
+        };
+        sparse.max(dense)
+    }
+
+    /// Keeps the dense cache to the top [`WINDOW`] entries once it holds twice that, moving
+    /// the depths the sparse cache lacks into it first.
+    fn trim_dense(&mut self) {
+        if self.dense.len() <= 2 * WINDOW {
+            return;
+        }
+        let drop = self.dense.len() - WINDOW;
+        loop {
+            let len = (self.sparse.len() + 1) * STRIDE;
+            match len.checked_sub(self.base + 1) {
+                Some(k) if k < drop => self.sparse.push(self.dense[k]),
+                _ => break,
+            }
+        }
+        self.dense.drain(..drop);
+        self.base += drop;
+    }
+}
+
+/// The size of a stack pair: the pair itself, its value and the stack below.
+fn pair_size(value: &Value, rest_size: U256) -> U256 {
+    U256::one()
+        .overflowing_add(value.size())
+        .0
+        .overflowing_add(rest_size)
+        .0
 }
 
 #[cfg(test)]
@@ -196,6 +264,94 @@ mod tests {
             stack.hash(),
             h("4f9bdb1af7edd2f43106d1a9c0bcdef6e1b98ccaf7d2c2c3b6fc40388a1dbf43")
         );
+    }
+
+    /// The hash of `values` computed from scratch, as AVM.md §2.5 defines it.
+    fn naive(values: &[Value]) -> (U256, (U256, U256)) {
+        let mut stack = (*EMPTY_TUPLE_HASH, U256::one());
+        let mut below_top = stack;
+        for value in values {
+            below_top = stack;
+            let inner = keccak(&[&[2], &be32(&value.hash()), &be32(&stack.0)]);
+            let size = pair_size(value, stack.1);
+            stack = (hash_preimage(&inner, &size), size);
+        }
+        let preimage = match values.last() {
+            None => (keccak(&[&[0]]), U256::one()),
+            Some(top) => (
+                keccak(&[&[2], &be32(&top.hash()), &be32(&below_top.0)]),
+                stack.1,
+            ),
+        };
+        (stack.0, preimage)
+    }
+
+    /// Random pushes, pops, swaps and replacements, deep and shallow, with hashes asked for
+    /// now and then: the cache always agrees with hashing from scratch, and stays small.
+    #[test]
+    fn cached_hashes_agree_with_hashing_from_scratch() {
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut random = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let mut stack = Stack::new();
+        for round in 0..4_000 {
+            match random(10) {
+                0..=3 => {
+                    for _ in 0..random(if round % 500 == 0 { 3_000 } else { 20 }) {
+                        stack.push(Value::int(random(1000)));
+                    }
+                }
+                4 => stack.drop_top(random(30) as usize),
+                5 if !stack.is_empty() => {
+                    let _ = stack.pop();
+                }
+                6 if stack.len() > 1 => {
+                    let depth = random(stack.len() as u64 - 1) as usize;
+                    stack.swap_top(depth);
+                }
+                7 if !stack.is_empty() => {
+                    let n = 1 + random(stack.len().min(3) as u64) as usize;
+                    stack.replace_top(n, Value::tuple(vec![Value::int(round as u64)]));
+                }
+                _ => {}
+            }
+            if stack.len() > 6_000 {
+                stack.drop_top(5_000);
+            }
+            if random(8) == 0 {
+                let (hash, preimage) = naive(stack.values());
+                assert_eq!(stack.hash(), hash, "round {round}");
+                assert_eq!(stack.preimage_below(0), preimage, "round {round}");
+                if stack.len() > 2 {
+                    let (_, below) = naive(&stack.values()[..stack.len() - 2]);
+                    assert_eq!(stack.preimage_below(2), below, "round {round}");
+                }
+                assert!(stack.dense.len() <= 2 * WINDOW + 1);
+                assert!(stack.sparse.len() <= stack.len() / STRIDE);
+            }
+        }
+    }
+
+    #[test]
+    fn a_deep_stack_hashes_in_little_extra_memory() {
+        let mut stack = Stack::new();
+        let values: Vec<Value> = (0..200_000u64).map(Value::int).collect();
+        for value in &values {
+            stack.push(value.clone());
+        }
+        assert_eq!(stack.hash(), naive(&values).0);
+        assert!(stack.dense.len() <= 2 * WINDOW);
+        assert_eq!(stack.sparse.len(), 200_000 / STRIDE);
+        // A change deep down re-hashes from the nearest cached depth.
+        stack.swap_top(150_000);
+        let mut moved = values.clone();
+        let top = moved.len() - 1;
+        moved.swap(top, top - 150_000);
+        assert_eq!(stack.hash(), naive(&moved).0);
     }
 
     #[test]
