@@ -1,8 +1,10 @@
 //! Step and gas counts as people write them: `1000000`, `1_000_000`, `1e6`, `2.5e6`, `0x10`.
 
+use avm_runtime::U256;
+
 /// Parses a count: decimal digits, `0x` hex digits, or a decimal with an exponent whose value is
 /// a whole number; `_` may separate digits. Out of range for `T`, or not whole, is an error.
-pub fn count<T: TryFrom<u128>>(text: &str) -> Result<T, String> {
+pub fn count<T: TryFrom<U256>>(text: &str) -> Result<T, String> {
     let value = whole(text).ok_or_else(|| {
         format!("`{text}` is not a count (write 1000000, 1_000_000, 1e6 or 0xf4240)")
     })?;
@@ -14,17 +16,18 @@ pub fn u64_count(text: &str) -> Result<u64, String> {
     count(text)
 }
 
-/// The clap parser of a `u128` count.
-pub fn u128_count(text: &str) -> Result<u128, String> {
-    count(text)
+/// The clap parser of a gas bound: any count below 2^256. Gas used is counted in 128 bits and
+/// can never pass 2^128 − 1, so a larger bound is kept as that, which stops a run the same way
+/// (never).
+pub fn gas_bound(text: &str) -> Result<u128, String> {
+    let bound: U256 = count(text)?;
+    Ok(u128::try_from(bound).unwrap_or(u128::MAX))
 }
 
-fn whole(text: &str) -> Option<u128> {
+fn whole(text: &str) -> Option<U256> {
     let text: String = text.trim().chars().filter(|&c| c != '_').collect();
     if let Some(hex) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
-        return u128::from_str_radix(hex, 16)
-            .ok()
-            .filter(|_| !hex.starts_with('+'));
+        return avm_runtime::hex::parse_int(hex).ok();
     }
     let (mantissa, exponent) = match text.split_once(['e', 'E']) {
         Some((m, e)) => (m, e.parse::<u32>().ok()?),
@@ -42,13 +45,12 @@ fn whole(text: &str) -> Option<u128> {
     if shift + trailing_zeros < 0 {
         return None;
     }
-    let significant: u128 = if trimmed.is_empty() {
-        return Some(0);
-    } else {
-        trimmed.parse().ok()?
-    };
-    let power = u32::try_from(shift + trailing_zeros).ok()?;
-    significant.checked_mul(10u128.checked_pow(power)?)
+    if trimmed.is_empty() {
+        return Some(U256::zero());
+    }
+    let significant = U256::from_dec_str(trimmed).ok()?;
+    let power = U256::from(u32::try_from(shift + trailing_zeros).ok()?);
+    significant.checked_mul(U256::from(10).checked_pow(power)?)
 }
 
 #[cfg(test)]
@@ -85,5 +87,9 @@ mod tests {
         assert!(count::<u64>("1e20").is_err());
         assert_eq!(count::<u128>("1e20"), Ok(100_000_000_000_000_000_000));
         assert!(count::<u128>("1e40").is_err());
+        assert_eq!(gas_bound("1e40"), Ok(u128::MAX));
+        assert_eq!(gas_bound(&format!("0x{}", "f".repeat(64))), Ok(u128::MAX));
+        assert!(gas_bound("1e78").is_err(), "past 2^256");
+        assert_eq!(gas_bound("1_000"), Ok(1000));
     }
 }

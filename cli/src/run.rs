@@ -14,7 +14,7 @@ use avm_runtime::hash::{hex_bytes, hex_hash};
 use serde_json::json;
 
 use crate::checkpoints::{open_store, store_failure};
-use crate::numbers::{u64_count, u128_count};
+use crate::numbers::{gas_bound, u64_count};
 use crate::out::{self, Exit, Failure, Out};
 use crate::signals::{Signal, StopRequests};
 use crate::{load_source, read_inbox};
@@ -147,7 +147,7 @@ pub struct BoundArgs {
     max_steps: Option<u64>,
     /// Stop on a bound on total gas used since the program started (before the instruction
     /// that would exceed it).
-    #[arg(long, value_name = "GAS", value_parser = u128_count)]
+    #[arg(long, value_name = "GAS", value_parser = gas_bound)]
     max_gas: Option<u128>,
     /// With --max-gas: stop once gas used has reached the bound instead of before exceeding it.
     #[arg(long, requires = "max_gas")]

@@ -136,6 +136,13 @@ fn counts_are_read_as_people_write_them() {
         0,
     );
     assert_eq!(out["stopped_by"], "gas_limit");
+    // Gas is 256-bit: a bound past 2^128 is a bound gas used never reaches.
+    let huge = format!("0x{}", "f".repeat(64));
+    let out = json_of(
+        &avm(&["run", &example("loop.avm"), "--max-gas", &huge, "--json"]),
+        0,
+    );
+    assert_eq!(out["status"], "halted");
     assert_fails(
         &avm(&["run", &example("loop.avm"), "--max-steps", "1.5"]),
         2,
