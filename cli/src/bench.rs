@@ -24,6 +24,7 @@ use avm_interp::{Limits, Machine};
 use avm_runtime::{InboxMessage, Program};
 use serde_json::{Value as Json, json};
 
+use crate::memory;
 use crate::numbers::{count, u64_count};
 use crate::out::{self, Failure, Out};
 use crate::{load_program, read_inbox};
@@ -424,7 +425,7 @@ fn measure(
         steps: machine.outputs().steps,
         seconds,
         compile_ms,
-        peak_rss_mb: peak_rss_mb(),
+        peak_rss_mb: memory::peak_resident().map(|bytes| bytes as f64 / f64::from(1 << 20)),
     })
 }
 
@@ -507,12 +508,4 @@ fn print_json(rows: &[Row], out: &mut Out) -> Result<(), Failure> {
         })
         .collect();
     writeln!(out, "{}", Json::Array(list))
-}
-
-/// This process's peak RSS in MB, where the OS reports it (Linux `VmHWM`).
-fn peak_rss_mb() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
 }

@@ -14,6 +14,7 @@ use avm_runtime::hash::{hex_bytes, hex_hash};
 use serde_json::json;
 
 use crate::checkpoints::{open_store, store_failure};
+use crate::memory;
 use crate::numbers::{gas_bound, u64_count};
 use crate::out::{self, Exit, Failure, Out};
 use crate::signals::{Signal, StopRequests};
@@ -152,6 +153,11 @@ pub struct BoundArgs {
     /// With --max-gas: stop once gas used has reached the bound instead of before exceeding it.
     #[arg(long, requires = "max_gas")]
     go_over_gas: bool,
+    /// Stop once the process holds more than this much memory (resident, checked about every
+    /// 20 ms): `512M`, `4G`, bytes; `0` for no bound. The run stops as at a step bound, its
+    /// state whole, with a checkpoint when checkpointing. [default: 80% of physical memory]
+    #[arg(long, value_name = "SIZE", value_parser = memory::size)]
+    max_memory: Option<u64>,
     /// Stop before a `breakpoint` (reported as blocked on breakpoint); the next run (`avm
     /// resume`) executes it.
     #[arg(long)]
@@ -162,6 +168,16 @@ pub struct BoundArgs {
 }
 
 impl BoundArgs {
+    /// The memory bound in bytes, if any: the one given, or the default share of physical
+    /// memory where the OS says how much there is.
+    fn memory_bound(&self) -> Option<u64> {
+        match self.max_memory {
+            Some(0) => None,
+            Some(bytes) => Some(bytes),
+            None => memory::physical().map(|total| (total as f64 * memory::DEFAULT_SHARE) as u64),
+        }
+    }
+
     fn limits(&self) -> Limits {
         Limits {
             max_steps: self.max_steps,
@@ -232,6 +248,7 @@ pub fn run(args: RunArgs, out: &mut Out) -> Result<Exit, Failure> {
         jit: args.engine.jit(&program)?,
         program,
         limits: args.bounds.limits(),
+        memory_bound: args.bounds.memory_bound(),
         checkpoints,
         load_ms: elapsed_ms(load_start),
         stop_requests,
@@ -265,6 +282,7 @@ pub fn resume(args: ResumeArgs, out: &mut Out) -> Result<Exit, Failure> {
         jit: args.engine.jit(&program)?,
         program,
         limits: args.bounds.limits(),
+        memory_bound: args.bounds.memory_bound(),
         checkpoints: Some(Checkpointing {
             store,
             dir: args.dir.clone(),
@@ -299,6 +317,8 @@ struct Session {
     program: Arc<Program>,
     jit: Option<Jit>,
     limits: Limits,
+    /// Resident bytes past which the run stops.
+    memory_bound: Option<u64>,
     checkpoints: Option<Checkpointing>,
     load_ms: f64,
     /// Signals caught since the command started (also while it loaded).
@@ -312,6 +332,8 @@ enum Ended {
     Machine(Stop),
     /// A signal asked the run to stop; it did at a step boundary.
     Signal(Signal),
+    /// The process held more memory than the run's bound.
+    MemoryLimit,
 }
 
 /// What the run did, for the report.
@@ -370,7 +392,7 @@ impl Session {
         let exit = match &summary.ended {
             Ended::Signal(signal) => signal.exit(),
             Ended::Machine(Stop::ErrorStop) => Exit::ErrorStop,
-            Ended::Machine(_) => Exit::Success,
+            Ended::Machine(_) | Ended::MemoryLimit => Exit::Success,
         };
         match as_json {
             true => report_json(&mut machine, &summary, out)?,
@@ -425,6 +447,11 @@ impl Session {
             if stop != Stop::StepLimit || remaining == Some(0) {
                 break Ended::Machine(stop);
             }
+            if let Some(bound) = self.memory_bound
+                && memory::resident().is_some_and(|held| held > bound)
+            {
+                break Ended::MemoryLimit;
+            }
             if until_checkpoint == Some(0) {
                 let c = self.checkpoints.as_ref().expect("checkpointing when due");
                 c.store
@@ -477,6 +504,7 @@ fn stop_fields(ended: &Ended) -> (&'static str, Option<&'static str>) {
         Ended::Machine(Stop::StepLimit) => ("stopped", Some("step_limit")),
         Ended::Machine(Stop::GasLimit) => ("stopped", Some("gas_limit")),
         Ended::Signal(signal) => ("stopped", Some(signal.name())),
+        Ended::MemoryLimit => ("stopped", Some("memory_limit")),
     }
 }
 
@@ -514,9 +542,9 @@ fn report_json(machine: &mut Machine, summary: &Summary, out: &mut Out) -> Resul
     }
     match summary.ended {
         Ended::Machine(Stop::Blocked(_)) => object["blocked_on"] = json!(why),
-        Ended::Machine(Stop::StepLimit | Stop::GasLimit) | Ended::Signal(_) => {
-            object["stopped_by"] = json!(why)
-        }
+        Ended::Machine(Stop::StepLimit | Stop::GasLimit)
+        | Ended::Signal(_)
+        | Ended::MemoryLimit => object["stopped_by"] = json!(why),
         _ => {}
     }
     writeln!(out, "{object}")

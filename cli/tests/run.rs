@@ -399,3 +399,49 @@ fn sigterm_stops_like_sigint_with_its_own_code() {
     assert!(text.starts_with("status: stopped (terminated)"), "{text}");
     assert!(text.contains("checkpoint: "), "{text}");
 }
+
+#[test]
+fn a_memory_bound_stops_the_run_whole() {
+    let dir = temp_dir("memory");
+    let grow = program(&dir, "grow.avm", "loop:\n    push (1, 2)\n    jump @loop\n");
+    let ckpt = dir.join("ckpt");
+    let ckpt = ckpt.to_str().unwrap();
+    let out = json_of(
+        &avm(&[
+            "run",
+            &grow,
+            "--max-memory",
+            "100M",
+            "--checkpoint-dir",
+            ckpt,
+            "--json",
+        ]),
+        0,
+    );
+    assert_eq!(
+        (out["status"].as_str(), out["stopped_by"].as_str()),
+        (Some("stopped"), Some("memory_limit"))
+    );
+    let steps = out["steps"].as_u64().unwrap();
+    assert!(steps > 100_000, "{steps}");
+    let resumed = json_of(&avm(&["resume", ckpt, "--max-steps", "10", "--json"]), 0);
+    assert_eq!(resumed["steps"].as_u64(), Some(steps + 10));
+    let unbounded = json_of(
+        &avm(&[
+            "run",
+            &grow,
+            "--max-memory",
+            "0",
+            "--max-steps",
+            "1e5",
+            "--json",
+        ]),
+        0,
+    );
+    assert_eq!(unbounded["stopped_by"], "step_limit");
+    assert_fails(
+        &avm(&["run", &grow, "--max-memory", "lots"]),
+        2,
+        "not a size",
+    );
+}
