@@ -4,6 +4,7 @@
 //! over thousands of generated programs from a fixed seed, and every kept regression.
 
 pub mod generate;
+pub mod mutate;
 pub mod oracle;
 pub mod targets;
 

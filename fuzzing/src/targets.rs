@@ -160,6 +160,59 @@ pub fn unmarshal(data: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
+/// `inbox_json`: any bytes parse as an inbox file or give a typed error naming the message; the
+/// messages that parse become values that hash.
+pub fn inbox_json(data: &[u8]) -> Result<(), String> {
+    let Ok(messages) = avm_runtime::parse_inbox_json(data) else {
+        return Ok(());
+    };
+    for message in &messages {
+        let value = message.to_value();
+        let avm_runtime::Value::Tuple(tuple) = &value else {
+            return Err("an inbox message is not a tuple".into());
+        };
+        if tuple.len() != 8 {
+            return Err(format!(
+                "an inbox message has {} fields, not 8",
+                tuple.len()
+            ));
+        }
+        value.hash();
+    }
+    Ok(())
+}
+
+/// `source`: any bytes load as a program source (a `.mexe` or assembler text) or give a typed
+/// error; a program that loads writes back to a `.mexe` and to assembler text, which both load
+/// to the same machine.
+pub fn source(data: &[u8]) -> Result<(), String> {
+    let Ok(program) = avm_runtime::Program::from_source(data) else {
+        return Ok(());
+    };
+    let hash = program.initial_machine_hash();
+    let from_json = mexe::load(mexe::to_json(&program).as_bytes())
+        .map_err(|e| format!("a loaded program does not reload from its own JSON: {e}"))?;
+    let text = avm_runtime::asm::disassemble(&program);
+    let from_text = avm_runtime::asm::assemble(&text)
+        .map_err(|e| format!("a loaded program does not reassemble from its text: {e}"))?;
+    if from_json.initial_machine_hash() != hash || from_text.initial_machine_hash() != hash {
+        return Err("reloading a program changed its initial machine hash".into());
+    }
+    Ok(())
+}
+
+/// `hex_value`: any text is hex of a marshaled value (what `avm value-hash` takes) or gives a
+/// typed error; what decodes round-trips as [`unmarshal`] checks.
+pub fn hex_value(data: &[u8]) -> Result<(), String> {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return Ok(());
+    };
+    match avm_runtime::hex::parse_bytes(avm_runtime::hex::unprefixed(text.trim())) {
+        Ok(bytes) => unmarshal(&bytes),
+        Err(_) => Ok(()),
+    }
+}
+
 /// Whether `value` holds a buffer anywhere (iteratively: values nest deeply).
 fn has_buffer(value: &avm_runtime::Value) -> bool {
     use avm_runtime::Value;
