@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use avm_engine::node::{Store, StoreError};
+use avm_engine::node::{CheckpointInfo, Store, StoreError};
 use avm_interp::Status;
 use avm_runtime::hash::hex_hash;
 use serde_json::json;
@@ -26,17 +26,23 @@ pub struct CheckpointsArgs {
 /// `avm checkpoints`: a directory's checkpoints, oldest first (after pruning them, with
 /// `--keep`).
 pub fn list(args: CheckpointsArgs, out: &mut Out) -> Result<(), Failure> {
-    let mut store = open_store(&args.dir, false)?;
-    if let Some(keep) = args.keep {
-        prune(&mut store, keep).map_err(store_failure)?;
-    }
+    // Listing reads only, so it works while a run writes the store, and on a read-only copy.
+    let store = match args.keep {
+        None => open_store_read_only(&args.dir)?,
+        Some(keep) => {
+            let mut store = open_store(&args.dir, false)?;
+            prune(&mut store, keep).map_err(store_failure)?;
+            store
+        }
+    };
     let list = store.checkpoints().map_err(store_failure)?;
     let stats = store.stats().map_err(store_failure)?;
     let path = store_path(&args.dir);
     let file_bytes = std::fs::metadata(&path)
         .map_err(|e| Failure::io(&path, e))?
         .len();
-    let status = |s: Status| match s {
+    let status = |c: &CheckpointInfo| match c.status {
+        Status::Running if c.blocked_on_inbox => "blocked",
         Status::Running => "running",
         Status::Halted => "halted",
         Status::ErrorStop => "errorstop",
@@ -45,16 +51,20 @@ pub fn list(args: CheckpointsArgs, out: &mut Out) -> Result<(), Failure> {
         let entries: Vec<serde_json::Value> = list
             .iter()
             .map(|c| {
-                json!({
+                let mut entry = json!({
                     "id": c.id,
-                    "status": status(c.status),
+                    "status": status(c),
                     "steps": c.steps,
                     "gas_used": c.gas_used.to_string(),
                     "inbox_consumed": c.inbox_consumed,
                     "pending_inbox": c.pending_inbox,
                     "machine_hash": hex_hash(&c.machine_hash),
                     "program": hex_hash(&c.program),
-                })
+                });
+                if c.blocked_on_inbox {
+                    entry["blocked_on"] = json!("inbox");
+                }
+                entry
             })
             .collect();
         let object = json!({
@@ -74,7 +84,10 @@ pub fn list(args: CheckpointsArgs, out: &mut Out) -> Result<(), Failure> {
             out,
             "{}  {}  {}  {}  {}  {}  {}",
             c.id,
-            status(c.status),
+            match c.blocked_on_inbox {
+                true => "blocked (inbox)",
+                false => status(c),
+            },
             c.steps,
             c.gas_used,
             c.inbox_consumed,
@@ -104,18 +117,33 @@ pub fn store_path(dir: &Path) -> PathBuf {
     dir.join("checkpoints.redb")
 }
 
-/// The store of a checkpoint directory (created with the directory when `create`).
+/// The store of a checkpoint directory, to write (created with the directory when `create`).
 pub fn open_store(dir: &Path, create: bool) -> Result<Store, Failure> {
     let path = store_path(dir);
     if create {
         std::fs::create_dir_all(dir).map_err(|e| Failure::io(dir, e))?;
-    } else if !path.is_file() {
-        return Err(Failure::io(
-            &path,
-            std::io::Error::new(std::io::ErrorKind::NotFound, "no checkpoint store"),
-        ));
+    } else {
+        existing(&path)?;
     }
     Store::open(&path).map_err(store_failure)
+}
+
+/// The store of a checkpoint directory, to read only.
+pub fn open_store_read_only(dir: &Path) -> Result<Store, Failure> {
+    let path = store_path(dir);
+    existing(&path)?;
+    Store::open_read_only(&path).map_err(store_failure)
+}
+
+/// Fails unless a store file is at `path`.
+fn existing(path: &Path) -> Result<(), Failure> {
+    match path.is_file() {
+        true => Ok(()),
+        false => Err(Failure::io(
+            path,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no checkpoint store"),
+        )),
+    }
 }
 
 /// A store error as a one-line failure.

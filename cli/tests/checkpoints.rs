@@ -172,3 +172,214 @@ fn arbos_killed_at_random_points_resumes_to_the_same_end() {
     }
     panic!("no run finished in 60 rounds ({kills} kills)");
 }
+
+fn avm(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_avm"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Writes assembler text into `dir` and returns its path.
+fn program(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+/// `avm checkpoints DIR --json` (it must succeed).
+fn listed(dir: &str) -> Vec<serde_json::Value> {
+    let out = avm(&["checkpoints", dir, "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    report["checkpoints"].as_array().unwrap().clone()
+}
+
+#[test]
+fn a_store_is_listed_while_a_run_writes_it() {
+    let dir = temp_dir("listing-during-a-run");
+    let forever = program(
+        &dir,
+        "forever.avm",
+        "    push 0\nloop:\n    add 1\n    jump @loop\n",
+    );
+    let ckpt = dir.join("ckpt");
+    let ckpt_dir = ckpt.to_str().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_avm"))
+        .args([
+            "run",
+            &forever,
+            "--checkpoint-dir",
+            ckpt_dir,
+            "--checkpoint-every",
+            "1e5",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let during = loop {
+        assert!(Instant::now() < deadline, "no checkpoint appeared");
+        if ckpt.join("checkpoints.redb").exists() {
+            let list = listed(ckpt_dir);
+            if list.len() >= 2 {
+                break list;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(during.iter().all(|c| c["status"] == "running"));
+    // The run goes on saving: a later listing sees more.
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(listed(ckpt_dir).len() > during.len());
+    // Pruning writes: refused in one line while the run holds the store.
+    let out = avm(&["checkpoints", ckpt_dir, "--keep", "1"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("holds this checkpoint store"), "{stderr}");
+    let out = avm(&["resume", ckpt_dir]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("holds this checkpoint store"));
+    // Killed while writing, the store still lists (after redb's repair) and prunes.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(listed(ckpt_dir).len() > during.len());
+    let out = avm(&["checkpoints", ckpt_dir, "--keep", "1", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(listed(ckpt_dir).len(), 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_machine_waiting_for_input_is_listed_as_blocked() {
+    let dir = temp_dir("blocked-listing");
+    let reader = program(
+        &dir,
+        "reader.avm",
+        "    push 1\n    push 2\n    pop\n    inbox\n    halt\n",
+    );
+    let ckpt = dir.join("ckpt");
+    let ckpt_dir = ckpt.to_str().unwrap();
+    let out = avm(&[
+        "run",
+        &reader,
+        "--checkpoint-dir",
+        ckpt_dir,
+        "--checkpoint-every",
+        "1",
+        "--json",
+    ]);
+    assert!(out.status.success());
+    let list = listed(ckpt_dir);
+    let statuses: Vec<(&str, Option<&str>)> = list
+        .iter()
+        .map(|c| (c["status"].as_str().unwrap(), c["blocked_on"].as_str()))
+        .collect();
+    // Saved after each of the three steps, then where the run blocked (the last two are the
+    // same machine: waiting for a message).
+    assert_eq!(
+        statuses,
+        [
+            ("running", None),
+            ("running", None),
+            ("blocked", Some("inbox")),
+            ("blocked", Some("inbox"))
+        ]
+    );
+    let out = avm(&["checkpoints", ckpt_dir]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("blocked (inbox)"));
+    // A message arrives: the resumed machine reads it and halts.
+    let inbox = dir.join("inbox.json");
+    std::fs::write(&inbox, r#"[{"kind": "3", "l1_block_number": "1", "l1_timestamp": "1", "sender": "0x1", "inbox_sequence_number": "0", "l1_gas_price": "1", "data": "0x"}]"#).unwrap();
+    let out = avm(&[
+        "resume",
+        ckpt_dir,
+        "--inbox",
+        inbox.to_str().unwrap(),
+        "--json",
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["status"], "halted");
+    assert_eq!(listed(ckpt_dir).last().unwrap()["status"], "halted");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_store_without_checkpoints_is_empty_not_corrupt() {
+    let dir = temp_dir("empty-store");
+    let ckpt = dir.join("ckpt");
+    std::fs::create_dir_all(&ckpt).unwrap();
+    drop(Store::open(ckpt.join("checkpoints.redb")).unwrap());
+    let ckpt_dir = ckpt.to_str().unwrap();
+    assert!(listed(ckpt_dir).is_empty());
+    let out = avm(&["resume", ckpt_dir]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("no checkpoint yet") && !stderr.contains("corrupt"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Two runs started together on one new checkpoint directory: one makes the store; the other
+/// either runs after it (adding its own checkpoints) or is told in one line that a run holds
+/// the store. No run's checkpoints are ever lost.
+#[test]
+fn two_runs_starting_on_one_new_directory_lose_nothing() {
+    let dir = temp_dir("concurrent-starts");
+    let program = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/loop.avm");
+    let program = program.to_str().unwrap();
+    let (mut both, mut one) = (0, 0);
+    for trial in 0..40 {
+        let ckpt = dir.join(format!("ckpt-{trial}"));
+        let ckpt_dir = ckpt.to_str().unwrap();
+        let start = || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_avm"))
+                .args(["run", program, "--engine", "interp", "--json"])
+                .args(["--checkpoint-dir", ckpt_dir, "--checkpoint-every", "1000"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let runs = [start(), start()].map(|child| child.wait_with_output().unwrap());
+        let mut saved = 0;
+        for out in &runs {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            match out.status.code() {
+                Some(0) => saved += 10,
+                Some(1) => {
+                    assert_eq!(stderr.lines().count(), 1, "trial {trial}: {stderr}");
+                    assert!(
+                        stderr.contains("holds this checkpoint store"),
+                        "trial {trial}: {stderr}"
+                    );
+                }
+                code => panic!("trial {trial}: exit {code:?}: {stderr}"),
+            }
+        }
+        assert!(saved > 0, "trial {trial}: neither run ran");
+        assert_eq!(
+            listed(ckpt_dir).len(),
+            saved,
+            "trial {trial}: checkpoints lost"
+        );
+        match saved {
+            20 => both += 1,
+            _ => one += 1,
+        }
+    }
+    eprintln!("40 concurrent starts: both ran in turn {both} times, one was refused {one} times");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

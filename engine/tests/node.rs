@@ -8,7 +8,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use avm_engine::jit::{CompileMode, DEFAULT_CACHE_BLOCKS, Jit, JitOptions, SharedCode};
 use avm_engine::node::{
@@ -557,12 +557,54 @@ fn a_save_killed_midway_leaves_the_store_consistent() {
 fn a_creation_killed_midway_leaves_no_store() {
     let dir = temp_dir("creation");
     let path = dir.join("store.redb");
-    std::fs::write(dir.join("store.redb.creating"), b"redb\x1a\x0a").unwrap();
+    // Half-built files: one left by a creation killed long ago, one of a creation under way.
+    let killed = dir.join("store.redb.creating.123.456");
+    let building = dir.join("store.redb.creating.789.1011");
+    for file in [&killed, &building] {
+        std::fs::write(file, b"redb\x1a\x0a").unwrap();
+    }
+    let an_hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&killed)
+        .unwrap()
+        .set_modified(an_hour_ago)
+        .unwrap();
     assert!(!path.exists());
     let store = Store::open(&path).unwrap();
     assert!(store.checkpoints().unwrap().is_empty());
-    assert!(!dir.join("store.redb.creating").exists());
+    assert!(!killed.exists(), "a stale half-built store is removed");
+    assert!(building.exists(), "another creator's file is never touched");
     drop(store);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// One process writes a store; others read it meanwhile and see its commits, and a second
+/// writer is told the store is busy.
+#[test]
+fn a_store_is_read_while_another_handle_writes_it() {
+    let dir = temp_dir("sharing");
+    let path = dir.join("store.redb");
+    let writer = Store::open(&path).unwrap();
+    let first = holding(tree(1)).checkpoint(&writer).unwrap();
+    let reader = Store::open_read_only(&path).unwrap();
+    assert_eq!(reader.latest().unwrap(), Some(first.id));
+    let second = holding(tree(2)).checkpoint(&writer).unwrap();
+    assert_eq!(
+        reader.latest().unwrap(),
+        Some(second.id),
+        "the reader follows commits"
+    );
+    let mut m = NodeMachine::from_checkpoint(&reader, second.id, Engine::Interp).unwrap();
+    assert_eq!(m.hash(), holding(tree(2)).hash());
+    assert!(matches!(Store::open(&path), Err(StoreError::Busy)));
+    assert!(matches!(
+        holding(tree(3)).checkpoint(&reader),
+        Err(StoreError::ReadOnly)
+    ));
+    drop(writer);
+    assert!(Store::open(&path).is_ok(), "free once the writer is gone");
+    drop(reader);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -35,8 +35,11 @@ use std::sync::{Arc, Mutex};
 use avm_interp::{Machine, Outputs, Pc, Snapshot, Status};
 use avm_runtime::buffer::LEAF_BYTES;
 use avm_runtime::hash::{be32, keccak};
-use avm_runtime::{Buffer, CodePoint, Next, Program, Tuple, U256, Value};
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use avm_runtime::{Buffer, CodePoint, Next, Program, Tuple, U256, Value, opcode};
+use redb::{
+    ConcurrencyMode, Database, DatabaseError, ReadOnlyDatabase, ReadTransaction, ReadableDatabase,
+    ReadableTable, ReadableTableMetadata, TableDefinition,
+};
 
 const VALUES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("values");
 const REFCOUNTS: TableDefinition<&[u8], u64> = TableDefinition::new("refcounts");
@@ -68,6 +71,10 @@ pub enum StoreError {
     },
     /// The store has no source for the checkpoint's program.
     MissingProgram(U256),
+    /// Another process (a run) has the store open for writing; it can still be listed.
+    Busy,
+    /// The store was opened read-only ([`Store::open_read_only`]) and this writes.
+    ReadOnly,
 }
 
 impl std::fmt::Display for StoreError {
@@ -83,6 +90,11 @@ impl std::fmt::Display for StoreError {
             StoreError::MissingProgram(id) => {
                 write!(f, "the store has no program {id:#066x}")
             }
+            StoreError::Busy => f.write_str(
+                "another process (a run) holds this checkpoint store; `avm checkpoints DIR` lists \
+                 it meanwhile",
+            ),
+            StoreError::ReadOnly => f.write_str("the checkpoint store is open read-only"),
         }
     }
 }
@@ -91,7 +103,10 @@ impl std::error::Error for StoreError {}
 
 impl<E: Into<redb::Error>> From<E> for StoreError {
     fn from(e: E) -> StoreError {
-        StoreError::Db(e.into())
+        match e.into() {
+            redb::Error::DatabaseAlreadyOpen => StoreError::Busy,
+            e => StoreError::Db(e),
+        }
     }
 }
 
@@ -137,6 +152,9 @@ pub struct CheckpointInfo {
     pub pending_inbox: u64,
     /// Running, halted or error-stopped.
     pub status: Status,
+    /// Running, and its next instruction is `inbox` with no message queued: the machine waits
+    /// for input (what a run reports as blocked on the inbox).
+    pub blocked_on_inbox: bool,
     /// Header size in bytes.
     pub header_bytes: u64,
 }
@@ -155,14 +173,49 @@ pub struct StoreStats {
 }
 
 /// A checkpoint store in one file (see the module doc). Shareable between threads (`&Store`
-/// is enough to save and load); redb serialises write transactions.
+/// is enough to save and load); redb serialises write transactions. One process at a time
+/// writes a store; any number of others may read it meanwhile ([`Store::open_read_only`]).
 #[derive(Debug)]
 pub struct Store {
-    db: Database,
+    db: Db,
     /// Per program id: codepoint hash → index, built by the first load of that program (loads
     /// resolve program codepoints, stored by hash, through it).
     indices: Mutex<HashMap<U256, Arc<CodeIndex>>>,
 }
+
+/// The database a store reads, and writes unless opened read-only.
+enum Db {
+    Writable(Database),
+    ReadOnly(ReadOnlyDatabase),
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Db::Writable(_) => "Db::Writable",
+            Db::ReadOnly(_) => "Db::ReadOnly",
+        })
+    }
+}
+
+impl Db {
+    fn begin_read(&self) -> Result<ReadTransaction, StoreError> {
+        Ok(match self {
+            Db::Writable(db) => db.begin_read()?,
+            Db::ReadOnly(db) => db.begin_read()?,
+        })
+    }
+
+    fn writable(&self) -> Result<&Database, StoreError> {
+        match self {
+            Db::Writable(db) => Ok(db),
+            Db::ReadOnly(_) => Err(StoreError::ReadOnly),
+        }
+    }
+}
+
+/// How processes share a store file: one writes, others may read and follow its commits.
+const SHARING: ConcurrencyMode = ConcurrencyMode::SingleWriter;
 
 /// A program's codepoint hashes and their indices (unique: a loaded codepoint's hash covers
 /// every instruction after it).
@@ -519,6 +572,8 @@ struct Header {
     program: U256,
     machine_hash: U256,
     status: Status,
+    /// See [`CheckpointInfo::blocked_on_inbox`].
+    blocked_on_inbox: bool,
     pc: Ref,
     gas: U256,
     err_handler: Ref,
@@ -541,8 +596,12 @@ struct Header {
     inbox_acc: U256,
 }
 
-fn status_byte(status: Status) -> u8 {
+/// The header's state byte: 0 running, 1 halted, 2 error-stopped, 3 running and waiting for an
+/// inbox message (stores written before that value existed never hold it, so they read as
+/// they always did).
+fn state_byte(status: Status, blocked_on_inbox: bool) -> u8 {
     match status {
+        Status::Running if blocked_on_inbox => 3,
         Status::Running => 0,
         Status::Halted => 1,
         Status::ErrorStop => 2,
@@ -576,7 +635,7 @@ impl Header {
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&be32(&self.program));
         out.extend_from_slice(&be32(&self.machine_hash));
-        out.push(status_byte(self.status));
+        out.push(state_byte(self.status, self.blocked_on_inbox));
         out.extend_from_slice(&self.steps.to_le_bytes());
         out.extend_from_slice(&self.gas_used.to_le_bytes());
         out.extend_from_slice(&self.inbox_consumed.to_le_bytes());
@@ -630,10 +689,11 @@ impl Header {
         r.take(MAGIC.len())?;
         let program = r.u256()?;
         let machine_hash = r.u256()?;
-        let status = match r.u8()? {
-            0 => Status::Running,
-            1 => Status::Halted,
-            2 => Status::ErrorStop,
+        let (status, blocked_on_inbox) = match r.u8()? {
+            0 => (Status::Running, false),
+            1 => (Status::Halted, false),
+            2 => (Status::ErrorStop, false),
+            3 => (Status::Running, true),
             _ => return Err(corrupt("bad status")),
         };
         let steps = r.u64()?;
@@ -667,6 +727,7 @@ impl Header {
             program,
             machine_hash,
             status,
+            blocked_on_inbox,
             pc,
             gas,
             err_handler,
@@ -700,6 +761,7 @@ impl Header {
             inbox_consumed: self.inbox_consumed,
             pending_inbox: self.inbox.len() as u64,
             status: self.status,
+            blocked_on_inbox: self.blocked_on_inbox,
             header_bytes,
         }
     }
@@ -709,14 +771,38 @@ impl Header {
 // The store.
 
 impl Store {
-    /// Opens the store at `path`, creating an empty one if the file does not exist. A file that
-    /// is not a redb database, or whose redb checksums fail, is an error.
+    /// Opens the store at `path` to read and write, creating an empty one if the file does not
+    /// exist. A file that is not a redb database, or whose redb checksums fail, is an error;
+    /// so is a store another process writes ([`StoreError::Busy`]).
     pub fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
         let path = path.as_ref();
         if !path.exists() {
             create(path)?;
         }
-        Ok(Store::on(Database::open(path)?))
+        let db = Database::builder()
+            .set_concurrency_mode(SHARING)
+            .open(path)?;
+        Ok(Store::on(Db::Writable(db)))
+    }
+
+    /// Opens the store at `path` to read only, also while another process writes it (it sees
+    /// that process's commits) and on a read-only file system. A store left needing repair by
+    /// a writer that was killed is repaired first when it can be opened for writing.
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Store, StoreError> {
+        let path = path.as_ref();
+        let read_only = || {
+            Database::builder()
+                .set_concurrency_mode(SHARING)
+                .open_read_only(path)
+        };
+        match read_only() {
+            Ok(db) => Ok(Store::on(Db::ReadOnly(db))),
+            Err(DatabaseError::RepairAborted) => {
+                drop(Store::open(path)?);
+                Ok(Store::on(Db::ReadOnly(read_only()?)))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// A store in memory only: everything a file store does but survive the process (tests,
@@ -724,11 +810,11 @@ impl Store {
     pub fn in_memory() -> Result<Store, StoreError> {
         let db = Database::builder().create_with_backend(redb::backends::InMemoryBackend::new())?;
         create_tables(&db)?;
-        Ok(Store::on(db))
+        Ok(Store::on(Db::Writable(db)))
     }
 
     /// A store on `db`, whose tables exist.
-    fn on(db: Database) -> Store {
+    fn on(db: Db) -> Store {
         Store {
             db,
             indices: Mutex::new(HashMap::new()),
@@ -741,7 +827,10 @@ impl Store {
     /// a crash midway leaves a store that opens (after redb's repair) with every checkpoint.
     /// Needs the store to itself (`&mut`): no transaction may be open.
     pub fn compact(&mut self) -> Result<(), StoreError> {
-        self.db.compact()?;
+        match &mut self.db {
+            Db::Writable(db) => db.compact()?,
+            Db::ReadOnly(_) => return Err(StoreError::ReadOnly),
+        };
         Ok(())
     }
 
@@ -769,6 +858,9 @@ impl Store {
             program: program_id,
             machine_hash,
             status: snapshot.status,
+            blocked_on_inbox: snapshot.status == Status::Running
+                && snapshot.inbox.is_empty()
+                && matches!(&pc_value, Value::CodePoint(cp) if cp.opcode() == opcode::INBOX),
             pc: reference(&pc_value, program),
             gas: snapshot.gas,
             err_handler: reference(&Value::CodePoint(snapshot.err_handler.clone()), program),
@@ -807,7 +899,7 @@ impl Store {
         .collect();
         let header_bytes = header.encode();
 
-        let txn = self.db.begin_write()?;
+        let txn = self.db.writable()?.begin_write()?;
         let (mut new_nodes, mut new_bytes) = (0u64, 0u64);
         let id;
         {
@@ -1000,7 +1092,7 @@ impl Store {
     /// Deletes checkpoint `id` and every node no other checkpoint reaches, in one atomic
     /// transaction.
     pub fn delete(&self, id: CheckpointId) -> Result<(), StoreError> {
-        let txn = self.db.begin_write()?;
+        let txn = self.db.writable()?.begin_write()?;
         {
             let mut checkpoints = txn.open_table(CHECKPOINTS)?;
             let header = read_header(&checkpoints, id)?;
@@ -1067,21 +1159,71 @@ impl Store {
     }
 }
 
-/// Creates an empty store at `path` atomically: it is built beside `path` and renamed into
-/// place, so a crash leaves either no store or a complete one (redb writes a new file's header
-/// in several steps, and a file cut short among them never opens again).
+/// Creates an empty store at `path` unless one is there, atomically and exclusively. It is
+/// built in a file of this process's own beside `path` and linked into place only if `path`
+/// does not exist yet (a hard link never replaces a file): a crash leaves either no store or a
+/// complete one (redb writes a new file's header in several steps, and a file cut short among
+/// them never opens), and of two processes creating one store at once, one store is made and
+/// the other process opens it (and finds it busy while the first runs), never replacing it.
 fn create(path: &Path) -> Result<(), StoreError> {
+    remove_stale_builds(path);
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |t| t.as_nanos());
     let mut building = path.as_os_str().to_owned();
-    building.push(".creating");
+    building.push(format!("{BUILDING}{}.{stamp}", std::process::id()));
     let building = PathBuf::from(building);
-    // Left by a creation that was killed: nothing uses it.
-    match std::fs::remove_file(&building) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
-        _ => {}
+    std::fs::File::create_new(&building)?;
+    let made = Database::builder()
+        .create(&building)
+        .map_err(StoreError::from)
+        .and_then(|db| create_tables(&db))
+        .and_then(|()| match std::fs::hard_link(&building, path) {
+            Ok(()) => Ok(()),
+            // Another process made the store first: it is the one.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+            // A file system without hard links: moved into place, not exclusive.
+            Err(e) if e.kind() == std::io::ErrorKind::Unsupported && !path.exists() => {
+                std::fs::rename(&building, path).map_err(StoreError::from)
+            }
+            Err(e) => Err(e.into()),
+        });
+    let _ = std::fs::remove_file(&building);
+    made
+}
+
+/// What a store being built beside `path` is named after: `path` + this + pid + time.
+const BUILDING: &str = ".creating.";
+
+/// Removes files left beside `path` by creations that were killed (older than ten minutes;
+/// a creation takes milliseconds). Best effort: whatever cannot be removed stays, unused.
+fn remove_stale_builds(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let prefix = format!(
+        "{}{}",
+        name.to_string_lossy(),
+        BUILDING.trim_end_matches('.')
+    );
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let stale = entry.file_name().to_string_lossy().starts_with(&prefix)
+            && entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() > 600));
+        if stale {
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
-    create_tables(&Database::create(&building)?)?;
-    std::fs::rename(&building, path)?;
-    Ok(())
 }
 
 /// Creates the store's tables in a new database.
