@@ -445,3 +445,38 @@ fn a_memory_bound_stops_the_run_whole() {
         "not a size",
     );
 }
+
+/// Runs `avm args` with a terminal as its stderr (under `script`), or `None` where there is no
+/// `script` to provide one.
+fn on_a_terminal(args: &[&str]) -> Option<String> {
+    let command = std::iter::once(env!("CARGO_BIN_EXE_avm"))
+        .chain(args.iter().copied())
+        .map(|a| format!("'{a}'"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let output = Command::new("script")
+        .args(["-qec", &format!("{command} >/dev/null"), "/dev/null"])
+        .output()
+        .ok()?;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Some(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+#[test]
+fn long_runs_and_proof_checks_show_progress_on_a_terminal() {
+    let dir = temp_dir("progress");
+    let forever = program(&dir, "forever.avm", FOREVER);
+    let Some(proving) = on_a_terminal(&["prove", &forever, "--check-all", "--max-steps", "1e5"])
+    else {
+        eprintln!("skipping long_runs_and_proof_checks_show_progress_on_a_terminal: no `script`");
+        return;
+    };
+    assert!(proving.contains("steps proved and verified"), "{proving:?}");
+    let running =
+        on_a_terminal(&["run", &forever, "--engine", "interp", "--max-steps", "5e7"]).unwrap();
+    assert!(running.contains("M steps/s"), "{running:?}");
+}
