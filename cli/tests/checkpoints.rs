@@ -199,6 +199,26 @@ fn listed(dir: &str) -> Vec<serde_json::Value> {
     report["checkpoints"].as_array().unwrap().clone()
 }
 
+/// A child process killed (and reaped) when dropped, so a failed assertion never leaves it
+/// running.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A failure report: exit status 1 and one line on stderr, with no panic.
+fn one_line_failure(out: &std::process::Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(!stderr.contains("panick"), "{stderr}");
+    stderr
+}
+
 #[test]
 fn a_store_is_listed_while_a_run_writes_it() {
     let dir = temp_dir("listing-during-a-run");
@@ -209,25 +229,21 @@ fn a_store_is_listed_while_a_run_writes_it() {
     );
     let ckpt = dir.join("ckpt");
     let ckpt_dir = ckpt.to_str().unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_avm"))
-        .args([
-            "run",
-            &forever,
-            "--checkpoint-dir",
-            ckpt_dir,
-            "--checkpoint-every",
-            "1e5",
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut run = Running(
+        std::process::Command::new(env!("CARGO_BIN_EXE_avm"))
+            .args(["run", &forever, "--checkpoint-dir", ckpt_dir])
+            .args(["--checkpoint-every", "1000", "--max-steps", "1e9"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
     let during = loop {
         assert!(Instant::now() < deadline, "no checkpoint appeared");
         if ckpt.join("checkpoints.redb").exists() {
             let list = listed(ckpt_dir);
-            if list.len() >= 2 {
+            if !list.is_empty() {
                 break list;
             }
         }
@@ -237,25 +253,36 @@ fn a_store_is_listed_while_a_run_writes_it() {
     // The run goes on saving: a later listing sees more.
     std::thread::sleep(Duration::from_millis(200));
     assert!(listed(ckpt_dir).len() > during.len());
-    // Pruning writes: refused in one line while the run holds the store.
-    let out = avm(&["checkpoints", ckpt_dir, "--keep", "1"]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("holds this checkpoint store"), "{stderr}");
-    let out = avm(&["resume", ckpt_dir]);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("holds this checkpoint store"));
-    // Killed while writing, the store still lists (after redb's repair) and prunes.
-    child.kill().unwrap();
-    child.wait().unwrap();
-    assert!(listed(ckpt_dir).len() > during.len());
+    // The text listing too.
+    let out = avm(&["checkpoints", ckpt_dir]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("  running  "));
+    // Pruning and resuming write: refused in one line while the run holds the store.
+    for args in [
+        &["checkpoints", ckpt_dir, "--keep", "1"][..],
+        &["resume", ckpt_dir],
+    ] {
+        let stderr = one_line_failure(&avm(args));
+        assert!(
+            stderr.contains("another process (a run) holds this checkpoint store")
+                && stderr.contains("avm checkpoints DIR"),
+            "{args:?}: {stderr}"
+        );
+    }
+    assert!(run.0.try_wait().unwrap().is_none(), "the run goes on");
+    // Killed while writing (the file then needs repair), the store still lists and prunes.
+    run.0.kill().unwrap();
+    run.0.wait().unwrap();
+    let after = listed(ckpt_dir);
+    assert!(after.len() > during.len());
     let out = avm(&["checkpoints", ckpt_dir, "--keep", "1", "--json"]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(listed(ckpt_dir).len(), 1);
+    assert_eq!(listed(ckpt_dir), after[after.len() - 1..]);
+    drop(run);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -310,6 +337,29 @@ fn a_machine_waiting_for_input_is_listed_as_blocked() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["status"], "halted");
     assert_eq!(listed(ckpt_dir).last().unwrap()["status"], "halted");
+
+    // Stopped by a step bound: before the `inbox`, and at it with a message queued. Neither
+    // waits for input.
+    let inbox = inbox.to_str().unwrap();
+    for (case, steps, with_inbox) in [("before", "2", false), ("queued", "3", true)] {
+        let ckpt = dir.join(case);
+        let ckpt_dir = ckpt.to_str().unwrap();
+        let mut args = vec!["run", reader.as_str(), "--checkpoint-dir", ckpt_dir];
+        args.extend(["--max-steps", steps, "--json"]);
+        if with_inbox {
+            args.extend(["--inbox", inbox]);
+        }
+        let out = avm(&args);
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["stopped_by"], "step_limit", "{case}");
+        let list = listed(ckpt_dir);
+        assert_eq!(list.len(), 1, "{case}");
+        assert_eq!(list[0]["status"], "running", "{case}");
+        assert_eq!(list[0]["steps"], steps.parse::<u64>().unwrap(), "{case}");
+        assert!(list[0].get("blocked_on").is_none(), "{case}");
+        let out = avm(&["checkpoints", ckpt_dir]);
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("blocked"));
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -321,10 +371,12 @@ fn a_store_without_checkpoints_is_empty_not_corrupt() {
     drop(Store::open(ckpt.join("checkpoints.redb")).unwrap());
     let ckpt_dir = ckpt.to_str().unwrap();
     assert!(listed(ckpt_dir).is_empty());
-    let out = avm(&["resume", ckpt_dir]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1));
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let out = avm(&["checkpoints", ckpt_dir]);
+    assert!(out.status.success() && out.stderr.is_empty());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.lines().count(), 2, "a heading and the totals: {text}");
+    assert!(text.contains("0 checkpoints, 0 values"), "{text}");
+    let stderr = one_line_failure(&avm(&["resume", ckpt_dir]));
     assert!(
         stderr.contains("no checkpoint yet") && !stderr.contains("corrupt"),
         "{stderr}"

@@ -14,8 +14,9 @@ use avm_engine::jit::{CompileMode, DEFAULT_CACHE_BLOCKS, Jit, JitOptions, Shared
 use avm_engine::node::{
     Engine, NodeMachine, NodeProgram, RunBound, Store, StoreError, run_parallel,
 };
-use avm_runtime::hash::hex_hash;
-use avm_runtime::{Buffer, Value};
+use avm_interp::Status;
+use avm_runtime::hash::{be32, hex_hash, keccak};
+use avm_runtime::{Buffer, U256, Value};
 
 /// A fresh directory for one test's store.
 fn temp_dir(test: &str) -> PathBuf {
@@ -531,6 +532,20 @@ fn a_save_killed_midway_leaves_the_store_consistent() {
         std::thread::sleep(std::time::Duration::from_millis(50 + 37 * round));
         child.kill().unwrap();
         child.wait().unwrap();
+        // The killed writer left the file needing repair, which redb refuses to do read-only;
+        // a read-only open of the store repairs it (no one else holds it) and reads it.
+        assert!(matches!(
+            redb::Builder::new()
+                .set_concurrency_mode(redb::ConcurrencyMode::SingleWriter)
+                .open_read_only(&path),
+            Err(redb::DatabaseError::RepairAborted)
+        ));
+        let reader = Store::open_read_only(&path).unwrap();
+        for info in reader.checkpoints().unwrap() {
+            let mut m = NodeMachine::from_checkpoint(&reader, info.id, Engine::Interp).unwrap();
+            assert_eq!(m.hash(), info.machine_hash);
+        }
+        drop(reader);
         // Every checkpoint left loads and hashes right, and the counts add up: deleting
         // what is left frees every node.
         let store = Store::open(&path).unwrap();
@@ -548,6 +563,88 @@ fn a_save_killed_midway_leaves_the_store_consistent() {
     }
     assert_eq!(store.stats().unwrap().nodes, 0);
     drop(store);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Starts a child copy of this test binary saving into the store at `path`, and kills it once
+/// it has saved: the store is left open by a writer that is gone, so it needs repair.
+fn kill_a_writer_of(path: &Path) {
+    let marker = path.with_extension("saved");
+    let _ = std::fs::remove_file(&marker);
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_saves_until_killed", "--test-threads", "1"])
+        .env(CHILD_STORE, path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !marker.exists() && start.elapsed().as_secs() < 60 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(marker.exists(), "the child never saved");
+}
+
+/// Makes `path` unwritable for the life of the guard: read-only permissions, and for root
+/// (whom permissions do not stop) the immutable attribute. `None` when neither holds here.
+struct Unwritable<'a>(&'a Path, std::fs::Permissions);
+
+impl<'a> Unwritable<'a> {
+    fn make(path: &'a Path) -> Option<Unwritable<'a>> {
+        let writable = || std::fs::OpenOptions::new().write(true).open(path).is_ok();
+        let original = std::fs::metadata(path).unwrap().permissions();
+        let mut permissions = original.clone();
+        permissions.set_readonly(true);
+        std::fs::set_permissions(path, permissions).unwrap();
+        let guard = Unwritable(path, original);
+        if writable() {
+            let _ = std::process::Command::new("chattr")
+                .arg("+i")
+                .arg(path)
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+        (!writable()).then_some(guard)
+    }
+}
+
+impl Drop for Unwritable<'_> {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("chattr")
+            .arg("-i")
+            .arg(self.0)
+            .stderr(std::process::Stdio::null())
+            .status();
+        std::fs::set_permissions(self.0, self.1.clone()).unwrap();
+    }
+}
+
+/// A store left needing repair that this process may not write is refused in one clear error
+/// by a read-only open, and opens as soon as it may be repaired.
+#[test]
+fn a_store_needing_repair_without_write_access_says_so() {
+    let dir = temp_dir("unwritable");
+    let path = dir.join("store.redb");
+    kill_a_writer_of(&path);
+    {
+        let Some(_unwritable) = Unwritable::make(&path) else {
+            eprintln!("skipping: cannot make a file unwritable here");
+            std::fs::remove_dir_all(&dir).unwrap();
+            return;
+        };
+        let error = Store::open_read_only(&path).unwrap_err();
+        assert!(matches!(error, StoreError::NeedsRepair(_)), "{error:?}");
+        let message = error.to_string();
+        assert!(
+            message.contains("needs repair") && !message.contains('\n'),
+            "{message}"
+        );
+    }
+    let reader = Store::open_read_only(&path).unwrap();
+    assert!(!reader.checkpoints().unwrap().is_empty());
+    drop(reader);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -597,14 +694,166 @@ fn a_store_is_read_while_another_handle_writes_it() {
     );
     let mut m = NodeMachine::from_checkpoint(&reader, second.id, Engine::Interp).unwrap();
     assert_eq!(m.hash(), holding(tree(2)).hash());
-    assert!(matches!(Store::open(&path), Err(StoreError::Busy)));
+    assert_eq!(reader.checkpoints().unwrap(), writer.checkpoints().unwrap());
+    assert_eq!(reader.stats().unwrap(), writer.stats().unwrap());
+    assert_eq!(
+        reader.program_source(second.id).unwrap(),
+        writer.program_source(second.id).unwrap()
+    );
+    let busy = Store::open(&path).unwrap_err();
+    assert!(matches!(busy, StoreError::Busy), "{busy:?}");
+    let message = busy.to_string();
+    assert!(
+        !message.contains('\n')
+            && message.contains("another process (a run) holds")
+            && message.contains("`avm checkpoints DIR` lists it"),
+        "{message}"
+    );
+    // A second read-only handle beside the first and the writer.
+    assert_eq!(
+        Store::open_read_only(&path).unwrap().latest().unwrap(),
+        Some(second.id)
+    );
+    let mut reader = reader;
     assert!(matches!(
         holding(tree(3)).checkpoint(&reader),
         Err(StoreError::ReadOnly)
     ));
+    assert!(matches!(reader.delete(first.id), Err(StoreError::ReadOnly)));
+    assert!(matches!(reader.compact(), Err(StoreError::ReadOnly)));
+    assert_eq!(
+        reader.checkpoints().unwrap().len(),
+        2,
+        "nothing was written"
+    );
     drop(writer);
     assert!(Store::open(&path).is_ok(), "free once the writer is gone");
     drop(reader);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// An in-memory store (no file, so no sharing mode) saves, lists, loads, deletes and compacts.
+#[test]
+fn an_in_memory_store_does_what_a_file_store_does() {
+    let mut store = Store::in_memory().unwrap();
+    let first = holding(tree(1)).checkpoint(&store).unwrap();
+    let second = holding(tree(2)).checkpoint(&store).unwrap();
+    assert_eq!(store.latest().unwrap(), Some(second.id));
+    let mut m = NodeMachine::from_checkpoint(&store, first.id, Engine::Interp).unwrap();
+    assert_eq!(m.hash(), holding(tree(1)).hash());
+    store.delete(first.id).unwrap();
+    store.compact().unwrap();
+    assert_eq!(store.checkpoints().unwrap().len(), 1);
+}
+
+/// Rewrites checkpoint `id`'s status byte to `byte` (keeping its checksum right), as a store
+/// written by an older version would hold it.
+fn rewrite_state_byte(path: &Path, id: u64, byte: u8) {
+    use redb::{ReadableDatabase, TableDefinition};
+    let def: TableDefinition<u64, &[u8]> = TableDefinition::new("checkpoints");
+    let db = redb::Database::open(path).unwrap();
+    let mut header = {
+        let txn = db.begin_read().unwrap();
+        let table = txn.open_table(def).unwrap();
+        table.get(id).unwrap().unwrap().value().to_vec()
+    };
+    // Magic (8 bytes), program id and machine hash (32 each), then the state byte.
+    header[72] = byte;
+    let body = header.len() - 32;
+    let checksum = be32(&keccak(&[&header[..body]]));
+    header[body..].copy_from_slice(&checksum);
+    let txn = db.begin_write().unwrap();
+    txn.open_table(def)
+        .unwrap()
+        .insert(id, header.as_slice())
+        .unwrap();
+    txn.commit().unwrap();
+}
+
+/// A checkpoint records whether its machine waits for an inbox message (running, next
+/// instruction `inbox`, no message queued); it still loads as the running machine it was, and
+/// a checkpoint of an older store (state byte 0) reads as running.
+#[test]
+fn a_checkpoint_says_whether_its_machine_waits_for_input() {
+    let dir = temp_dir("waiting");
+    let path = dir.join("store.redb");
+    let store = Store::open(&path).unwrap();
+    let fresh = || NodeMachine::from_source(KEEP_ONE.to_vec(), Engine::Interp).unwrap();
+    let bounded = |steps| RunBound {
+        max_steps: Some(steps),
+        ..RunBound::default()
+    };
+    let mut waiting = holding(tree(1));
+    let mut at_start = fresh();
+    let mut queued = fresh();
+    queued.push_inbox([Value::int(5u64)]);
+    let mut mid_run = fresh();
+    mid_run.push_inbox([Value::int(5u64)]);
+    mid_run.run(bounded(1));
+    let mut halted = holding(tree(1));
+    halted.push_inbox([Value::int(6u64)]);
+    assert!(halted.run(RunBound::default()).is_final());
+    let cases: [(&str, &mut NodeMachine, Status, bool); 5] = [
+        (
+            "blocked on its second inbox",
+            &mut waiting,
+            Status::Running,
+            true,
+        ),
+        (
+            "at its first inbox, none queued",
+            &mut at_start,
+            Status::Running,
+            true,
+        ),
+        (
+            "at its first inbox, one queued",
+            &mut queued,
+            Status::Running,
+            false,
+        ),
+        (
+            "stopped at a step bound at rset",
+            &mut mid_run,
+            Status::Running,
+            false,
+        ),
+        ("halted", &mut halted, Status::Halted, false),
+    ];
+    for (what, m, status, blocked) in cases {
+        let saved = m.checkpoint(&store).unwrap();
+        let info = store.checkpoints().unwrap().pop().unwrap();
+        assert_eq!(info.id, saved.id);
+        assert_eq!(
+            (info.status, info.blocked_on_inbox),
+            (status, blocked),
+            "{what}"
+        );
+        let mut loaded = NodeMachine::from_checkpoint(&store, saved.id, Engine::Interp).unwrap();
+        assert_eq!(loaded.machine().status(), status, "{what}");
+        assert_eq!(loaded.hash(), m.hash(), "{what}");
+        if blocked {
+            assert!(loaded.run(RunBound::default()).is_blocked_on_inbox());
+            assert_eq!(loaded.steps(), m.steps(), "{what}: a run blocks at once");
+        }
+    }
+    // A machine waiting for input resumes when a message comes.
+    let mut resumed = NodeMachine::from_checkpoint(&store, 1, Engine::Interp).unwrap();
+    resumed.push_inbox([Value::int(6u64)]);
+    assert!(resumed.run(RunBound::default()).is_final());
+    assert_eq!(resumed.machine().status(), Status::Halted);
+    drop(store);
+    // The same checkpoint as an older store holds it: running, and the same machine.
+    rewrite_state_byte(&path, 1, 0);
+    let store = Store::open_read_only(&path).unwrap();
+    let info = &store.checkpoints().unwrap()[0];
+    assert_eq!(
+        (info.status, info.blocked_on_inbox),
+        (Status::Running, false)
+    );
+    let mut m = NodeMachine::from_checkpoint(&store, 1, Engine::Interp).unwrap();
+    assert_eq!(m.hash(), waiting.hash());
+    drop(store);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -708,5 +957,77 @@ fn a_small_change_to_a_large_buffer_costs_a_chunk() {
     let error = NodeMachine::from_checkpoint(&store, second.id, Engine::Interp).unwrap_err();
     assert!(error.to_string().contains("chunk does not hash"), "{error}");
     drop(store);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Damage of the kinds that made redb panic (a 4 KiB page zeroed, 20 bytes overwritten) is an
+/// error from every store operation, or a machine with exactly the saved hash; never a panic.
+#[test]
+fn damaged_pages_are_errors_never_panics() {
+    let dir = temp_dir("damaged-pages");
+    let path = dir.join("store.redb");
+    let store = Store::open(&path).unwrap();
+    // Small machines, so that the file is a few dozen pages and every page gets damaged.
+    let small = |seed: u64| {
+        let mut value = Value::none();
+        for i in 0..40 {
+            value = Value::tuple(vec![Value::int(seed * 100 + i), value]);
+        }
+        value
+    };
+    let saved: Vec<(u64, U256)> = (0..6)
+        .map(|seed| {
+            let mut m = holding(small(seed));
+            (m.checkpoint(&store).unwrap().id, m.hash())
+        })
+        .collect();
+    drop(store);
+    let original = std::fs::read(&path).unwrap();
+    let mut damages: Vec<Vec<u8>> = (0..original.len() / 4096)
+        .map(|page| {
+            let mut bytes = original.clone();
+            bytes[page * 4096..(page + 1) * 4096].fill(0);
+            bytes
+        })
+        .collect();
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    for _ in 0..100 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let at = (seed % (original.len() as u64 - 20)) as usize;
+        let mut bytes = original.clone();
+        for (i, byte) in bytes[at..at + 20].iter_mut().enumerate() {
+            *byte = (seed >> (i % 8 * 8)) as u8 ^ i as u8;
+        }
+        damages.push(bytes);
+    }
+    let (mut refused, mut loaded) = (0, 0);
+    for (i, bytes) in damages.iter().enumerate() {
+        let damaged = dir.join(format!("damaged-{i}.redb"));
+        std::fs::write(&damaged, bytes).unwrap();
+        for store in [Store::open_read_only(&damaged), Store::open(&damaged)] {
+            let Ok(store) = store else {
+                refused += 1;
+                continue;
+            };
+            let _ = store.checkpoints();
+            let _ = store.stats();
+            for &(id, hash) in &saved {
+                match NodeMachine::from_checkpoint(&store, id, Engine::Interp) {
+                    Ok(mut m) => {
+                        assert_eq!(m.hash(), hash, "damage {i}: a different machine loaded");
+                        loaded += 1;
+                    }
+                    Err(_) => refused += 1,
+                }
+            }
+        }
+        std::fs::remove_file(&damaged).unwrap();
+    }
+    eprintln!(
+        "{} damaged stores: {refused} refusals, {loaded} intact loads",
+        damages.len()
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

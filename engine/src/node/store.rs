@@ -31,6 +31,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use avm_interp::{Machine, Outputs, Pc, Snapshot, Status};
 use avm_runtime::buffer::LEAF_BYTES;
@@ -75,6 +76,9 @@ pub enum StoreError {
     Busy,
     /// The store was opened read-only ([`Store::open_read_only`]) and this writes.
     ReadOnly,
+    /// A read-only open found the store needing repair (its writer was killed) and may not
+    /// write the file to repair it (permissions, a read-only file system): why not.
+    NeedsRepair(std::io::Error),
 }
 
 impl std::fmt::Display for StoreError {
@@ -95,6 +99,11 @@ impl std::fmt::Display for StoreError {
                  it meanwhile",
             ),
             StoreError::ReadOnly => f.write_str("the checkpoint store is open read-only"),
+            StoreError::NeedsRepair(why) => write!(
+                f,
+                "the checkpoint store needs repair (its writer was killed), which needs write \
+                 access: {why}"
+            ),
         }
     }
 }
@@ -187,6 +196,8 @@ pub struct Store {
 enum Db {
     Writable(Database),
     ReadOnly(ReadOnlyDatabase),
+    /// Dropped (only while the store itself drops).
+    Closed,
 }
 
 impl std::fmt::Debug for Db {
@@ -194,6 +205,7 @@ impl std::fmt::Debug for Db {
         f.write_str(match self {
             Db::Writable(_) => "Db::Writable",
             Db::ReadOnly(_) => "Db::ReadOnly",
+            Db::Closed => "Db::Closed",
         })
     }
 }
@@ -203,6 +215,7 @@ impl Db {
         Ok(match self {
             Db::Writable(db) => db.begin_read()?,
             Db::ReadOnly(db) => db.begin_read()?,
+            Db::Closed => return Err(corrupt("the store is closed")),
         })
     }
 
@@ -210,12 +223,32 @@ impl Db {
         match self {
             Db::Writable(db) => Ok(db),
             Db::ReadOnly(_) => Err(StoreError::ReadOnly),
+            Db::Closed => Err(corrupt("the store is closed")),
         }
     }
 }
 
+impl Drop for Store {
+    /// Closing the database runs redb's own clean-up, which can panic on a damaged file too.
+    fn drop(&mut self) {
+        let db = std::mem::replace(&mut self.db, Db::Closed);
+        let _ = guarded(|| {
+            drop(db);
+            Ok(())
+        });
+    }
+}
+
 /// How processes share a store file: one writes, others may read and follow its commits.
+/// (redb's default, `ExclusiveWriter`, locks the whole file, so that not even a listing could
+/// open a store while a run saves into it.) The price is a second fsync per commit: in this
+/// mode redb commits in two phases, so that a reader never follows a commit whose pages are not
+/// on disk yet.
 const SHARING: ConcurrencyMode = ConcurrencyMode::SingleWriter;
+
+/// How long [`Store::open_read_only`] waits for a writer that opened a store needing repair to
+/// finish repairing it.
+const REPAIR_WAIT: Duration = Duration::from_secs(5);
 
 /// A program's codepoint hashes and their indices (unique: a loaded codepoint's hash covers
 /// every instruction after it).
@@ -776,6 +809,11 @@ impl Store {
     /// so is a store another process writes ([`StoreError::Busy`]).
     pub fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
         let path = path.as_ref();
+        guarded(|| Store::open_unguarded(path))
+    }
+
+    /// See the public method of the same name (which guards it).
+    fn open_unguarded(path: &Path) -> Result<Store, StoreError> {
         if !path.exists() {
             create(path)?;
         }
@@ -786,22 +824,54 @@ impl Store {
     }
 
     /// Opens the store at `path` to read only, also while another process writes it (it sees
-    /// that process's commits) and on a read-only file system. A store left needing repair by
-    /// a writer that was killed is repaired first when it can be opened for writing.
+    /// that process's commits) and on a read-only file system. Every read works on it; saving,
+    /// deleting and compacting fail with [`StoreError::ReadOnly`].
+    ///
+    /// A writer that was killed leaves the file needing repair, which redb does only in a
+    /// writable open: when no one holds the store, it is opened for writing once (which
+    /// repairs it) and then read-only. When a writer opened it meanwhile, that writer repairs
+    /// it as it opens, so this waits for it (up to five seconds). Without write access a
+    /// store needing repair is [`StoreError::NeedsRepair`].
     pub fn open_read_only(path: impl AsRef<Path>) -> Result<Store, StoreError> {
         let path = path.as_ref();
+        guarded(|| Store::open_read_only_unguarded(path))
+    }
+
+    /// See the public method of the same name (which guards it).
+    fn open_read_only_unguarded(path: &Path) -> Result<Store, StoreError> {
         let read_only = || {
             Database::builder()
                 .set_concurrency_mode(SHARING)
                 .open_read_only(path)
         };
-        match read_only() {
-            Ok(db) => Ok(Store::on(Db::ReadOnly(db))),
-            Err(DatabaseError::RepairAborted) => {
-                drop(Store::open(path)?);
-                Ok(Store::on(Db::ReadOnly(read_only()?)))
+        let deadline = Instant::now() + REPAIR_WAIT;
+        let mut repaired = false;
+        loop {
+            match read_only() {
+                Ok(db) => return Ok(Store::on(Db::ReadOnly(db))),
+                Err(DatabaseError::RepairAborted) if !repaired => {
+                    match Store::open_unguarded(path) {
+                        Ok(store) => {
+                            drop(store);
+                            repaired = true;
+                        }
+                        Err(StoreError::Busy) if Instant::now() < deadline => {
+                            std::thread::sleep(Duration::from_millis(10));
+                        }
+                        Err(StoreError::Db(redb::Error::Io(e)))
+                            if matches!(
+                                e.kind(),
+                                std::io::ErrorKind::PermissionDenied
+                                    | std::io::ErrorKind::ReadOnlyFilesystem
+                            ) =>
+                        {
+                            return Err(StoreError::NeedsRepair(e));
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                Err(e) => return Err(e.into()),
             }
-            Err(e) => Err(e.into()),
         }
     }
 
@@ -827,9 +897,14 @@ impl Store {
     /// a crash midway leaves a store that opens (after redb's repair) with every checkpoint.
     /// Needs the store to itself (`&mut`): no transaction may be open.
     pub fn compact(&mut self) -> Result<(), StoreError> {
+        guarded(|| self.compact_unguarded())
+    }
+
+    /// See the public method of the same name (which guards it).
+    fn compact_unguarded(&mut self) -> Result<(), StoreError> {
         match &mut self.db {
             Db::Writable(db) => db.compact()?,
-            Db::ReadOnly(_) => return Err(StoreError::ReadOnly),
+            Db::ReadOnly(_) | Db::Closed => return Err(StoreError::ReadOnly),
         };
         Ok(())
     }
@@ -838,6 +913,16 @@ impl Store {
     /// in one atomic transaction, and returns what it wrote. Nodes already stored are only
     /// referenced again, and their subtrees are not visited.
     pub fn save(
+        &self,
+        program: &Program,
+        source: &[u8],
+        machine: &mut Machine,
+    ) -> Result<SaveReport, StoreError> {
+        guarded(|| self.save_unguarded(program, source, machine))
+    }
+
+    /// See the public method of the same name (which guards it).
+    fn save_unguarded(
         &self,
         program: &Program,
         source: &[u8],
@@ -968,6 +1053,11 @@ impl Store {
 
     /// The checkpoints held, oldest first.
     pub fn checkpoints(&self) -> Result<Vec<CheckpointInfo>, StoreError> {
+        guarded(|| self.checkpoints_unguarded())
+    }
+
+    /// See the public method of the same name (which guards it).
+    fn checkpoints_unguarded(&self) -> Result<Vec<CheckpointInfo>, StoreError> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(CHECKPOINTS)?;
         let mut list = Vec::new();
@@ -981,6 +1071,11 @@ impl Store {
 
     /// The newest checkpoint's id, if any.
     pub fn latest(&self) -> Result<Option<CheckpointId>, StoreError> {
+        guarded(|| self.latest_unguarded())
+    }
+
+    /// See the public method of the same name (which guards it).
+    fn latest_unguarded(&self) -> Result<Option<CheckpointId>, StoreError> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(CHECKPOINTS)?;
         Ok(table.last()?.map(|(k, _)| k.value()))
@@ -988,6 +1083,11 @@ impl Store {
 
     /// The program checkpoint `id` runs and its source bytes, as saved.
     pub fn program_source(&self, id: CheckpointId) -> Result<(U256, Vec<u8>), StoreError> {
+        guarded(|| self.program_source_unguarded(id))
+    }
+
+    /// See the public method of the same name (which guards it).
+    fn program_source_unguarded(&self, id: CheckpointId) -> Result<(U256, Vec<u8>), StoreError> {
         let txn = self.db.begin_read()?;
         let header = read_header(&txn.open_table(CHECKPOINTS)?, id)?;
         let programs = txn.open_table(PROGRAMS)?;
@@ -1003,6 +1103,15 @@ impl Store {
     /// was saved with). Every node is re-hashed against its key and the machine hash against
     /// the one saved; any difference is [`StoreError::Corrupt`].
     pub fn load(&self, id: CheckpointId, program: Arc<Program>) -> Result<Machine, StoreError> {
+        guarded(|| self.load_unguarded(id, program))
+    }
+
+    /// See the public method of the same name (which guards it).
+    fn load_unguarded(
+        &self,
+        id: CheckpointId,
+        program: Arc<Program>,
+    ) -> Result<Machine, StoreError> {
         let txn = self.db.begin_read()?;
         let header = read_header(&txn.open_table(CHECKPOINTS)?, id)?;
         let found = program_id(&program);
@@ -1092,6 +1201,11 @@ impl Store {
     /// Deletes checkpoint `id` and every node no other checkpoint reaches, in one atomic
     /// transaction.
     pub fn delete(&self, id: CheckpointId) -> Result<(), StoreError> {
+        guarded(|| self.delete_unguarded(id))
+    }
+
+    /// See the public method of the same name (which guards it).
+    fn delete_unguarded(&self, id: CheckpointId) -> Result<(), StoreError> {
         let txn = self.db.writable()?.begin_write()?;
         {
             let mut checkpoints = txn.open_table(CHECKPOINTS)?;
@@ -1138,6 +1252,11 @@ impl Store {
 
     /// Counts checkpoints, nodes and bytes.
     pub fn stats(&self) -> Result<StoreStats, StoreError> {
+        guarded(|| self.stats_unguarded())
+    }
+
+    /// See the public method of the same name (which guards it).
+    fn stats_unguarded(&self) -> Result<StoreStats, StoreError> {
         let txn = self.db.begin_read()?;
         let values = txn.open_table(VALUES)?;
         let checkpoints = txn.open_table(CHECKPOINTS)?;
@@ -1157,6 +1276,50 @@ impl Store {
             header_bytes,
         })
     }
+}
+
+/// Runs a store operation, turning a panic inside the storage engine into
+/// [`StoreError::Corrupt`]. redb 4.6 panics (`unreachable!`, slice bounds) on some damaged
+/// pages instead of returning its `Corrupted` error; a damaged store must be an error, never a
+/// crash. While a guarded operation runs, a panic on its thread is not printed (the error says
+/// what happened); panics anywhere else go to the hook that was there before.
+fn guarded<T>(operation: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
+    use std::cell::{Cell, RefCell};
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    thread_local! {
+        static GUARDED: Cell<bool> = const { Cell::new(false) };
+        static CAUGHT: RefCell<Option<String>> = const { RefCell::new(None) };
+    }
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if GUARDED.with(Cell::get) {
+                let message = info
+                    .payload()
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| info.payload().downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                let at = info
+                    .location()
+                    .map(|l| format!(" at {l}"))
+                    .unwrap_or_default();
+                CAUGHT.with(|c| *c.borrow_mut() = Some(format!("{message}{at}")));
+            } else {
+                previous(info);
+            }
+        }));
+    });
+    let outer = GUARDED.with(|g| g.replace(true));
+    let result = catch_unwind(AssertUnwindSafe(operation));
+    GUARDED.with(|g| g.set(outer));
+    result.unwrap_or_else(|_| {
+        let why = CAUGHT.with(|c| c.borrow_mut().take()).unwrap_or_default();
+        Err(corrupt(format!(
+            "the storage engine failed on damaged data ({why})"
+        )))
+    })
 }
 
 /// Creates an empty store at `path` unless one is there, atomically and exclusively. It is
