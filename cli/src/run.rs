@@ -344,8 +344,8 @@ struct Summary {
     wall_ms: f64,
     load_ms: f64,
     jit: Option<JitStats>,
-    /// The checkpoint saved when the run stopped, if checkpointing.
-    checkpoint: Option<u64>,
+    /// The checkpoint saved when the run stopped, if checkpointing, and how long saving it took.
+    checkpoint: Option<(u64, f64)>,
 }
 
 /// Steps in the first slice of a run; later slices are sized to take about [`SLICE_TIME`].
@@ -372,18 +372,21 @@ impl Session {
         let start = Instant::now();
         let start_steps = machine.outputs().steps;
         let ended = self.drive(&mut machine)?;
+        let wall_ms = elapsed_ms(start);
+        let save_start = Instant::now();
         let checkpoint = match &self.checkpoints {
-            Some(c) => Some(
+            Some(c) => Some((
                 c.store
                     .save(&self.program, &c.source, &mut machine)
                     .map_err(store_failure)?
                     .id,
-            ),
+                elapsed_ms(save_start),
+            )),
             None => None,
         };
         let summary = Summary {
             steps_run: machine.outputs().steps - start_steps,
-            wall_ms: elapsed_ms(start),
+            wall_ms,
             load_ms: self.load_ms,
             jit: self.jit.as_ref().map(Jit::stats),
             checkpoint,
@@ -537,8 +540,9 @@ fn report_json(machine: &mut Machine, summary: &Summary, out: &mut Out) -> Resul
         object["compiled_blocks"] = json!(stats.compiled_blocks);
         object["compile_ms"] = json!(stats.compile_time.as_secs_f64() * 1e3);
     }
-    if let Some(id) = summary.checkpoint {
+    if let Some((id, save_ms)) = summary.checkpoint {
         object["checkpoint"] = json!(id);
+        object["save_ms"] = json!(save_ms);
     }
     match summary.ended {
         Ended::Machine(Stop::Blocked(_)) => object["blocked_on"] = json!(why),
@@ -602,8 +606,8 @@ fn report_text(
             stats.compiled_blocks
         )?;
     }
-    if let (Some(id), Some(dir)) = (summary.checkpoint, checkpoint_dir) {
-        writeln!(out, "checkpoint: {id} saved in {dir}")?;
+    if let (Some((id, save_ms)), Some(dir)) = (summary.checkpoint, checkpoint_dir) {
+        writeln!(out, "checkpoint: {id} saved in {dir} ({save_ms:.1} ms)")?;
     }
     for (i, value) in outputs.debug_prints.iter().enumerate() {
         writeln!(

@@ -43,6 +43,7 @@ fn without_timings(mut report: serde_json::Value) -> serde_json::Value {
         "compiled_blocks",
         "steps_run",
         "checkpoint",
+        "save_ms",
     ] {
         report.as_object_mut().unwrap().remove(key);
     }

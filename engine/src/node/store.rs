@@ -28,7 +28,7 @@
 //! * Deleting a checkpoint drops its references; a node whose count reaches zero is removed
 //!   and drops its own children in turn (a worklist, not recursion).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -238,6 +238,10 @@ impl Drop for Store {
         });
     }
 }
+
+/// The pages redb keeps in memory. Its default (1 GiB) would hold a large store's whole file
+/// beside the machine being restored from it; the OS caches the file anyway.
+const CACHE_BYTES: usize = 64 << 20;
 
 /// How processes share a store file: one writes, others may read and follow its commits.
 /// (redb's default, `ExclusiveWriter`, locks the whole file, so that not even a listing could
@@ -819,6 +823,7 @@ impl Store {
         }
         let db = Database::builder()
             .set_concurrency_mode(SHARING)
+            .set_cache_size(CACHE_BYTES)
             .open(path)?;
         Ok(Store::on(Db::Writable(db)))
     }
@@ -842,6 +847,7 @@ impl Store {
         let read_only = || {
             Database::builder()
                 .set_concurrency_mode(SHARING)
+                .set_cache_size(CACHE_BYTES)
                 .open_read_only(path)
         };
         let deadline = Instant::now() + REPAIR_WAIT;
@@ -1122,14 +1128,16 @@ impl Store {
             });
         }
         let values = txn.open_table(VALUES)?;
+        let counts = txn.open_table(REFCOUNTS)?;
         let index = self.code_index(&program, found);
         let mut builder = Builder {
             program: &program,
             memo: HashMap::new(),
             by_hash: &index,
             chunks: HashMap::new(),
+            nodes: usize::try_from(values.len()?).unwrap_or(usize::MAX),
         };
-        let mut get = |r: &Ref| builder.value(r, &values);
+        let mut get = |r: &Ref| builder.value(r, &values, &counts);
         let pc = match get(&header.pc)? {
             Value::CodePoint(cp) => match program.index_of(&cp) {
                 Some(index) => Pc::Loaded(index as u32),
@@ -1410,14 +1418,37 @@ fn read_header(
     Header::decode(bytes.value())
 }
 
+/// Reads and parses the node `k` (checking a buffer chunk against its key).
+fn read_node(
+    values: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    k: &Key,
+) -> Result<Decoded, StoreError> {
+    let bytes = values
+        .get(k.as_slice())?
+        .ok_or_else(|| corrupt("a referenced node is missing"))?;
+    if k[0] == TAG_CHUNK && be32(&keccak(&[bytes.value()])) != k[1..] {
+        return Err(corrupt("a buffer chunk does not hash to its key"));
+    }
+    Decoded::parse(k[0], bytes.value())
+}
+
 /// Rebuilds values from nodes, sharing each node among all its parents (so a DAG stays a DAG).
+///
+/// Memory follows the machine being built, not twice the table: a node with one reference in
+/// the store (its refcount) is handed to its one parent and forgotten; only nodes with several
+/// references stay in the memo, so each is built once and shared. The work list holds one frame
+/// per node on the path being built, and a path longer than the table has nodes can only be a
+/// cycle of damaged references.
 struct Builder<'p> {
     program: &'p Program,
-    memo: HashMap<Key, Value>,
+    /// Built nodes not yet taken by all their parents: the value and whether several refer to it.
+    memo: HashMap<Key, (Value, bool)>,
     /// Codepoint hash → index in the program.
     by_hash: &'p CodeIndex,
     /// Buffer chunks read so far.
     chunks: HashMap<Key, Leaves>,
+    /// How many nodes the table holds: the longest a path of distinct nodes can be.
+    nodes: usize,
 }
 
 impl Builder<'_> {
@@ -1426,68 +1457,63 @@ impl Builder<'_> {
         &mut self,
         r: &Ref,
         values: &impl ReadableTable<&'static [u8], &'static [u8]>,
+        counts: &impl ReadableTable<&'static [u8], u64>,
     ) -> Result<Value, StoreError> {
         let root = match r {
             Ref::Int(x) => return Ok(Value::Int(*x)),
             Ref::Loaded(hash) => return self.loaded(hash),
             Ref::Node(k) => *k,
         };
-        if let Some(v) = self.memo.get(&root) {
-            return Ok(v.clone());
+        if self.memo.contains_key(&root) {
+            return self.child(r);
         }
-        // Frames: a key and, once read, its parsed node (whose children are then pushed).
-        let mut frames: Vec<(Key, Option<Decoded>)> = vec![(root, None)];
-        let mut open: HashSet<Key> = HashSet::new();
-        while let Some(top) = frames.len().checked_sub(1) {
-            let k = frames[top].0;
+        // Frames: a key, and whether its children were pushed above it (then they are built,
+        // and the node is read again and built). Only keys wait here, never parsed nodes, so a
+        // path of any depth costs a few dozen bytes a node.
+        let mut frames: Vec<(Key, bool)> = vec![(root, false)];
+        // Expanded frames: the nodes on the path from the root to the one being read.
+        let mut path = 0usize;
+        while let Some(&(k, expanded)) = frames.last() {
             if self.memo.contains_key(&k) || self.chunks.contains_key(&k) {
+                frames.pop();
+                path -= usize::from(expanded);
+                continue;
+            }
+            if path > self.nodes {
+                return Err(corrupt("nodes refer to each other in a cycle"));
+            }
+            let decoded = read_node(values, &k)?;
+            if let Decoded::Chunk(leaves) = decoded {
+                self.chunks.insert(k, leaves);
                 frames.pop();
                 continue;
             }
-            match frames[top].1.take() {
-                None => {
-                    if !open.insert(k) {
-                        return Err(corrupt("nodes refer to each other in a cycle"));
-                    }
-                    let bytes = values
-                        .get(k.as_slice())?
-                        .ok_or_else(|| corrupt("a referenced node is missing"))?;
-                    if k[0] == TAG_CHUNK && be32(&keccak(&[bytes.value()])) != k[1..] {
-                        return Err(corrupt("a buffer chunk does not hash to its key"));
-                    }
-                    let decoded = Decoded::parse(k[0], bytes.value())?;
-                    let children = decoded.children();
-                    frames[top].1 = Some(decoded);
-                    for child in children {
-                        if open.contains(&child) {
-                            return Err(corrupt("nodes refer to each other in a cycle"));
-                        }
-                        if !self.memo.contains_key(&child) && !self.chunks.contains_key(&child) {
-                            frames.push((child, None));
-                        }
+            if !expanded {
+                let depth = frames.len();
+                for child in decoded.children() {
+                    if !self.memo.contains_key(&child) && !self.chunks.contains_key(&child) {
+                        frames.push((child, false));
                     }
                 }
-                Some(Decoded::Chunk(leaves)) => {
-                    open.remove(&k);
-                    self.chunks.insert(k, leaves);
-                    frames.pop();
-                }
-                Some(decoded) => {
-                    // Children pushed after this frame are all built by now.
-                    let value = self.build(decoded)?;
-                    let hash = value.hash();
-                    if be32(&hash) != k[1..] {
-                        return Err(corrupt(format!(
-                            "node {hash:#066x} does not hash to its key"
-                        )));
-                    }
-                    open.remove(&k);
-                    self.memo.insert(k, value);
-                    frames.pop();
+                if frames.len() > depth {
+                    frames[depth - 1].1 = true;
+                    path += 1;
+                    continue;
                 }
             }
+            let value = self.build(decoded)?;
+            let hash = value.hash();
+            if be32(&hash) != k[1..] {
+                return Err(corrupt(format!(
+                    "node {hash:#066x} does not hash to its key"
+                )));
+            }
+            let shared = counts.get(k.as_slice())?.is_none_or(|c| c.value() > 1);
+            self.memo.insert(k, (value, shared));
+            frames.pop();
+            path -= usize::from(expanded);
         }
-        Ok(self.memo[&root].clone())
+        self.child(r)
     }
 
     /// The program's codepoint with this hash.
@@ -1499,20 +1525,21 @@ impl Builder<'_> {
         Ok(Value::CodePoint(self.program.codepoint(i).clone()))
     }
 
-    /// A built child (Ints and program codepoints directly, nodes from the memo).
-    fn child(&self, r: &Ref) -> Result<Value, StoreError> {
+    /// A built child (Ints and program codepoints directly, nodes from the memo, which keeps
+    /// only those that other parents still refer to).
+    fn child(&mut self, r: &Ref) -> Result<Value, StoreError> {
         match r {
             Ref::Int(x) => Ok(Value::Int(*x)),
             Ref::Loaded(hash) => self.loaded(hash),
-            Ref::Node(k) => self
-                .memo
-                .get(k)
-                .cloned()
-                .ok_or_else(|| corrupt("child built out of order")),
+            Ref::Node(k) => match self.memo.get(k) {
+                Some((value, true)) => Ok(value.clone()),
+                Some((_, false)) => Ok(self.memo.remove(k).expect("just found").0),
+                None => Err(corrupt("child built out of order")),
+            },
         }
     }
 
-    fn build(&self, decoded: Decoded) -> Result<Value, StoreError> {
+    fn build(&mut self, decoded: Decoded) -> Result<Value, StoreError> {
         Ok(match decoded {
             Decoded::Tuple(slots) => Value::Tuple(Tuple::new(
                 slots
@@ -1568,5 +1595,106 @@ impl Builder<'_> {
                 Value::CodePoint(CodePoint::detached(opcode, immediate, next_hash))
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store holding one checkpoint of a machine whose stack holds `value`.
+    fn saved(value: &Value) -> (Store, Arc<Program>, CheckpointId) {
+        let program = Arc::new(Program::from_source(b"halt\n").unwrap());
+        let mut machine = Machine::new(Arc::clone(&program));
+        machine.stack_mut().push(value.clone());
+        let store = Store::in_memory().unwrap();
+        let id = store.save(&program, b"halt\n", &mut machine).unwrap().id;
+        (store, program, id)
+    }
+
+    /// Builds the one stack value of `store`'s checkpoint; returns it and how many nodes the memo
+    /// kept besides `()` (which the register and the static value share with the nest).
+    fn rebuilt(store: &Store, program: &Program, id: CheckpointId) -> (Value, usize) {
+        let txn = store.db.begin_read().unwrap();
+        let header = read_header(&txn.open_table(CHECKPOINTS).unwrap(), id).unwrap();
+        let values = txn.open_table(VALUES).unwrap();
+        let counts = txn.open_table(REFCOUNTS).unwrap();
+        let index = store.code_index(program, program_id(program));
+        let mut builder = Builder {
+            program,
+            memo: HashMap::new(),
+            by_hash: &index,
+            chunks: HashMap::new(),
+            nodes: values.len().unwrap() as usize,
+        };
+        let value = builder.value(&header.stack[0], &values, &counts).unwrap();
+        let kept = builder
+            .memo
+            .keys()
+            .filter(|k| k[0] == TAG_TUPLE && k[1..] != be32(&Value::none().hash()))
+            .count();
+        (value, kept)
+    }
+
+    #[test]
+    fn a_restore_keeps_only_shared_nodes_on_the_side() {
+        let mut nest = Value::none();
+        for i in 0..100_000u64 {
+            nest = Value::tuple(vec![Value::int(i), nest]);
+        }
+        let (store, program, id) = saved(&nest);
+        let (value, kept) = rebuilt(&store, &program, id);
+        assert_eq!(value.hash(), nest.hash());
+        assert_eq!(kept, 0, "a node with one parent is handed over, not kept");
+
+        let shared = Value::tuple(vec![nest.clone(), nest.clone(), Value::int(7)]);
+        let (store, program, id) = saved(&shared);
+        let (value, kept) = rebuilt(&store, &program, id);
+        assert_eq!(value.hash(), shared.hash());
+        assert_eq!(
+            kept, 1,
+            "the nest both slots share is built once and kept for both"
+        );
+        let Value::Tuple(t) = value else { panic!() };
+        let (Some(Value::Tuple(a)), Some(Value::Tuple(b))) = (t.get(0), t.get(1)) else {
+            panic!()
+        };
+        assert!(a.ptr_eq(b), "both slots hold the one rebuilt nest");
+    }
+
+    #[test]
+    fn a_cycle_of_damaged_references_is_an_error_not_a_hang() {
+        let mut nest = Value::none();
+        for i in 0..50u64 {
+            nest = Value::tuple(vec![Value::int(i), nest]);
+        }
+        let (store, program, id) = saved(&nest);
+        // The innermost pair now names the outermost as its tail: a loop through 50 nodes.
+        let Ref::Node(root) = reference(&nest, &program) else {
+            panic!()
+        };
+        let mut innermost = nest.clone();
+        while let Value::Tuple(t) = &innermost
+            && t.get(1)
+                .is_some_and(|tail| tail.hash() != Value::none().hash())
+        {
+            innermost = t.get(1).unwrap().clone();
+        }
+        let Ref::Node(inner) = reference(&innermost, &program) else {
+            panic!()
+        };
+        let mut bytes = vec![2u8];
+        put_ref(&mut bytes, &Ref::Int(U256::zero()));
+        put_ref(&mut bytes, &Ref::Node(root));
+        let txn = store.db.writable().unwrap().begin_write().unwrap();
+        txn.open_table(VALUES)
+            .unwrap()
+            .insert(inner.as_slice(), bytes.as_slice())
+            .unwrap();
+        txn.commit().unwrap();
+        match store.load(id, program) {
+            Err(StoreError::Corrupt(why)) => assert!(why.contains("cycle"), "{why}"),
+            other => panic!("{other:?}"),
+        }
     }
 }
