@@ -28,7 +28,7 @@
 //! * Deleting a checkpoint drops its references; a node whose count reaches zero is removed
 //!   and drops its own children in turn (a worklist, not recursion).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -1005,7 +1005,8 @@ impl Store {
             // Walk first, then write in key order: what each node's count becomes, and the
             // bytes of nodes not stored yet. Sorted writes touch each B-tree page once, and a
             // node reached many times in this save is counted with one write.
-            let mut delta: HashMap<Key, Update> = HashMap::new();
+            // Kept sorted as it grows (a B-tree map), so the writes below need no second copy.
+            let mut delta: BTreeMap<Key, Update> = BTreeMap::new();
             let mut pending: Vec<Item> = root_values.into_iter().map(Item::Value).collect();
             while let Some(item) = pending.pop() {
                 let (k, value) = match item {
@@ -1035,10 +1036,8 @@ impl Store {
                     },
                 }
             }
-            let mut delta: Vec<(Key, Update)> = delta.into_iter().collect();
-            delta.sort_unstable_by_key(|entry| entry.0);
-            for (k, (count, bytes)) in &delta {
-                counts.insert(k.as_slice(), *count)?;
+            for (k, (count, bytes)) in delta {
+                counts.insert(k.as_slice(), count)?;
                 if let Some(bytes) = bytes {
                     values.insert(k.as_slice(), bytes.as_slice())?;
                     new_nodes += 1;
