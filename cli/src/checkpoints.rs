@@ -135,6 +135,20 @@ pub fn open_store_read_only(dir: &Path) -> Result<Store, Failure> {
     Store::open_read_only(&path).map_err(store_failure)
 }
 
+/// The store of a checkpoint directory for `avm resume`, and whether it is writable: a store
+/// on a read-only file system (a backup, say) opens read-only instead.
+pub fn open_store_to_resume(dir: &Path) -> Result<(Store, bool), Failure> {
+    let path = store_path(dir);
+    existing(&path)?;
+    match Store::open(&path) {
+        Ok(store) => Ok((store, true)),
+        Err(e) if e.is_unwritable() => Store::open_read_only(&path)
+            .map(|store| (store, false))
+            .map_err(store_failure),
+        Err(e) => Err(store_failure(e)),
+    }
+}
+
 /// Fails unless a store file is at `path`.
 fn existing(path: &Path) -> Result<(), Failure> {
     match path.is_file() {

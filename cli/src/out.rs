@@ -202,6 +202,11 @@ impl fmt::Debug for Out {
     }
 }
 
+/// Tells the user something worth knowing that is not a failure, in one line on stderr.
+pub fn note(text: &str) {
+    let _ = writeln!(io::stderr(), "avm: note: {}", printable(text));
+}
+
 /// Writes a progress line on stderr when stderr is a terminal (never into a file or a pipe),
 /// replacing the previous one; `None` clears it. Progress is best effort: a lost stderr
 /// loses it silently.

@@ -13,7 +13,7 @@ use avm_runtime::Program;
 use avm_runtime::hash::{hex_bytes, hex_hash};
 use serde_json::json;
 
-use crate::checkpoints::{open_store, store_failure};
+use crate::checkpoints::{open_store, open_store_to_resume, store_failure};
 use crate::memory;
 use crate::numbers::{gas_bound, u64_count};
 use crate::out::{self, Exit, Failure, Out};
@@ -261,7 +261,16 @@ pub fn run(args: RunArgs, out: &mut Out) -> Result<Exit, Failure> {
 pub fn resume(args: ResumeArgs, out: &mut Out) -> Result<Exit, Failure> {
     let stop_requests = StopRequests::install()?;
     let load_start = Instant::now();
-    let store = open_store(&args.dir, false)?;
+    let (store, writable) = open_store_to_resume(&args.dir)?;
+    if !writable && args.checkpoint_every.is_some() {
+        return Err(Failure::engine(
+            "checkpoints",
+            format!(
+                "{} is read-only: --checkpoint-every cannot save there",
+                args.dir.display()
+            ),
+        ));
+    }
     let id = match args.checkpoint {
         Some(id) => id,
         None => store
@@ -278,12 +287,18 @@ pub fn resume(args: ResumeArgs, out: &mut Out) -> Result<Exit, Failure> {
         .load(id, Arc::clone(&program))
         .map_err(store_failure)?;
     queue_inbox(&mut machine, args.inbox.as_ref())?;
+    if !writable {
+        out::note(&format!(
+            "{} is read-only: this run saves no checkpoint",
+            args.dir.display()
+        ));
+    }
     let session = Session {
         jit: args.engine.jit(&program)?,
         program,
         limits: args.bounds.limits(),
         memory_bound: args.bounds.memory_bound(),
-        checkpoints: Some(Checkpointing {
+        checkpoints: writable.then(|| Checkpointing {
             store,
             dir: args.dir.clone(),
             source,

@@ -436,3 +436,67 @@ fn two_runs_starting_on_one_new_directory_lose_nothing() {
     eprintln!("40 concurrent starts: both ran in turn {both} times, one was refused {one} times");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A backup on a read-only file system lists, and resumes without saving into it (saying so).
+/// Needs `unshare` to mount the directory read-only in a user namespace; skips without it.
+#[test]
+fn a_store_on_a_read_only_file_system_lists_and_resumes() {
+    let dir = temp_dir("read-only-fs");
+    let program = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/loop.avm");
+    let ckpt = dir.join("ckpt");
+    let ckpt_dir = ckpt.to_str().unwrap();
+    let out = avm(&[
+        "run",
+        program.to_str().unwrap(),
+        "--max-steps",
+        "5000",
+        "--checkpoint-dir",
+        ckpt_dir,
+    ]);
+    assert!(out.status.success());
+    let avm_bin = env!("CARGO_BIN_EXE_avm");
+    let script = format!(
+        "mount --bind -o ro {ckpt_dir} {ckpt_dir} || exit 77; \
+         touch {ckpt_dir}/probe 2>/dev/null && exit 78; \
+         {avm_bin} checkpoints {ckpt_dir} --json || exit 10; \
+         {avm_bin} resume {ckpt_dir} --json || exit 11; \
+         {avm_bin} resume {ckpt_dir} --checkpoint-every 10; echo \"every: $?\""
+    );
+    let Ok(output) = std::process::Command::new("unshare")
+        .args(["-rm", "sh", "-c", &script])
+        .output()
+    else {
+        eprintln!("skipping a_store_on_a_read_only_file_system_lists_and_resumes: no unshare");
+        return;
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if matches!(output.status.code(), Some(77 | 78)) || stderr.contains("unshare:") {
+        eprintln!(
+            "skipping a_store_on_a_read_only_file_system_lists_and_resumes: cannot mount read-only here: {stderr}"
+        );
+        return;
+    }
+    assert!(output.status.success(), "{stdout}{stderr}");
+    let mut lines = stdout.lines();
+    let listed: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    assert_eq!(listed["checkpoints"].as_array().unwrap().len(), 1);
+    let resumed: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    assert_eq!(
+        (resumed["status"].as_str(), resumed["steps"].as_u64()),
+        (Some("halted"), Some(9006))
+    );
+    assert!(
+        resumed.get("checkpoint").is_none(),
+        "nothing saved: {resumed}"
+    );
+    assert!(
+        stderr.contains("is read-only: this run saves no checkpoint"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("every: 1") && stderr.contains("--checkpoint-every cannot save there"),
+        "{stdout}{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -110,6 +110,21 @@ impl std::fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
+impl StoreError {
+    /// Whether the store could not be written because its file system is read-only or the
+    /// file's permissions forbid it (it can still be opened with [`Store::open_read_only`]).
+    pub fn is_unwritable(&self) -> bool {
+        let io = match self {
+            StoreError::Db(redb::Error::Io(e)) | StoreError::NeedsRepair(e) => e,
+            _ => return false,
+        };
+        matches!(
+            io.kind(),
+            std::io::ErrorKind::ReadOnlyFilesystem | std::io::ErrorKind::PermissionDenied
+        )
+    }
+}
+
 impl<E: Into<redb::Error>> From<E> for StoreError {
     fn from(e: E) -> StoreError {
         match e.into() {
