@@ -10,7 +10,11 @@
 //!   Ints and for a 3-level tree of 8-tuples (585 tuples, 4,096 Ints).
 //! - `buffer`: reading a byte (`get8`) and 32 bytes (`read32`), writing 32 bytes (`write32`,
 //!   persistent: copies one leaf path), and hashing a 4 KiB buffer cold (after a write) and
-//!   cached.
+//!   cached; filling 4 KiB from empty with 128 sequential 32-byte writes (`write32_seq_4k`);
+//!   and on a buffer of 10,000 leaves at pseudo-random offsets below 2^63, a 32-byte write at a
+//!   new such offset (`write32_scattered`), a 32-byte read of a written leaf
+//!   (`read32_scattered`) and the cold hash after a scattered write
+//!   (`hash_cold_after_scattered_write`).
 //! - `marshal`: canonical marshal and unmarshal of a moderately nested value (a 4-level tree of
 //!   4-tuples holding Ints, small buffers and codepoints; the bytes are reported as throughput).
 //! - `machine_hash`: a machine holding 1,000 stack values and 100 aux values (Ints and tuples)
@@ -180,7 +184,61 @@ fn buffer(c: &mut Criterion) {
     });
     buf.hash();
     g.bench_function("hash_cached", |bench| bench.iter(|| black_box(&buf).hash()));
+    g.bench_function("write32_seq_4k", |bench| {
+        bench.iter_with_large_drop(|| {
+            (0..128u64).fold(Buffer::new(), |b, i| b.write(black_box(32 * i), &word))
+        })
+    });
+    let offsets = scattered_offsets(20_000);
+    let (present, fresh) = offsets.split_at(10_000);
+    let sparse = present
+        .iter()
+        .fold(Buffer::new(), |b, &offset| b.write(offset, &word));
+    sparse.hash();
+    let mut next = fresh.iter().cycle();
+    g.bench_function("write32_scattered", |bench| {
+        bench.iter_with_large_drop(|| {
+            black_box(&sparse).write(black_box(*next.next().unwrap()), &word)
+        })
+    });
+    let mut next = present.iter().cycle();
+    g.bench_function("read32_scattered", |bench| {
+        bench.iter(|| {
+            let mut out = [0u8; 32];
+            black_box(&sparse).read(black_box(*next.next().unwrap()), &mut out);
+            out
+        })
+    });
+    let mut next = fresh.iter().cycle();
+    g.bench_function("hash_cold_after_scattered_write", |bench| {
+        bench.iter_batched(
+            || sparse.write(*next.next().unwrap(), &word),
+            |b| {
+                black_box(b.hash());
+                b
+            },
+            BatchSize::SmallInput,
+        )
+    });
     g.finish();
+}
+
+/// `n` distinct pseudo-random 32-byte-aligned offsets below 2^63 (a fixed splitmix64 stream).
+fn scattered_offsets(n: usize) -> Vec<u64> {
+    let mut state = 0x0123_4567_89ab_cdefu64;
+    let mut seen = std::collections::HashSet::new();
+    let mut offsets = Vec::with_capacity(n);
+    while offsets.len() < n {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        let offset = (z ^ (z >> 31)) & 0x7fff_ffff_ffff_ffe0;
+        if seen.insert(offset) {
+            offsets.push(offset);
+        }
+    }
+    offsets
 }
 
 /// A 4-level tree of 4-tuples whose leaves mix Ints, small buffers and codepoints.
