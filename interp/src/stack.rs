@@ -20,6 +20,9 @@ pub struct Stack {
     /// `dense[k]`: hash and size of the prefix of `base + 1 + k` values.
     dense: Vec<(U256, U256)>,
     base: usize,
+    /// Cached prefixes of more than this many values are stale (a change reached into them):
+    /// steps only lower this mark, and the caches are cut to it when a hash is next asked for.
+    fresh: usize,
 }
 
 /// Every how many depths a prefix hash stays cached below the top window.
@@ -114,11 +117,17 @@ impl Stack {
         self.forget_above(len - 1 - depth);
     }
 
-    /// Drops cached hashes of stacks that include `values[from..]`.
+    /// Marks cached hashes of stacks that include `values[from..]` stale.
     #[inline]
     fn forget_above(&mut self, from: usize) {
-        self.dense.truncate(from.saturating_sub(self.base));
-        self.sparse.truncate(from / STRIDE);
+        self.fresh = self.fresh.min(from);
+    }
+
+    /// Drops the stale cached hashes.
+    fn drop_stale(&mut self) {
+        self.dense.truncate(self.fresh.saturating_sub(self.base));
+        self.sparse.truncate(self.fresh / STRIDE);
+        self.fresh = usize::MAX;
     }
 
     /// The hash of the whole stack as nested pairs.
@@ -142,6 +151,7 @@ impl Stack {
     /// Hash and size of the stack made of `values[..n]`, computing (and caching) what is
     /// missing from the nearest cached prefix below.
     fn prefix(&mut self, n: usize) -> (U256, U256) {
+        self.drop_stale();
         if let Some(known) = self.cached(n) {
             return known;
         }
