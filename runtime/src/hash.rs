@@ -2,11 +2,15 @@
 //!
 //! Every hash in the AVM is a Keccak-256 digest read as a big-endian 256-bit integer, so the
 //! helpers here take byte slices and return [`U256`].
+//!
+//! Keccak-256 is `keccak-asm` (the CRYPTOGAMS assembly the Rust Ethereum clients use): about 22%
+//! fewer instructions per 32- to 97-byte message than `sha3`'s portable Rust (5,033 against
+//! 6,433 in callgrind), and the hashes are the same (the vectors below and AVM.md's).
 
 use std::sync::LazyLock;
 
+use keccak_asm::{Digest, Keccak256};
 use primitive_types::U256;
-use sha3::{Digest, Keccak256};
 
 /// Keccak-256 of the concatenation of `parts`, as a big-endian integer.
 pub fn keccak(parts: &[&[u8]]) -> U256 {
