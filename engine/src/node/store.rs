@@ -1650,12 +1650,16 @@ mod tests {
         (value, kept)
     }
 
+    /// `(n - 1, (n - 2, … (0, ())))`: a nest whose every node is distinct.
+    fn counted_nest(n: u64) -> Value {
+        (0..n).fold(Value::none(), |nest, i| {
+            Value::tuple(vec![Value::int(i), nest])
+        })
+    }
+
     #[test]
     fn a_restore_keeps_only_shared_nodes_on_the_side() {
-        let mut nest = Value::none();
-        for i in 0..100_000u64 {
-            nest = Value::tuple(vec![Value::int(i), nest]);
-        }
+        let nest = counted_nest(100_000);
         let (store, program, id) = saved(&nest);
         let (value, kept) = rebuilt(&store, &program, id);
         assert_eq!(value.hash(), nest.hash());
@@ -1678,10 +1682,7 @@ mod tests {
 
     #[test]
     fn a_cycle_of_damaged_references_is_an_error_not_a_hang() {
-        let mut nest = Value::none();
-        for i in 0..50u64 {
-            nest = Value::tuple(vec![Value::int(i), nest]);
-        }
+        let nest = counted_nest(50);
         let (store, program, id) = saved(&nest);
         // The innermost pair now names the outermost as its tail: a loop through 50 nodes.
         let Ref::Node(root) = reference(&nest, &program) else {
