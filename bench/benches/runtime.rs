@@ -75,14 +75,14 @@ fn u256(c: &mut Criterion) {
 }
 
 fn ints(n: usize) -> Vec<Value> {
-    (0..n as u64).map(|i| Value::Int(wide(i))).collect()
+    (0..n as u64).map(|i| Value::int(wide(i))).collect()
 }
 
 /// A complete tree of 8-tuples, `levels` deep, with Int leaves (built unhashed).
 fn tree(levels: u32, seed: &mut u64) -> Value {
     if levels == 0 {
         *seed += 1;
-        return Value::Int(wide(*seed));
+        return Value::int(wide(*seed));
     }
     Value::tuple((0..8).map(|_| tree(levels - 1, seed)).collect())
 }
@@ -97,7 +97,7 @@ fn tuple(c: &mut Criterion) {
     g.bench_function("get", |bench| {
         bench.iter(|| black_box(&t).get(black_box(5)).cloned())
     });
-    let v = Value::Int(wide(99));
+    let v = Value::int(wide(99));
     g.bench_function("with_shared", |bench| {
         bench.iter_with_large_drop(|| black_box(&t).with(black_box(5), v.clone()))
     });
@@ -251,8 +251,8 @@ fn nested_value() -> Value {
             return match *seed % 5 {
                 0 => Value::Buffer(Buffer::from_bytes(&seed.to_be_bytes().repeat(8))),
                 1 => Value::CodePoint(cp.clone()),
-                2 => Value::Int(U256::from(*seed)),
-                _ => Value::Int(wide(*seed)),
+                2 => Value::int(U256::from(*seed)),
+                _ => Value::int(wide(*seed)),
             };
         }
         Value::tuple((0..4).map(|_| build(levels - 1, seed, cp)).collect())
@@ -281,12 +281,12 @@ fn big_machine() -> (Machine, Vec<Value>, Vec<Value>) {
     let stack: Vec<Value> = (0..1000u64)
         .map(|i| match i % 4 {
             0 => tree(2, &mut seed),
-            _ => Value::Int(wide(i)),
+            _ => Value::int(wide(i)),
         })
-        .chain([Value::Int(wide(5)), Value::Int(wide(6))])
+        .chain([Value::int(wide(5)), Value::int(wide(6))])
         .collect();
     let aux: Vec<Value> = (0..100u64)
-        .map(|i| Value::tuple(vec![Value::Int(U256::from(i)), Value::none()]))
+        .map(|i| Value::tuple(vec![Value::int(U256::from(i)), Value::none()]))
         .collect();
     let mut m = Machine::new(program);
     for v in &stack {

@@ -284,9 +284,9 @@ impl Analysis {
             self.checks.len(),
         );
         if let Some(imm) = immediate {
-            let sym = match imm {
-                Value::Int(x) => Sym::Int(self.push_op(IntOp::Const(*x))),
-                other => Sym::Opaque(Slot::Const(other.clone())),
+            let sym = match imm.as_int() {
+                Some(x) => Sym::Int(self.push_op(IntOp::Const(x))),
+                None => Sym::Opaque(Slot::Const(imm.clone())),
             };
             self.data.values.push(sym);
         }

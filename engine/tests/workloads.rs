@@ -115,7 +115,7 @@ fn keccak_chain_model() -> U256 {
     for i in (1..=1_200_000u64).rev() {
         x = hash2(&x, &u(i));
         if i % 4 == 0 {
-            x = Value::tuple(vec![Value::Int(x), Value::int(i)]).hash();
+            x = Value::tuple(vec![Value::int(x), Value::int(i)]).hash();
         }
         if i % 16 == 0 {
             k[0] ^= x;
@@ -123,7 +123,7 @@ fn keccak_chain_model() -> U256 {
             x ^= k[1];
         }
     }
-    let k_hash = Value::tuple(k.iter().map(|&v| Value::Int(v)).collect()).hash();
+    let k_hash = Value::tuple(k.iter().map(|&v| Value::int(v)).collect()).hash();
     hash2(&k_hash, &x)
 }
 
@@ -198,7 +198,7 @@ fn node_batch_model() -> (Vec<Value>, U256) {
             let h2 = hash2(&h1, &sum);
             let r = hash2(&Value::Buffer(Buffer::from_bytes(&m.data)).hash(), &h2);
             acc = hash2(&acc, &r);
-            Value::Int(r)
+            Value::int(r)
         })
         .collect();
     (logs, acc)

@@ -222,7 +222,7 @@ fn has_buffer(value: &avm_runtime::Value) -> bool {
             Value::Buffer(_) => return true,
             Value::Tuple(t) => pending.extend(t.slots()),
             Value::CodePoint(cp) => pending.extend(cp.immediate()),
-            Value::Int(_) => {}
+            Value::SmallInt(_) | Value::BigInt(_) => {}
         }
     }
     false

@@ -154,7 +154,7 @@ impl Machine {
                     stack: &self.stack,
                 };
                 match operands.get(0) {
-                    Some(Value::Int(_)) => Err(ProveError::SideloadValue),
+                    Some(v) if v.is_int() => Err(ProveError::SideloadValue),
                     _ => Ok(None),
                 }
             }

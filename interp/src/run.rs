@@ -304,12 +304,8 @@ impl Machine {
         match info.byte {
             opcode::INBOX if self.inbox.is_empty() => Some(BlockReason::Inbox),
             opcode::SIDELOAD if limits.stop_on_sideload && !first && self.sideloads.is_empty() => {
-                match self.stack.peek(0) {
-                    Value::Int(block_number) => Some(BlockReason::Sideload {
-                        block_number: *block_number,
-                    }),
-                    _ => None,
-                }
+                let block_number = self.stack.peek(0).as_int()?;
+                Some(BlockReason::Sideload { block_number })
             }
             opcode::BREAKPOINT if limits.stop_on_breakpoint && !first => {
                 Some(BlockReason::Breakpoint)

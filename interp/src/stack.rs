@@ -103,10 +103,7 @@ impl Stack {
     /// The Int `depth` places below the top, or a kind error.
     #[inline]
     pub fn int(&self, depth: usize) -> Result<U256, OpError> {
-        match self.peek(depth) {
-            Value::Int(x) => Ok(*x),
-            _ => Err(OpError::WrongKind),
-        }
+        self.peek(depth).as_int().ok_or(OpError::WrongKind)
     }
 
     /// Exchanges the top value with the one `depth` places below it.

@@ -146,7 +146,7 @@ fn int(x: u64) -> Value {
 
 /// `2^256 − x`.
 fn neg(x: u64) -> Value {
-    Value::Int(U256::zero().overflowing_sub(U256::from(x)).0)
+    Value::int(U256::zero().overflowing_sub(U256::from(x)).0)
 }
 
 fn h256(s: &str) -> U256 {
@@ -155,7 +155,7 @@ fn h256(s: &str) -> U256 {
 
 /// An Int from hex digits.
 fn hx(s: &str) -> Value {
-    Value::Int(h256(s))
+    Value::int(h256(s))
 }
 
 /// A value written in assembler notation (no labels).
@@ -778,7 +778,7 @@ fn div_sdiv() {
         half,
         h256("7ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffd")
     );
-    div.ok(&["-6", "2"], &[Value::Int(half)]);
+    div.ok(&["-6", "2"], &[Value::int(half)]);
     div.fails(&["3", "0"]);
     div.fails(&["0", "0"]);
     div.kinds(&["12", "3"], "II");
@@ -1355,7 +1355,7 @@ fn pcpush_pushes_the_current_codepoint() {
     let cont = hash_codepoint(0x20, None, &cont);
     assert_eq!(
         m.stack().values(),
-        &[Value::Int(hash_codepoint(0x37, None, &cont))]
+        &[Value::int(hash_codepoint(0x37, None, &cont))]
     );
     assert_eq!(m.outputs().gas_used, 1 + 25 + 4 + 1 + 7 + 10);
 }
@@ -1841,7 +1841,7 @@ fn setgas_pushgas() {
         .probe()
         .ran(1)
         .at_next()
-        .stack_is(&[sentinel(), Value::Int(MAX - U256::from(2))]);
+        .stack_is(&[sentinel(), Value::int(MAX - U256::from(2))]);
     Case::new("pushgas")
         .data(&[SENTINEL])
         .gas(250)

@@ -624,12 +624,12 @@ fn parse_inbox_tail(extra: &[u8]) -> InboxTail {
     sender_word[12..].copy_from_slice(&sender);
     let message = Value::tuple(vec![
         Value::int(kind),
-        Value::Int(block),
-        Value::Int(timestamp),
-        Value::Int(U256::from_big_endian(&sender_word)),
-        Value::Int(sequence),
-        Value::Int(gas_price),
-        Value::Int(length),
+        Value::int(block),
+        Value::int(timestamp),
+        Value::int(U256::from_big_endian(&sender_word)),
+        Value::int(sequence),
+        Value::int(gas_price),
+        Value::int(length),
         Value::Buffer(Buffer::from_bytes(&data)),
     ]);
     let expected_kind = if data.is_empty() { 6 } else { 3 };

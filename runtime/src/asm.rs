@@ -538,7 +538,7 @@ mod tests {
         };
         assert_eq!(t.get(0), Some(&Value::int(1u64)));
         assert_eq!(t.get(1), Some(&Value::int(16u64)));
-        assert_eq!(t.get(2), Some(&Value::Int(U256::MAX)));
+        assert_eq!(t.get(2), Some(&Value::int(U256::MAX)));
         assert_eq!(t.get(3), Some(&Value::none()));
         assert_eq!(t.len(), 7);
     }

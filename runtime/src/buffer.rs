@@ -34,11 +34,9 @@ pub const LEAF_BYTES: usize = 32;
 /// history of writes.
 #[derive(Clone, Default)]
 pub struct Buffer {
-    /// The non-zero part of the tree, placed in the slot of the whole tree
-    /// (`root.top() == depth`); `None` for an all-zero buffer.
+    /// The non-zero part of the tree, placed in the slot of the whole tree, whose `2^top`
+    /// leaves are the canonical depth's; `None` for an all-zero buffer (depth 0).
     root: Option<Arc<Node>>,
-    /// The tree holds `2^depth` leaves.
-    depth: u8,
 }
 
 /// A non-empty subtree placed in a slot of `2^top` leaves. Its content (a leaf, or a branch
@@ -299,7 +297,6 @@ impl Buffer {
         }
         Buffer {
             root: level.pop().flatten().map(|root| root.placed(depth)),
-            depth,
         }
     }
 
@@ -317,7 +314,6 @@ impl Buffer {
         let depth = bit_len(last);
         Buffer {
             root: Some(Node::placed(&root, depth)),
-            depth,
         }
     }
 
@@ -342,11 +338,12 @@ impl Buffer {
     /// A copy of this buffer with leaf `index` replaced.
     pub fn with_leaf(&self, index: u64, bytes: [u8; LEAF_BYTES]) -> Buffer {
         let leaf = (bytes != [0; LEAF_BYTES]).then_some(bytes);
-        let fits = self.depth >= 64 || index >> self.depth == 0;
+        let depth = self.depth();
+        let fits = depth >= 64 || index >> depth == 0;
         if leaf.is_none() && !fits {
             return self.clone();
         }
-        let top = self.depth.max(bit_len(index));
+        let top = depth.max(bit_len(index));
         Buffer::with_root(set(self.root.as_ref(), top, index, leaf))
     }
 
@@ -422,14 +419,14 @@ impl Buffer {
 
     /// The canonical depth `d` of AVM.md §2.4.
     pub fn depth(&self) -> u8 {
-        self.depth
+        self.root.as_ref().map_or(0, |root| root.top())
     }
 
     /// The unwrapped Merkle root over the canonical depth (proofs carry this).
     pub fn root(&self) -> U256 {
         self.root
             .as_ref()
-            .map_or(ZERO_ROOTS[self.depth as usize], |root| root.hash())
+            .map_or(ZERO_ROOTS[self.depth() as usize], |root| root.hash())
     }
 
     /// The value hash `keccak(be32(123) ‖ be32(root))`.
@@ -460,9 +457,9 @@ impl Buffer {
         let index = self.wrapped_leaf_index(offset);
         // Sibling hashes from the top level down; `level` is the height of the slot the walk
         // has reached, `node` the subtree placed there.
-        let mut siblings = Vec::with_capacity(self.depth as usize);
+        let mut siblings = Vec::with_capacity(self.depth() as usize);
         let mut word = U256::zero();
-        let mut level = self.depth;
+        let mut level = self.depth();
         let mut node = self.root.as_ref();
         while let Some(n) = node {
             let outside = (index ^ n.key) & high_bits(n.base());
@@ -502,10 +499,10 @@ impl Buffer {
     /// The index of the leaf holding byte `offset`, reduced modulo the tree's leaf count.
     fn wrapped_leaf_index(&self, offset: u64) -> u64 {
         let index = offset / LEAF_BYTES as u64;
-        if self.depth >= 64 {
+        if self.depth() >= 64 {
             index
         } else {
-            index & ((1u64 << self.depth) - 1)
+            index & ((1u64 << self.depth()) - 1)
         }
     }
 
@@ -517,13 +514,13 @@ impl Buffer {
     /// When all the data lies in one half (a compressed run at the root), that half's root is
     /// the content lifted to it: at most `depth` `hash2` calls, not cached.
     pub fn normalization_proof(&self) -> [U256; 3] {
-        let depth = U256::from(self.depth);
-        let Some(root) = self.root.as_ref().filter(|_| self.depth > 0) else {
+        let depth = U256::from(self.depth());
+        let Some(root) = self.root.as_ref().filter(|_| self.depth() > 0) else {
             return [depth, self.root(), U256::zero()];
         };
-        let half = self.depth - 1;
+        let half = self.depth() - 1;
         match &root.body {
-            Body::Branch { base, children, .. } if *base == self.depth => {
+            Body::Branch { base, children, .. } if *base == self.depth() => {
                 [depth, children[0].hash(), children[1].hash()]
             }
             _ => {
@@ -540,12 +537,11 @@ impl Buffer {
 
     /// Whether both handles share the same tree (equal without hashing).
     pub fn ptr_eq(&self, other: &Buffer) -> bool {
-        self.depth == other.depth
-            && match (&self.root, &other.root) {
-                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
-                (None, None) => true,
-                _ => false,
-            }
+        match (&self.root, &other.root) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        }
     }
 }
 

@@ -33,13 +33,13 @@ impl InboxMessage {
     /// inbox_sequence_number, l1_gas_price, data length, Buffer(data))`.
     pub fn to_value(&self) -> Value {
         Value::tuple(vec![
-            Value::Int(self.kind),
-            Value::Int(self.l1_block_number),
-            Value::Int(self.l1_timestamp),
-            Value::Int(self.sender),
-            Value::Int(self.inbox_sequence_number),
-            Value::Int(self.l1_gas_price),
-            Value::Int(U256::from(self.data.len())),
+            Value::int(self.kind),
+            Value::int(self.l1_block_number),
+            Value::int(self.l1_timestamp),
+            Value::int(self.sender),
+            Value::int(self.inbox_sequence_number),
+            Value::int(self.l1_gas_price),
+            Value::int(U256::from(self.data.len())),
             Value::Buffer(Buffer::from_bytes(&self.data)),
         ])
     }

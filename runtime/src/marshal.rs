@@ -30,9 +30,9 @@ pub fn marshal(value: &Value) -> Result<Vec<u8>> {
     while let Some(item) = work.pop() {
         match item {
             Item::NextHash(h) => out.extend_from_slice(&be32(&h)),
-            Item::Value(Value::Int(x)) => {
+            Item::Value(v @ (Value::SmallInt(_) | Value::BigInt(_))) => {
                 out.push(INT);
-                out.extend_from_slice(&be32(x));
+                out.extend_from_slice(&be32(&v.as_int().expect("an Int")));
             }
             Item::Value(Value::Tuple(t)) => {
                 out.push(TUPLE + t.len() as u8);
@@ -69,7 +69,7 @@ pub fn unmarshal(bytes: &[u8]) -> Result<Value> {
     let mut frames: Vec<Frame> = Vec::new();
     loop {
         let mut value = match reader.byte()? {
-            INT => Value::Int(reader.word()?),
+            INT => Value::int(reader.word()?),
             BUFFER => {
                 let len = reader.word()?;
                 let data = reader.take_len(len)?;
@@ -189,9 +189,9 @@ pub fn proof_marshal(value: &Value, level: u32, out: &mut Vec<u8>) {
     while let Some(item) = work.pop() {
         match item {
             Item::NextHash(h) => out.extend_from_slice(&be32(&h)),
-            Item::Value(Value::Int(x), _) => {
+            Item::Value(v @ (Value::SmallInt(_) | Value::BigInt(_)), _) => {
                 out.push(INT);
-                out.extend_from_slice(&be32(x));
+                out.extend_from_slice(&be32(&v.as_int().expect("an Int")));
             }
             Item::Value(Value::Tuple(t), 0) => {
                 let pre = t.preimage();

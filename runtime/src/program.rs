@@ -56,7 +56,7 @@ impl RawValue {
         let mut stack: Vec<Value> = Vec::new();
         for token in &self.0 {
             let value = match token {
-                Token::Int(x) => Value::Int(*x),
+                Token::Int(x) => Value::int(*x),
                 Token::Buffer(bytes) => Value::Buffer(Buffer::from_bytes(bytes)),
                 Token::Code(n) => Value::CodePoint(resolve(*n)?),
                 &Token::Tuple(n) => {

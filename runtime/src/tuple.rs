@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::{LazyLock, OnceLock};
 
 use primitive_types::U256;
-use triomphe::{Arc, HeaderSlice};
+use triomphe::{Arc, HeaderSlice, HeaderWithLength, ThinArc};
 
 use crate::hash::{be32, hash_preimage, keccak};
 use crate::value::{Unhashed, Value, fill_hashes, release};
@@ -16,15 +16,15 @@ pub const MAX_TUPLE_SIZE: usize = 8;
 ///
 /// Cloning shares the slots. The hash and the wrapping size (AVM.md §1.3, §2.2) are computed on
 /// first request, without recursion on the native stack, and cached for the tuple's lifetime.
-/// The cache and the slots share one allocation.
+/// The cache and the slots share one allocation, and a handle is one pointer.
 #[derive(Clone)]
-pub struct Tuple(Arc<TupleData>);
+pub struct Tuple(ThinArc<OnceLock<Digest>, Value>);
 
 /// The cached digest, then the slots.
-pub(crate) type TupleData = HeaderSlice<OnceLock<Digest>, [Value]>;
+pub(crate) type TupleData = HeaderSlice<HeaderWithLength<OnceLock<Digest>>, [Value]>;
 
 /// What a slot holds after its value was moved out by iterative drop.
-const VACANT: Value = Value::Int(U256::zero());
+const VACANT: Value = Value::SmallInt(0);
 
 /// A tuple's cached hash and size.
 #[derive(Clone, Copy)]
@@ -62,7 +62,7 @@ impl Tuple {
 
     fn from_iter(slots: impl ExactSizeIterator<Item = Value>) -> Tuple {
         assert!(slots.len() <= MAX_TUPLE_SIZE, "a tuple has at most 8 slots");
-        Tuple(Arc::from_header_and_iter(OnceLock::new(), slots))
+        Tuple(ThinArc::from_header_and_iter(OnceLock::new(), slots))
     }
 
     /// The empty tuple `()`, shared.
@@ -72,7 +72,7 @@ impl Tuple {
 
     /// A tuple of `len` slots, each holding Int 0 (what the `tset`-built structures start from).
     pub fn zeros(len: usize) -> Tuple {
-        Tuple::new(vec![Value::Int(U256::zero()); len])
+        Tuple::new(vec![Value::SmallInt(0); len])
     }
 
     /// The number of slots.
@@ -120,19 +120,23 @@ impl Tuple {
         if index >= self.len() {
             return None;
         }
-        match Arc::get_mut(&mut self.0) {
+        let value = self.0.with_arc_mut(|arc| match Arc::get_mut(arc) {
             Some(data) => {
-                data.header = OnceLock::new();
-                data.slice[index] = value;
-                Some(self)
+                *data.header_mut() = OnceLock::new();
+                data.slice_mut()[index] = value;
+                None
             }
-            None => self.with(index, value),
+            None => Some(value),
+        });
+        match value {
+            None => Some(self),
+            Some(value) => self.with(index, value),
         }
     }
 
     /// Whether both handles share the same allocation (equal without hashing).
     pub fn ptr_eq(&self, other: &Tuple) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
+        self.0.ptr() == other.0.ptr()
     }
 
     /// The value hash (AVM.md §2.2).
@@ -155,11 +159,11 @@ impl Tuple {
     }
 
     fn digest(&self) -> Digest {
-        if let Some(d) = self.0.header.get() {
+        if let Some(d) = self.0.header.header.get() {
             return *d;
         }
         fill_hashes(Unhashed::Tuple(&self.0));
-        *self.0.header.get().expect("digest computed above")
+        *self.0.header.header.get().expect("digest computed above")
     }
 }
 
@@ -178,18 +182,20 @@ fn inner_hash(slots: &[Value]) -> U256 {
 /// [`release`]; dropping a shared slot only decrements its count.
 impl Drop for Tuple {
     fn drop(&mut self) {
-        if let Some(data) = Arc::get_mut(&mut self.0)
-            && data.slice.iter().any(Value::is_unique_parent)
-        {
-            let owners = data.slice.iter_mut().filter(|slot| slot.is_unique_parent());
-            release(owners.map(|slot| std::mem::replace(slot, VACANT)));
-        }
+        self.0.with_arc_mut(|arc| {
+            if let Some(data) = Arc::get_mut(arc)
+                && data.slice().iter().any(Value::is_unique_parent)
+            {
+                let owners = data.slice_mut().iter_mut().filter(|s| s.is_unique_parent());
+                release(owners.map(|slot| std::mem::replace(slot, VACANT)));
+            }
+        });
     }
 }
 
 /// The parts of a tuple's digest, for [`fill_hashes`].
 pub(crate) fn is_hashed(data: &TupleData) -> bool {
-    data.header.get().is_some()
+    data.header.header.get().is_some()
 }
 
 /// A slot of this tuple that is not hashed yet.
@@ -204,7 +210,7 @@ pub(crate) fn store_digest(data: &TupleData) {
         .iter()
         .fold(U256::one(), |acc, slot| acc.overflowing_add(slot.size()).0);
     let inner = inner_hash(&data.slice);
-    let _ = data.header.set(Digest {
+    let _ = data.header.header.set(Digest {
         hash: hash_preimage(&inner, &size),
         size,
     });
@@ -217,18 +223,20 @@ impl Tuple {
 
     /// Whether this is the last handle to a tuple that owns further structure.
     pub(crate) fn is_unique_parent(&self) -> bool {
-        !self.is_empty() && self.0.is_unique()
+        !self.is_empty() && ThinArc::strong_count(&self.0) == 1
     }
 
     /// Takes this tuple's slots if this is the last handle to it; used by iterative drop.
     pub(crate) fn into_slots_if_unique(mut self) -> Option<Vec<Value>> {
-        let data = Arc::get_mut(&mut self.0)?;
-        Some(
-            data.slice
-                .iter_mut()
-                .map(|slot| std::mem::replace(slot, VACANT))
-                .collect(),
-        )
+        self.0.with_arc_mut(|arc| {
+            let data = Arc::get_mut(arc)?;
+            Some(
+                data.slice_mut()
+                    .iter_mut()
+                    .map(|slot| std::mem::replace(slot, VACANT))
+                    .collect(),
+            )
+        })
     }
 }
 
@@ -252,9 +260,9 @@ mod tests {
 
         let unique = ints(&[1, 2, 3]);
         unique.hash();
-        let before = Arc::as_ptr(&unique.0).cast::<u8>();
+        let before = unique.0.ptr();
         let updated = unique.into_with(1, Value::int(9u64)).unwrap();
-        assert_eq!(Arc::as_ptr(&updated.0).cast::<u8>(), before);
+        assert_eq!(updated.0.ptr(), before);
         assert_eq!(
             updated.hash(),
             expected,

@@ -1,4 +1,9 @@
-//! The four kinds of AVM value (AVM.md §1.2).
+//! The four kinds of AVM value (AVM.md §1.2) and their 16-byte layout.
+//!
+//! A [`Value`] is two machine words: a kind word (the enum's `u64` tag, [`layout`]) and a
+//! payload word. An Int below 2^64 is held inline, always in that form, so equality and kind
+//! tests on small Ints are word compares; a larger Int, a tuple, a codepoint and a buffer are
+//! one pointer to a shared heap object. 91.5% of ArbOS's arithmetic operands fit in 64 bits.
 
 use std::cell::Cell;
 use std::fmt;
@@ -10,17 +15,60 @@ use crate::codepoint::{CodeNode, CodePoint};
 use crate::hash::hash_int;
 use crate::tuple::{self, Tuple, TupleData};
 
-/// An AVM value. Cloning is cheap: tuples, codepoints and buffers are shared by reference.
+/// An AVM value. Cloning is cheap: big Ints, tuples, codepoints and buffers are shared by
+/// reference.
+///
+/// The layout is `#[repr(u64)]` (RFC 2195): a `u64` kind word holding the discriminant, then
+/// the variant's one-word payload at offset 8 ([`layout`] names both for compiled code).
 #[derive(Clone)]
+#[repr(u64)]
 pub enum Value {
-    /// A 256-bit unsigned integer.
-    Int(U256),
+    /// An Int below 2^64; every such Int is held this way.
+    SmallInt(u64) = layout::SMALL_INT,
+    /// An Int of 2^64 or more.
+    BigInt(BigInt) = layout::BIG_INT,
     /// A point in code.
-    CodePoint(CodePoint),
+    CodePoint(CodePoint) = layout::CODEPOINT,
     /// 0 to 8 values.
-    Tuple(Tuple),
+    Tuple(Tuple) = layout::TUPLE,
     /// A sparse byte array.
-    Buffer(Buffer),
+    Buffer(Buffer) = layout::BUFFER,
+}
+
+/// The layout of [`Value`], for code that reads values by offset.
+pub mod layout {
+    /// Bytes per value.
+    pub const SIZE: usize = 16;
+    /// The offset of the kind word.
+    pub const KIND_OFFSET: usize = 0;
+    /// The offset of the payload word (the Int itself, or the pointer).
+    pub const PAYLOAD_OFFSET: usize = 8;
+    /// Kind word of an Int below 2^64 (the payload is the Int).
+    pub const SMALL_INT: u64 = 0;
+    /// Kind word of an Int of 2^64 or more (the payload points to a count and four limbs).
+    pub const BIG_INT: u64 = 1;
+    /// Kind word of a codepoint.
+    pub const CODEPOINT: u64 = 2;
+    /// Kind word of a tuple.
+    pub const TUPLE: u64 = 3;
+    /// Kind word of a buffer.
+    pub const BUFFER: u64 = 4;
+}
+
+const _: () = assert!(std::mem::size_of::<Value>() == layout::SIZE);
+const _: () = assert!(std::mem::align_of::<Value>() == 8);
+
+/// An Int of 2^64 or more, shared by reference. Only [`Value::int`] makes one, so every Int
+/// below 2^64 is a [`Value::SmallInt`].
+#[derive(Clone, Debug)]
+pub struct BigInt(triomphe::Arc<U256>);
+
+impl BigInt {
+    /// The Int.
+    #[inline]
+    pub fn get(&self) -> &U256 {
+        &self.0
+    }
 }
 
 /// What the `type` opcode pushes for each kind.
@@ -38,9 +86,45 @@ pub enum Kind {
 }
 
 impl Value {
-    /// The Int `x`.
+    /// The Int `x`, in its canonical form.
+    #[inline]
     pub fn int(x: impl Into<U256>) -> Value {
-        Value::Int(x.into())
+        let x = x.into();
+        match x.0[1] | x.0[2] | x.0[3] {
+            0 => Value::SmallInt(x.0[0]),
+            _ => Value::BigInt(BigInt(triomphe::Arc::new(x))),
+        }
+    }
+
+    /// The Int 0 or 1.
+    #[inline]
+    pub fn bool(b: bool) -> Value {
+        Value::SmallInt(u64::from(b))
+    }
+
+    /// The Int this value is, if it is one.
+    #[inline]
+    pub fn as_int(&self) -> Option<U256> {
+        match self {
+            Value::SmallInt(x) => Some(U256::from(*x)),
+            Value::BigInt(x) => Some(*x.get()),
+            _ => None,
+        }
+    }
+
+    /// The Int this value is, if it is one below 2^64.
+    #[inline]
+    pub fn as_small_int(&self) -> Option<u64> {
+        match self {
+            Value::SmallInt(x) => Some(*x),
+            _ => None,
+        }
+    }
+
+    /// Whether this is an Int.
+    #[inline]
+    pub fn is_int(&self) -> bool {
+        matches!(self, Value::SmallInt(_) | Value::BigInt(_))
     }
 
     /// A tuple of these values (at most 8).
@@ -56,7 +140,7 @@ impl Value {
     /// The value's kind.
     pub fn kind(&self) -> Kind {
         match self {
-            Value::Int(_) => Kind::Int,
+            Value::SmallInt(_) | Value::BigInt(_) => Kind::Int,
             Value::CodePoint(_) => Kind::CodePoint,
             Value::Tuple(_) => Kind::Tuple,
             Value::Buffer(_) => Kind::Buffer,
@@ -66,7 +150,8 @@ impl Value {
     /// The value hash (AVM.md §2); tuple hashes are cached.
     pub fn hash(&self) -> U256 {
         match self {
-            Value::Int(x) => hash_int(x),
+            Value::SmallInt(x) => hash_int(&U256::from(*x)),
+            Value::BigInt(x) => hash_int(x.get()),
             Value::CodePoint(cp) => cp.hash(),
             Value::Tuple(t) => t.hash(),
             Value::Buffer(b) => b.hash(),
@@ -110,11 +195,13 @@ impl Value {
     }
 }
 
-/// AVM equality (AVM.md §1.4): same kind and same hash.
+/// AVM equality (AVM.md §1.4): same kind and same hash. Ints are canonical, so a small and a
+/// big Int are never equal.
 impl PartialEq for Value {
     fn eq(&self, other: &Value) -> bool {
         match (self, other) {
-            (Value::Int(a), Value::Int(b)) => a == b,
+            (Value::SmallInt(a), Value::SmallInt(b)) => a == b,
+            (Value::BigInt(a), Value::BigInt(b)) => a.get() == b.get(),
             (Value::Tuple(a), Value::Tuple(b)) => {
                 a.ptr_eq(b) || (a.len() == b.len() && a.hash() == b.hash())
             }
@@ -129,13 +216,13 @@ impl Eq for Value {}
 
 impl From<U256> for Value {
     fn from(x: U256) -> Value {
-        Value::Int(x)
+        Value::int(x)
     }
 }
 
 impl From<u64> for Value {
     fn from(x: u64) -> Value {
-        Value::Int(U256::from(x))
+        Value::SmallInt(x)
     }
 }
 
@@ -364,7 +451,8 @@ pub(crate) fn write_value<W: fmt::Write>(
         match item {
             Item::Separator => notation.separator(out)?,
             Item::Close => notation.close_tuple(out)?,
-            Item::Value(Value::Int(x)) => notation.int(out, x)?,
+            Item::Value(Value::SmallInt(x)) => notation.int(out, &U256::from(*x))?,
+            Item::Value(Value::BigInt(x)) => notation.int(out, x.get())?,
             Item::Value(Value::CodePoint(cp)) => notation.codepoint(out, cp)?,
             Item::Value(Value::Buffer(b)) => notation.buffer(out, b)?,
             Item::Value(Value::Tuple(t)) => {
@@ -385,6 +473,49 @@ pub(crate) fn write_value<W: fmt::Write>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn layout_is_kind_word_then_payload() {
+        fn payload_offset(value: &Value) -> usize {
+            let base = value as *const Value as usize;
+            let payload = match value {
+                Value::SmallInt(x) => x as *const u64 as usize,
+                Value::BigInt(x) => x as *const BigInt as usize,
+                Value::CodePoint(x) => x as *const CodePoint as usize,
+                Value::Tuple(x) => x as *const Tuple as usize,
+                Value::Buffer(x) => x as *const Buffer as usize,
+            };
+            payload - base
+        }
+        let values = [
+            Value::int(7u64),
+            Value::int(U256::MAX),
+            Value::CodePoint(CodePoint::err()),
+            Value::none(),
+            Value::Buffer(Buffer::new()),
+        ];
+        for value in &values {
+            assert_eq!(payload_offset(value), layout::PAYLOAD_OFFSET);
+        }
+        assert_eq!(std::mem::size_of::<Option<Value>>(), layout::SIZE);
+    }
+
+    #[test]
+    fn ints_are_canonical() {
+        assert!(matches!(
+            Value::int(U256::from(u64::MAX)),
+            Value::SmallInt(u64::MAX)
+        ));
+        assert!(matches!(
+            Value::int(U256::from(u64::MAX) + 1),
+            Value::BigInt(_)
+        ));
+        assert_eq!(Value::int(U256::MAX).as_int(), Some(U256::MAX));
+        assert_eq!(Value::int(5u64).as_int(), Some(U256::from(5)));
+        assert_eq!(Value::none().as_int(), None);
+        assert_ne!(Value::int(U256::MAX), Value::int(U256::MAX - 1));
+        assert_eq!(Value::int(U256::MAX), Value::int(U256::MAX));
+    }
 
     #[test]
     fn values_are_send_and_sync() {

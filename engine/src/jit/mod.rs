@@ -405,7 +405,11 @@ impl Jit {
         }
         self.inputs.clear();
         for slot in &block.inputs {
-            let Ok(Value::Int(x)) = eval(machine, slot, &[]) else {
+            let Some(x) = eval(machine, slot, &[])
+                .ok()
+                .as_ref()
+                .and_then(Value::as_int)
+            else {
                 self.stats.exits.operand += 1;
                 return None;
             };
@@ -654,7 +658,7 @@ fn eval(machine: &Machine, slot: &Slot, results: &[u64]) -> Result<Value, Missin
     match slot {
         Slot::Int(index) => {
             let limbs = &results[4 * index..4 * index + 4];
-            Ok(Value::Int(U256([limbs[0], limbs[1], limbs[2], limbs[3]])))
+            Ok(Value::int(U256([limbs[0], limbs[1], limbs[2], limbs[3]])))
         }
         Slot::ErrorHandler => Ok(Value::CodePoint(machine.error_handler().clone())),
         Slot::Field(tuple, index) => field(&eval(machine, tuple, results)?, *index).cloned(),
@@ -726,7 +730,7 @@ impl Effect {
                 target, condition, ..
             } => {
                 let target = codepoint(target)?;
-                let Value::Int(flag) = eval(machine, condition, results)? else {
+                let Some(flag) = eval(machine, condition, results)?.as_int() else {
                     return Err(Missing);
                 };
                 (!flag.is_zero()).then_some(target)

@@ -336,7 +336,7 @@ fn key(tag: u8, hash: &U256) -> Key {
 /// nodes whose tag records how execution continues after them.
 fn reference(value: &Value, program: &Program) -> Ref {
     match value {
-        Value::Int(x) => Ref::Int(*x),
+        Value::SmallInt(_) | Value::BigInt(_) => Ref::Int(value.as_int().expect("an Int")),
         Value::Tuple(t) => Ref::Node(key(TAG_TUPLE, &t.hash())),
         Value::Buffer(b) => Ref::Node(key(TAG_BUFFER, &b.hash())),
         Value::CodePoint(cp) => match program.index_of(cp) {
@@ -425,7 +425,7 @@ fn encode_node(value: &Value, program: &Program) -> (Vec<u8>, Vec<Item>) {
                 _ => out.extend_from_slice(&be32(&cp.next_hash())),
             }
         }
-        Value::Int(_) => unreachable!("Ints are stored inline"),
+        Value::SmallInt(_) | Value::BigInt(_) => unreachable!("Ints are stored inline"),
     }
     (out, children)
 }
@@ -1474,7 +1474,7 @@ impl Builder<'_> {
         counts: &impl ReadableTable<&'static [u8], u64>,
     ) -> Result<Value, StoreError> {
         let root = match r {
-            Ref::Int(x) => return Ok(Value::Int(*x)),
+            Ref::Int(x) => return Ok(Value::int(*x)),
             Ref::Loaded(hash) => return self.loaded(hash),
             Ref::Node(k) => *k,
         };
@@ -1543,7 +1543,7 @@ impl Builder<'_> {
     /// only those that other parents still refer to).
     fn child(&mut self, r: &Ref) -> Result<Value, StoreError> {
         match r {
-            Ref::Int(x) => Ok(Value::Int(*x)),
+            Ref::Int(x) => Ok(Value::int(*x)),
             Ref::Loaded(hash) => self.loaded(hash),
             Ref::Node(k) => match self.memo.get(k) {
                 Some((value, true)) => Ok(value.clone()),

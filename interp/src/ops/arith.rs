@@ -12,7 +12,7 @@ fn binary(m: &mut Machine, f: impl FnOnce(U256, U256) -> Result<U256, OpError>) 
     let a = m.stack.int(0)?;
     let b = m.stack.int(1)?;
     let result = f(a, b)?;
-    m.stack.replace_top(2, Value::Int(result));
+    m.stack.replace_top(2, Value::int(result));
     Ok(Flow::Next)
 }
 
@@ -21,7 +21,7 @@ fn binary(m: &mut Machine, f: impl FnOnce(U256, U256) -> Result<U256, OpError>) 
 fn ternary(m: &mut Machine, f: impl FnOnce(U256, U256, U256) -> Result<U256, OpError>) -> OpResult {
     let (a, b, c) = (m.stack.int(0)?, m.stack.int(1)?, m.stack.int(2)?);
     let result = f(a, b, c)?;
-    m.stack.replace_top(3, Value::Int(result));
+    m.stack.replace_top(3, Value::int(result));
     Ok(Flow::Next)
 }
 
@@ -29,7 +29,7 @@ fn ternary(m: &mut Machine, f: impl FnOnce(U256, U256, U256) -> Result<U256, OpE
 #[inline]
 fn unary(m: &mut Machine, f: impl FnOnce(U256) -> U256) -> OpResult {
     let a = m.stack.int(0)?;
-    m.stack.replace_top(1, Value::Int(f(a)));
+    m.stack.replace_top(1, Value::int(f(a)));
     Ok(Flow::Next)
 }
 

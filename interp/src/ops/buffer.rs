@@ -36,7 +36,7 @@ fn get<const N: usize>(m: &mut Machine) -> OpResult {
     let mut bytes = [0u8; N];
     buffer(m.stack.peek(1))?.read(at, &mut bytes);
     m.stack
-        .replace_top(2, Value::Int(U256::from_big_endian(&bytes)));
+        .replace_top(2, Value::int(U256::from_big_endian(&bytes)));
     Ok(Flow::Next)
 }
 

@@ -56,7 +56,7 @@ pub(super) fn setgas(m: &mut Machine) -> OpResult {
 }
 
 pub(super) fn pushgas(m: &mut Machine) -> OpResult {
-    m.stack.push(Value::Int(m.gas));
+    m.stack.push(Value::int(m.gas));
     Ok(Flow::Next)
 }
 

@@ -10,19 +10,19 @@ use crate::machine::Machine;
 
 pub(super) fn hash(m: &mut Machine) -> OpResult {
     let hash = m.stack.peek(0).hash();
-    m.stack.replace_top(1, Value::Int(hash));
+    m.stack.replace_top(1, Value::int(hash));
     Ok(Flow::Next)
 }
 
 pub(super) fn type_of(m: &mut Machine) -> OpResult {
     let kind = m.stack.peek(0).kind() as u8;
-    m.stack.replace_top(1, Value::Int(U256::from(kind)));
+    m.stack.replace_top(1, Value::int(U256::from(kind)));
     Ok(Flow::Next)
 }
 
 pub(super) fn ethhash2(m: &mut Machine) -> OpResult {
     let (a, b) = (m.stack.int(0)?, m.stack.int(1)?);
-    m.stack.replace_top(2, Value::Int(hash2(&a, &b)));
+    m.stack.replace_top(2, Value::int(hash2(&a, &b)));
     Ok(Flow::Next)
 }
 
@@ -36,10 +36,7 @@ fn ints<const N: usize>(value: &Value) -> Result<[U256; N], OpError> {
     }
     let mut out = [U256::zero(); N];
     for (slot, x) in t.slots().iter().zip(&mut out) {
-        let Value::Int(v) = slot else {
-            return Err(OpError::WrongKind);
-        };
-        *x = *v;
+        *x = slot.as_int().ok_or(OpError::WrongKind)?;
     }
     Ok(out)
 }
@@ -47,7 +44,7 @@ fn ints<const N: usize>(value: &Value) -> Result<[U256; N], OpError> {
 pub(super) fn keccakf(m: &mut Machine) -> OpResult {
     let state = ints::<7>(m.stack.peek(0))?;
     let result = precompile::keccakf(&state);
-    let value = Value::Tuple(Tuple::new(result.iter().map(|x| Value::Int(*x)).collect()));
+    let value = Value::Tuple(Tuple::new(result.iter().map(|x| Value::int(*x)).collect()));
     m.stack.replace_top(1, value);
     Ok(Flow::Next)
 }
@@ -55,7 +52,7 @@ pub(super) fn keccakf(m: &mut Machine) -> OpResult {
 pub(super) fn sha256f(m: &mut Machine) -> OpResult {
     let (a, b, c) = (m.stack.int(0)?, m.stack.int(1)?, m.stack.int(2)?);
     m.stack
-        .replace_top(3, Value::Int(precompile::sha256f(&a, &b, &c)));
+        .replace_top(3, Value::int(precompile::sha256f(&a, &b, &c)));
     Ok(Flow::Next)
 }
 
@@ -67,14 +64,14 @@ pub(super) fn ecrecover(m: &mut Machine) -> OpResult {
         m.stack.int(3)?,
     );
     m.stack
-        .replace_top(4, Value::Int(precompile::ecrecover(&r, &s, &v, &hash)));
+        .replace_top(4, Value::int(precompile::ecrecover(&r, &s, &v, &hash)));
     Ok(Flow::Next)
 }
 
 /// Pushes a G1 point as y then x, so x ends on top.
 fn push_point(m: &mut Machine, pops: usize, (x, y): (U256, U256)) -> OpResult {
-    m.stack.replace_top(pops, Value::Int(y));
-    m.stack.push(Value::Int(x));
+    m.stack.replace_top(pops, Value::int(y));
+    m.stack.push(Value::int(x));
     Ok(Flow::Next)
 }
 

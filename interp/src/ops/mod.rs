@@ -123,5 +123,5 @@ pub(crate) fn execute(m: &mut Machine, opcode: u8) -> OpResult {
 /// Pushes a boolean as Int 1 or 0.
 #[inline]
 fn bool_value(b: bool) -> avm_runtime::Value {
-    avm_runtime::Value::Int(avm_runtime::U256::from(b as u8))
+    avm_runtime::Value::int(avm_runtime::U256::from(b as u8))
 }

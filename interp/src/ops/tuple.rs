@@ -45,7 +45,7 @@ pub(super) fn tset(m: &mut Machine) -> OpResult {
 
 pub(super) fn tlen(m: &mut Machine) -> OpResult {
     let len = tuple(m.stack.peek(0))?.len();
-    m.stack.replace_top(1, Value::Int(U256::from(len)));
+    m.stack.replace_top(1, Value::int(U256::from(len)));
     Ok(Flow::Next)
 }
 

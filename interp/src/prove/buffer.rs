@@ -35,7 +35,8 @@ pub(super) fn access_proof(opcode: u8, operands: &Operands) -> Vec<u8> {
 /// `size` gets a buffer proof of the first such leaf path (returned); otherwise the message
 /// bytes, padded with zeros to `size`, are appended to `proof`.
 pub(super) fn send_data(operands: &Operands, proof: &mut Vec<u8>) -> Vec<u8> {
-    let (Some(Value::Int(size)), Some(Value::Buffer(buffer))) = (operands.get(0), operands.get(1))
+    let (Some(size), Some(Value::Buffer(buffer))) =
+        (operands.get(0).and_then(Value::as_int), operands.get(1))
     else {
         return Vec::new();
     };
@@ -73,9 +74,7 @@ fn get_parts(operands: &Operands, width: u64) -> Option<Parts> {
 /// halves, through the buffer with only the first leaf's bytes written.
 fn set_parts(operands: &Operands, width: usize) -> Option<Parts> {
     let offset = offset(operands.get(0)?)?;
-    let Value::Int(value) = operands.get(1)? else {
-        return None;
-    };
+    let value = operands.get(1)?.as_int()?;
     let Value::Buffer(buffer) = operands.get(2)? else {
         return None;
     };
@@ -99,10 +98,7 @@ fn set_parts(operands: &Operands, width: usize) -> Option<Parts> {
 
 /// An offset operand the C++ prover accepts: an Int below 2^64.
 fn offset(value: &Value) -> Option<u64> {
-    match value {
-        Value::Int(x) if x.bits() <= 64 => Some(x.low_u64()),
-        _ => None,
-    }
+    value.as_small_int()
 }
 
 /// `buffer` with `bytes` written from `offset`, byte `i` at `offset + i` mod 2^64 (the C++

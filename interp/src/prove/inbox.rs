@@ -42,9 +42,10 @@ impl ProvableMessage {
         };
         let ints: Vec<U256> = fields
             .iter()
-            .map(|field| match field {
-                Value::Int(x) => Ok(*x),
-                _ => Err("a field before the data is not an Int"),
+            .map(|field| {
+                field
+                    .as_int()
+                    .ok_or("a field before the data is not an Int")
             })
             .collect::<Result<_, _>>()?;
         let &[kind, block, timestamp, sender, sequence, gas_price, length] = ints.as_slice() else {
