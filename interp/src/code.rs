@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use avm_runtime::opcode::{self, Flags};
 use avm_runtime::{CodePoint, Next, Program, Value};
 
 /// Where the machine is in its code.
@@ -20,16 +21,39 @@ pub(crate) struct Instr {
     pub(crate) immediate: Option<Value>,
 }
 
+/// The straight-line run of plain instructions that starts at a loaded pc: the interpreter
+/// checks the step budget, gas and stack depths once for all of them.
+///
+/// An instruction is plain when its table flags are [`Flags::NONE`]: it never jumps, halts,
+/// blocks, reads or sets the gas, reads its own pc, or has a variable cost, so nothing it does
+/// depends on the pc, the steps or the gas being up to date while the run executes.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Run {
+    /// Plain instructions from this pc on (0 when the instruction here is not plain).
+    pub(crate) len: u32,
+    /// Their total table gas.
+    pub(crate) gas: u64,
+    /// The data-stack depth that lets each of them find its operands.
+    pub(crate) need: u32,
+    /// The aux-stack depth that lets each of them find its operands.
+    pub(crate) aux_need: u32,
+}
+
+/// The most instructions in one [`Run`], so that a small step budget still admits runs.
+const MAX_RUN: usize = 64;
+
 /// A loaded program with its instructions laid out by pc; shared by clones of a machine.
 #[derive(Debug)]
 pub(crate) struct Code {
     pub(crate) program: Arc<Program>,
     pub(crate) instrs: Box<[Instr]>,
+    /// `runs[pc]`: the run that starts at loaded instruction `pc`.
+    pub(crate) runs: Box<[Run]>,
 }
 
 impl Code {
     pub(crate) fn new(program: Arc<Program>) -> Code {
-        let instrs = program
+        let instrs: Box<[Instr]> = program
             .codepoints()
             .iter()
             .map(|cp| Instr {
@@ -37,7 +61,12 @@ impl Code {
                 immediate: cp.immediate().cloned(),
             })
             .collect();
-        Code { program, instrs }
+        let runs = straight_runs(&instrs);
+        Code {
+            program,
+            instrs,
+            runs,
+        }
     }
 
     /// The pc that executing `cp` means: its index if it is one of ours, else the node itself.
@@ -66,5 +95,74 @@ impl Code {
             Pc::Loaded(index) => self.program.codepoint(*index as usize).clone(),
             Pc::Dynamic(cp) => cp.clone(),
         }
+    }
+}
+
+/// The run starting at every pc, computed backwards: a plain instruction extends the run after
+/// it (up to [`MAX_RUN`], runs restarting at fixed multiples of it).
+fn straight_runs(instrs: &[Instr]) -> Box<[Run]> {
+    let mut runs = vec![Run::default(); instrs.len() + 1];
+    for pc in (0..instrs.len()).rev() {
+        let instr = &instrs[pc];
+        let Some(info) = opcode::info(instr.opcode).filter(|i| i.flags == Flags::NONE) else {
+            continue;
+        };
+        let rest = match (pc + 1) % MAX_RUN {
+            0 => Run::default(),
+            _ => runs[pc + 1],
+        };
+        let immediate = u32::from(instr.immediate.is_some());
+        let (pops, pushes) = (u32::from(info.pops), u32::from(info.pushes));
+        let (aux_pops, aux_pushes) = (u32::from(info.aux_pops), u32::from(info.aux_pushes));
+        // The depth after this instruction, relative to before it, decides what the rest needs.
+        let need_after = |need: u32, gained: u32, lost: u32| (need + lost).saturating_sub(gained);
+        runs[pc] = Run {
+            len: rest.len + 1,
+            gas: rest.gas + info.gas,
+            need: pops.saturating_sub(immediate).max(need_after(
+                rest.need,
+                immediate + pushes,
+                pops,
+            )),
+            aux_need: aux_pops.max(need_after(rest.aux_need, aux_pushes, aux_pops)),
+        };
+    }
+    runs.into_boxed_slice()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runs(source: &str) -> Vec<(u32, u64, u32, u32)> {
+        let code = Code::new(Arc::new(avm_runtime::asm::assemble(source).unwrap()));
+        code.runs
+            .iter()
+            .map(|r| (r.len, r.gas, r.need, r.aux_need))
+            .collect()
+    }
+
+    #[test]
+    fn runs_end_at_instructions_that_are_not_plain() {
+        // add 1 (needs 1), swap1 (needs 2 after add's result: 1 more), auxpush, xget 0, jump.
+        let found = runs("add 1\nswap1\nauxpush\nxget 0\njump\nhalt");
+        assert_eq!(found[0], (4, 3 + 1 + 1 + 3, 2, 0));
+        assert_eq!(found[1], (3, 1 + 1 + 3, 2, 0));
+        assert_eq!(found[2], (2, 1 + 3, 1, 0));
+        assert_eq!(found[3], (1, 3, 0, 1));
+        assert_eq!(found[4], (0, 0, 0, 0), "jump is not plain");
+        assert_eq!(found[5], (0, 0, 0, 0), "halt is not plain");
+        // An immediate on an instruction that pops nothing stays on the stack for the next.
+        assert_eq!(runs("nop 5\npop\npop\nhalt")[0], (3, 3, 1, 0));
+    }
+
+    #[test]
+    fn runs_are_bounded() {
+        let source = "nop\n".repeat(200) + "halt";
+        let found = runs(&source);
+        assert_eq!(found[0].0 as usize, MAX_RUN);
+        assert_eq!(found[MAX_RUN - 1].0, 1);
+        assert_eq!(found[190].0, 2);
+        assert_eq!(found[192].0, 8);
     }
 }

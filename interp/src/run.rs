@@ -7,7 +7,7 @@ use avm_runtime::opcode::{
 };
 use avm_runtime::{U256, Value};
 
-use crate::code::{Code, Pc};
+use crate::code::{Code, Pc, Run};
 use crate::machine::{Machine, Status};
 use crate::ops::{self, Flow};
 
@@ -115,6 +115,23 @@ impl Machine {
                 Status::ErrorStop => return Some(Stop::ErrorStop),
                 Status::Running => {}
             }
+            if let Pc::Loaded(pc) = self.pc {
+                let run = code.runs[pc as usize];
+                if run.len > 0 && u64::from(run.len) <= budget && self.admits(&run, limits) {
+                    let (steps, failed) = self.run_straight(&code, pc, &run);
+                    budget -= steps;
+                    first = false;
+                    if SEGMENT
+                        && failed
+                        && let Pc::Loaded(to) = self.pc
+                        && self.status == Status::Running
+                        && arrive(to)
+                    {
+                        return None;
+                    }
+                    continue;
+                }
+            }
             if budget == 0 {
                 return Some(Stop::StepLimit);
             }
@@ -151,6 +168,51 @@ impl Machine {
             Stop::StepLimit => None,
             stop => Some(stop),
         }
+    }
+
+    /// Whether every instruction of `run` finds its operands and its gas, and none reaches the
+    /// gas bound: then running them one step at a time would check nothing that can fail but
+    /// the operations themselves.
+    #[inline]
+    fn admits(&self, run: &Run, limits: &Limits) -> bool {
+        let gas_used = self.out.gas_used + u128::from(run.gas);
+        self.stack.len() >= run.need as usize
+            && self.aux.len() >= run.aux_need as usize
+            && self.gas_covers(run.gas)
+            && limits.gas.is_none_or(|bound| match bound.go_over {
+                false => gas_used <= bound.max_gas,
+                true => gas_used < bound.max_gas,
+            })
+    }
+
+    /// Executes the plain instructions of `run` from loaded instruction `pc`, charging gas and
+    /// steps once at the end. An operation that fails leaves exactly the state one step at a
+    /// time would: the run's instructions before it charged and counted, its own gas charged,
+    /// the pc on it, and its error raised. Returns the steps taken and whether one failed.
+    #[inline(always)]
+    fn run_straight(&mut self, code: &Code, pc: u32, run: &Run) -> (u64, bool) {
+        let start = pc as usize;
+        let instrs = &code.instrs[start..start + run.len as usize];
+        for (k, instr) in instrs.iter().enumerate() {
+            if let Some(value) = &instr.immediate {
+                self.stack.push(value.clone());
+            }
+            if ops::execute(self, instr.opcode).is_err() {
+                let gas = instrs[..=k]
+                    .iter()
+                    .filter_map(|i| opcode::info(i.opcode))
+                    .map(|info| info.gas)
+                    .sum();
+                self.charge_executed(k as u64 + 1, gas);
+                self.pc = Pc::Loaded(pc + k as u32);
+                let info = opcode::info(instr.opcode).expect("plain instructions are valid");
+                self.unwind(info.pops as usize, info.aux_pops as usize);
+                return (k as u64 + 1, true);
+            }
+        }
+        self.charge_executed(u64::from(run.len), run.gas);
+        self.pc = Pc::Loaded(pc + run.len);
+        (u64::from(run.len), false)
     }
 
     fn gas_bound_reached(&self, code: &Code, bound: GasBound) -> bool {

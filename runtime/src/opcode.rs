@@ -51,6 +51,8 @@ impl Flags {
     pub const VARIABLE_GAS: Flags = Flags(16);
     /// Always raises an error (`error`).
     pub const RAISES: Flags = Flags(32);
+    /// Reads its own codepoint (`pcpush`).
+    pub const PC: Flags = Flags(64);
 
     /// Whether every property of `other` is set here.
     pub const fn contains(self, other: Flags) -> bool {
@@ -173,7 +175,7 @@ opcodes! {
     0x34 JUMP "jump"               (1, 0 -> 0, 0) gas 4     [0] [] Main F::JUMP;
     0x35 CJUMP "cjump"             (2, 0 -> 0, 0) gas 4     [1, 1] [] Main F::JUMP;
     0x36 STACKEMPTY "stackempty"   (0, 0 -> 1, 0) gas 2     [] [] Main F::NONE;
-    0x37 PCPUSH "pcpush"           (0, 0 -> 1, 0) gas 1     [] [] Main F::NONE;
+    0x37 PCPUSH "pcpush"           (0, 0 -> 1, 0) gas 1     [] [] Main F::PC;
     0x38 AUXPUSH "auxpush"         (1, 0 -> 0, 1) gas 1     [0] [] Main F::NONE;
     0x39 AUXPOP "auxpop"           (0, 1 -> 1, 0) gas 1     [] [0] Main F::NONE;
     0x3a AUXSTACKEMPTY "auxstackempty" (0, 0 -> 1, 0) gas 2 [] [] Main F::NONE;
