@@ -89,7 +89,10 @@ impl Stack {
     #[inline]
     pub fn replace_top(&mut self, n: usize, value: Value) {
         let at = self.values.len() - n;
-        self.values.truncate(at + 1);
+        for _ in 1..n {
+            // Popping one at a time lets a dropped Int (most operands) cost only its tag test.
+            self.values.pop();
+        }
         self.values[at] = value;
         self.forget_above(at);
     }

@@ -14,17 +14,18 @@ fn tuple(value: &Value) -> Result<&Tuple, OpError> {
     }
 }
 
-/// A slot index into `t`, or the error an out-of-range index raises.
-fn index(i: U256, t: &Tuple) -> Result<usize, OpError> {
-    if i < U256::from(t.len()) {
-        Ok(i.low_u64() as usize)
-    } else {
-        Err(OpError::IndexOutOfRange)
+/// The index operand as a slot of `t`, or the error a non-Int or out-of-range index raises.
+/// Ints are canonical, so an index at or above 2^64 is a big Int and out of range.
+fn index(i: &Value, t: &Tuple) -> Result<usize, OpError> {
+    match i {
+        Value::SmallInt(i) if *i < t.len() as u64 => Ok(*i as usize),
+        Value::SmallInt(_) | Value::BigInt(_) => Err(OpError::IndexOutOfRange),
+        _ => Err(OpError::WrongKind),
     }
 }
 
 pub(super) fn tget(m: &mut Machine) -> OpResult {
-    let i = m.stack.int(0)?;
+    let i = m.stack.peek(0);
     let t = tuple(m.stack.peek(1))?;
     let value = t.slots()[index(i, t)?].clone();
     m.stack.replace_top(2, value);
@@ -32,8 +33,7 @@ pub(super) fn tget(m: &mut Machine) -> OpResult {
 }
 
 pub(super) fn tset(m: &mut Machine) -> OpResult {
-    let i = m.stack.int(0)?;
-    let slot = index(i, tuple(m.stack.peek(1))?)?;
+    let slot = index(m.stack.peek(0), tuple(m.stack.peek(1))?)?;
     m.stack.drop_top(1);
     let t = take_tuple(&mut m.stack);
     let value = m.stack.pop().expect("tset pops three values");
@@ -51,7 +51,7 @@ pub(super) fn tlen(m: &mut Machine) -> OpResult {
 
 /// `xget` reads a slot of the tuple on top of the aux stack and leaves it there.
 pub(super) fn xget(m: &mut Machine) -> OpResult {
-    let i = m.stack.int(0)?;
+    let i = m.stack.peek(0);
     let t = tuple(m.aux.peek(0))?;
     let value = t.slots()[index(i, t)?].clone();
     m.stack.replace_top(1, value);
@@ -60,8 +60,7 @@ pub(super) fn xget(m: &mut Machine) -> OpResult {
 
 /// `xset` replaces a slot of the tuple on top of the aux stack.
 pub(super) fn xset(m: &mut Machine) -> OpResult {
-    let i = m.stack.int(0)?;
-    let slot = index(i, tuple(m.aux.peek(0))?)?;
+    let slot = index(m.stack.peek(0), tuple(m.aux.peek(0))?)?;
     m.stack.drop_top(1);
     let value = m.stack.pop().expect("xset pops two values");
     let t = take_tuple(&mut m.aux);
