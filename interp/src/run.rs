@@ -121,12 +121,7 @@ impl Machine {
                     let (steps, failed) = self.run_straight(&code, pc, &run);
                     budget -= steps;
                     first = false;
-                    if SEGMENT
-                        && failed
-                        && let Pc::Loaded(to) = self.pc
-                        && self.status == Status::Running
-                        && arrive(to)
-                    {
+                    if SEGMENT && failed && self.arrived(&mut arrive) {
                         return None;
                     }
                     continue;
@@ -146,12 +141,7 @@ impl Machine {
             };
             first = false;
             budget -= 1;
-            if SEGMENT
-                && transferred
-                && let Pc::Loaded(to) = self.pc
-                && self.status == Status::Running
-                && arrive(to)
-            {
+            if SEGMENT && transferred && self.arrived(&mut arrive) {
                 return None;
             }
         }
@@ -168,6 +158,13 @@ impl Machine {
             Stop::StepLimit => None,
             stop => Some(stop),
         }
+    }
+
+    /// Whether control, having just transferred, reached a loaded instruction of a running
+    /// machine at which the engine wants it back.
+    #[inline]
+    fn arrived(&self, arrive: &mut impl FnMut(u32) -> bool) -> bool {
+        matches!(self.pc, Pc::Loaded(to) if self.status == Status::Running && arrive(to))
     }
 
     /// Whether every instruction of `run` finds its operands and its gas, and none reaches the
