@@ -477,6 +477,6 @@ fn long_runs_and_proof_checks_show_progress_on_a_terminal() {
     };
     assert!(proving.contains("steps proved and verified"), "{proving:?}");
     let running =
-        on_a_terminal(&["run", &forever, "--engine", "interp", "--max-steps", "5e7"]).unwrap();
+        on_a_terminal(&["run", &forever, "--engine", "interp", "--max-steps", "3e8"]).unwrap();
     assert!(running.contains("M steps/s"), "{running:?}");
 }

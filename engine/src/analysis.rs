@@ -10,7 +10,7 @@
 //! block either runs whole or not at all, and exactness reduces to the entry guard.
 
 use avm_runtime::opcode::{self, *};
-use avm_runtime::{Program, U256, Value, jit_abi};
+use avm_runtime::{Frozen, Program, U256, Value, jit_abi};
 
 /// A value on a stack after the block, in terms of the machine before it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,8 +21,9 @@ pub enum Slot {
     AuxInput(usize),
     /// Integer result `index` of the native code.
     Int(usize),
-    /// A constant (a non-Int immediate, or a `pcpush` codepoint).
-    Const(Value),
+    /// A constant (a non-Int immediate, or a `pcpush` codepoint): the program's, immortal,
+    /// so compiled blocks holding it are shared by machines on any thread.
+    Const(Frozen),
     /// The static value.
     Static,
     /// The register (no compiled block writes it).
@@ -238,7 +239,7 @@ impl Analysis {
     /// The slot of a value used as a tuple (an Int or a constant never is one here).
     fn tuple_slot(sym: Sym) -> Option<Slot> {
         match sym {
-            Sym::Opaque(Slot::Const(Value::Tuple(_))) => sym_slot(sym),
+            Sym::Opaque(Slot::Const(ref c)) if matches!(c.get(), Value::Tuple(_)) => sym_slot(sym),
             Sym::Opaque(Slot::Const(_)) | Sym::Int(_) => None,
             Sym::Opaque(slot) => Some(slot),
         }
@@ -286,7 +287,7 @@ impl Analysis {
         if let Some(imm) = immediate {
             let sym = match imm.as_int() {
                 Some(x) => Sym::Int(self.push_op(IntOp::Const(x))),
-                None => Sym::Opaque(Slot::Const(imm.clone())),
+                None => Sym::Opaque(Slot::Const(Frozen::of(imm)?)),
             };
             self.data.values.push(sym);
         }
@@ -325,10 +326,9 @@ impl Analysis {
             RPUSH => self.data.values.push(Sym::Opaque(Slot::Register)),
             ERRPUSH => self.data.values.push(Sym::Opaque(Slot::ErrorHandler)),
             PCPUSH => {
-                let here = program.codepoint(pc as usize).clone();
-                self.data
-                    .values
-                    .push(Sym::Opaque(Slot::Const(Value::CodePoint(here))));
+                let here = Value::CodePoint(program.codepoint(pc as usize).clone());
+                let here = Frozen::of(&here)?;
+                self.data.values.push(Sym::Opaque(Slot::Const(here)));
             }
             ISZERO | NOT => {
                 let a = self.data.peek(0);

@@ -4,7 +4,7 @@
 #![no_main]
 
 use std::path::PathBuf;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use avm_fuzzing::targets::{ArbosPrefix, arbos_inbox};
 use avm_runtime::{mexe, parse_inbox_json};
@@ -13,7 +13,12 @@ use libfuzzer_sys::fuzz_target;
 /// The replay whose messages bring ArbOS to a realistic state before the fuzzed message.
 const PREFIX_REPLAY: &str = "evm_direct_deploy_add";
 
-static PREFIX: LazyLock<ArbosPrefix> = LazyLock::new(|| {
+thread_local! {
+    /// Machines hold thread-local counted values, so the prefix is built once per fuzzing thread.
+    static PREFIX: ArbosPrefix = arbos_prefix();
+}
+
+fn arbos_prefix() -> ArbosPrefix {
     let shared = std::env::var_os("AVM_SHARED")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
@@ -30,10 +35,10 @@ static PREFIX: LazyLock<ArbosPrefix> = LazyLock::new(|| {
             std::process::exit(2)
         });
     ArbosPrefix::new(Arc::new(program), &inbox)
-});
+}
 
 fuzz_target!(|data: &[u8]| {
-    if let Err(finding) = arbos_inbox(&PREFIX, data) {
+    if let Err(finding) = PREFIX.with(|prefix| arbos_inbox(prefix, data)) {
         panic!("{finding}");
     }
 });

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use avm_runtime::opcode::{self, Flags};
-use avm_runtime::{CodePoint, Next, Program, Value};
+use avm_runtime::{CodePoint, Frozen, Next, Program};
 
 /// Where the machine is in its code.
 #[derive(Clone, Debug)]
@@ -18,7 +18,8 @@ pub enum Pc {
 #[derive(Clone, Debug)]
 pub(crate) struct Instr {
     pub(crate) opcode: u8,
-    pub(crate) immediate: Option<Value>,
+    /// The program's immediate: immortal, so the code is shared by machines on any thread.
+    pub(crate) immediate: Option<Frozen>,
 }
 
 /// The straight-line run of plain instructions that starts at a loaded pc: the interpreter
@@ -58,7 +59,9 @@ impl Code {
             .iter()
             .map(|cp| Instr {
                 opcode: cp.opcode(),
-                immediate: cp.immediate().cloned(),
+                immediate: cp
+                    .immediate()
+                    .map(|v| Frozen::of(v).expect("a program's values are immortal")),
             })
             .collect();
         let runs = straight_runs(&instrs);

@@ -21,9 +21,9 @@ pub mod verify;
 
 pub use code::Pc;
 pub use machine::{Machine, Outputs, Status};
-pub use observed::Observed;
+pub use observed::{DetachedObserved, Observed};
 pub use run::{BlockReason, GasBound, Limits, Stop};
-pub use snapshot::{RestoreError, Snapshot};
+pub use snapshot::{Detached, RestoreError, Snapshot};
 pub use stack::Stack;
 
 /// Why an instruction raised an AVM error (AVM.md §6.2).

@@ -251,12 +251,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn machines_move_between_threads() {
-        fn assert_send<T: Send + 'static>() {}
-        assert_send::<Machine>();
-    }
-
-    #[test]
     fn clones_share_the_program() {
         let program = avm_runtime::asm::assemble("push (1, 2)\nhalt").unwrap();
         let m = Machine::new(program);

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use avm_runtime::opcode::{
     self, ECPAIRING_GAS_PER_PAIR, ECPAIRING_MAX_PAIRS, ERROR_GAS, Flags, OpInfo,
 };
-use avm_runtime::{U256, Value};
+use avm_runtime::{Frozen, U256, Value};
 
 use crate::code::{Code, Pc, Run};
 use crate::machine::{Machine, Status};
@@ -192,7 +192,7 @@ impl Machine {
         let instrs = &code.instrs[start..start + run.len as usize];
         for (k, instr) in instrs.iter().enumerate() {
             if let Some(value) = &instr.immediate {
-                self.stack.push(value.clone());
+                self.stack.push(value.get().clone());
             }
             if ops::execute(self, instr.opcode).is_err() {
                 let gas = instrs[..=k]
@@ -380,7 +380,7 @@ fn fetch<'a>(code: &'a Code, pc: &'a Pc) -> (u8, Option<&'a Value>) {
     match pc {
         Pc::Loaded(index) => {
             let instr = &code.instrs[*index as usize];
-            (instr.opcode, instr.immediate.as_ref())
+            (instr.opcode, instr.immediate.as_ref().map(Frozen::get))
         }
         Pc::Dynamic(cp) => (cp.opcode(), cp.immediate()),
     }

@@ -1,11 +1,13 @@
 //! Codepoints: an operation, an optional immediate, and the hash of the codepoint after it.
 
+use std::cell::OnceCell;
 use std::fmt;
-use std::sync::{Arc, LazyLock, OnceLock};
+use std::sync::LazyLock;
 
 use primitive_types::U256;
 
 use crate::hash::hash_codepoint;
+use crate::heap::{Frozen, Shared};
 use crate::value::{Unhashed, Value, fill_hashes, release};
 
 /// An AVM codepoint value (AVM.md §2.3, §4).
@@ -15,14 +17,14 @@ use crate::value::{Unhashed, Value, fill_hashes, release};
 /// when the program is linked; codepoints built at run time are hashed on first request (most
 /// are only ever executed), without recursion however long their chain.
 #[derive(Clone)]
-pub struct CodePoint(Arc<CodeNode>);
+pub struct CodePoint(Shared<CodeNode>);
 
 pub(crate) struct CodeNode {
     opcode: u8,
     immediate: Option<Value>,
     /// The next codepoint's hash, for every kind but [`Next::Dynamic`] (whose next knows it).
     fixed_next_hash: U256,
-    hash: OnceLock<U256>,
+    hash: OnceCell<U256>,
     next: Next,
 }
 
@@ -42,23 +44,24 @@ pub enum Next {
     End,
 }
 
-static ERR: LazyLock<CodePoint> =
-    LazyLock::new(|| CodePoint::build(0, None, U256::zero(), Next::End));
+static ERR: LazyLock<Frozen<CodePoint>> =
+    LazyLock::new(|| Frozen::new(CodePoint::build(0, None, U256::zero(), Next::End)));
 
 impl CodePoint {
     fn build(opcode: u8, immediate: Option<Value>, next_hash: U256, next: Next) -> CodePoint {
-        CodePoint(Arc::new(CodeNode {
+        let node = CodeNode {
             opcode,
             immediate,
             fixed_next_hash: next_hash,
-            hash: OnceLock::new(),
+            hash: OnceCell::new(),
             next,
-        }))
+        };
+        CodePoint(Shared::new(node, std::iter::empty()))
     }
 
-    /// The error codepoint `ERR` (opcode 0, no immediate, next hash 0), shared.
+    /// The error codepoint `ERR` (opcode 0, no immediate, next hash 0), immortal.
     pub fn err() -> CodePoint {
-        ERR.clone()
+        ERR.get().clone()
     }
 
     /// Instruction `pc` of a loaded program whose following instruction hashes to `next_hash`.
@@ -80,34 +83,35 @@ impl CodePoint {
 
     /// The opcode byte.
     pub fn opcode(&self) -> u8 {
-        self.0.opcode
+        self.0.header().opcode
     }
 
     /// The immediate value, if any.
     pub fn immediate(&self) -> Option<&Value> {
-        self.0.immediate.as_ref()
+        self.0.header().immediate.as_ref()
     }
 
     /// The hash of the codepoint that follows.
     pub fn next_hash(&self) -> U256 {
-        match &self.0.next {
+        let node = self.node();
+        match &node.next {
             Next::Dynamic(next) => next.hash(),
-            _ => self.0.fixed_next_hash,
+            _ => node.fixed_next_hash,
         }
     }
 
     /// This codepoint's hash (AVM.md §2.3).
     pub fn hash(&self) -> U256 {
-        if let Some(hash) = self.0.hash.get() {
+        if let Some(hash) = self.node().hash.get() {
             return *hash;
         }
-        fill_hashes(Unhashed::Code(&self.0));
-        *self.0.hash.get().expect("hashed above")
+        fill_hashes(Unhashed::Code(self.node()));
+        *self.node().hash.get().expect("hashed above")
     }
 
     /// Where execution continues after this codepoint.
     pub fn next(&self) -> &Next {
-        &self.0.next
+        &self.node().next
     }
 
     /// Whether this codepoint counts as "no error handler" (AVM.md §4.4): its hash is `H_ERR`.
@@ -115,7 +119,7 @@ impl CodePoint {
     /// Decided without hashing: only opcode 0 with no immediate and next hash 0 hashes to
     /// `H_ERR`, and a run-time codepoint's next hash is a real codepoint's keccak, never 0.
     pub fn is_err(&self) -> bool {
-        let node = &*self.0;
+        let node = self.node();
         node.opcode == 0
             && node.immediate.is_none()
             && !matches!(node.next, Next::Dynamic(_))
@@ -124,27 +128,63 @@ impl CodePoint {
 
     /// Whether both handles share the same node.
     pub fn ptr_eq(&self, other: &CodePoint) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
+        self.0.ptr_eq(&other.0)
     }
 
     pub(crate) fn node(&self) -> &CodeNode {
+        self.0.header()
+    }
+
+    pub(crate) fn shared(&self) -> &Shared<CodeNode> {
         &self.0
+    }
+
+    /// The values this codepoint holds: its immediate, then a run-time next codepoint.
+    pub(crate) fn children(&self) -> impl Iterator<Item = Value> + '_ {
+        let node = self.node();
+        let next = match &node.next {
+            Next::Dynamic(next) => Some(Value::CodePoint(next.clone())),
+            _ => None,
+        };
+        node.immediate.iter().cloned().chain(next)
+    }
+
+    /// A codepoint equal to this one whose [`CodePoint::children`] are `parts`: for a deep copy.
+    pub(crate) fn copy_with(&self, mut parts: Vec<Value>) -> CodePoint {
+        let node = self.node();
+        let next = match &node.next {
+            Next::Dynamic(_) => match parts.pop() {
+                Some(Value::CodePoint(next)) => Next::Dynamic(next),
+                _ => unreachable!("a run-time codepoint's copy gets its next codepoint"),
+            },
+            other => other.clone(),
+        };
+        let copy = CodeNode {
+            opcode: node.opcode,
+            immediate: parts.pop(),
+            fixed_next_hash: node.fixed_next_hash,
+            hash: node.hash.clone(),
+            next,
+        };
+        CodePoint(Shared::new(copy, std::iter::empty()))
     }
 
     /// Whether this is the last handle to a node that owns further structure.
     pub(crate) fn is_unique_parent(&self) -> bool {
-        self.owns_children() && Arc::strong_count(&self.0) == 1
+        self.owns_children() && self.0.is_unique()
     }
 
     /// Whether dropping this node may have to walk owned values (an immediate or a run-time
     /// chain), which iterative drop handles.
     pub(crate) fn owns_children(&self) -> bool {
-        self.0.immediate.is_some() || matches!(self.0.next, Next::Dynamic(_))
+        let node = self.node();
+        node.immediate.is_some() || matches!(node.next, Next::Dynamic(_))
     }
 
     /// Takes the values this node owns if this is the last handle to it; used by iterative drop.
     pub(crate) fn into_children_if_unique(self) -> Option<Vec<Value>> {
-        Arc::into_inner(self.0).map(|mut node| node.take_children())
+        let (mut node, _) = self.0.into_parts().ok()?;
+        Some(node.take_children())
     }
 }
 
@@ -156,7 +196,7 @@ impl CodeNode {
     /// An operand of this node's hash that is not hashed yet.
     pub(crate) fn unhashed_part(&self) -> Option<Unhashed<'_>> {
         let next = match &self.next {
-            Next::Dynamic(next) if !next.0.is_hashed() => Some(Unhashed::Code(&next.0)),
+            Next::Dynamic(next) if !next.node().is_hashed() => Some(Unhashed::Code(next.node())),
             _ => None,
         };
         next.or_else(|| self.immediate.as_ref().and_then(Value::unhashed))
@@ -165,7 +205,7 @@ impl CodeNode {
     /// Computes and caches the hash; every part is already hashed.
     pub(crate) fn store_hash(&self) {
         let next_hash = match &self.next {
-            Next::Dynamic(next) => *next.0.hash.get().expect("parts are hashed first"),
+            Next::Dynamic(next) => *next.node().hash.get().expect("parts are hashed first"),
             _ => self.fixed_next_hash,
         };
         let immediate = self.immediate.as_ref().map(Value::hash);
@@ -187,8 +227,7 @@ impl CodeNode {
 /// its next node or to a structured immediate hands them to [`release`].
 impl Drop for CodeNode {
     fn drop(&mut self) {
-        let unique_next =
-            matches!(&self.next, Next::Dynamic(next) if Arc::strong_count(&next.0) == 1);
+        let unique_next = matches!(&self.next, Next::Dynamic(next) if next.0.is_unique());
         let unique_immediate = self.immediate.as_ref().is_some_and(Value::is_unique_parent);
         if unique_next || unique_immediate {
             release(self.take_children().into_iter());

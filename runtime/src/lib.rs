@@ -1,7 +1,9 @@
 //! AVM runtime: values, hashing, marshaling, the opcode table and the `.mexe` loader.
 //!
-//! Everything here is shared by the interpreter, the JIT and the prover. Values are immutable
-//! and `Send + Sync`; tuples, codepoints and buffers are shared by reference. Structures of
+//! Everything here is shared by the interpreter, the JIT and the prover. Values are immutable;
+//! tuples, codepoints and buffers are shared by reference, with plain counts, so a value stays
+//! on its thread: a program's values are immortal ([`Frozen`]) and shared by every thread, and
+//! a machine's cross threads deep-copied ([`Isolated`]); [`heap`] gives the rule. Structures of
 //! unbounded depth (tuple nests, run-time codepoint chains) are hashed, dropped, compared,
 //! formatted and (un)marshaled without recursion on the native stack.
 #![deny(unsafe_code)]
@@ -12,6 +14,7 @@ pub mod buffer;
 pub mod codepoint;
 pub mod error;
 pub mod hash;
+pub mod heap;
 pub mod hex;
 pub mod inbox;
 pub mod jit_abi;
@@ -28,6 +31,7 @@ pub mod value;
 pub use buffer::Buffer;
 pub use codepoint::{CodePoint, Next};
 pub use error::{Error, Result};
+pub use heap::{Frozen, Isolated};
 pub use inbox::{InboxMessage, parse_inbox_json};
 pub use primitive_types::U256;
 pub use program::Program;

@@ -6,6 +6,7 @@ use crate::buffer::Buffer;
 use crate::codepoint::{CodePoint, Next};
 use crate::error::{Error, Location, MexeError, Result};
 use crate::hash::{EMPTY_TUPLE_HASH, ERR_CODEPOINT_HASH, MachineHashParts};
+use crate::heap::Frozen;
 use crate::tuple::{MAX_TUPLE_SIZE, Tuple};
 use crate::value::Value;
 
@@ -83,12 +84,13 @@ pub struct RawInstruction {
     pub immediate: Option<RawValue>,
 }
 
-/// A loaded, linked program: the initial pc is instruction 0.
+/// A loaded, linked program: the initial pc is instruction 0. Its values are immortal, so one
+/// program serves machines on any number of threads.
 #[derive(Clone, Debug)]
 pub struct Program {
     /// Instructions `0..n`, then `ERR` at index `n`.
-    code: Vec<CodePoint>,
-    static_value: Value,
+    code: Vec<Frozen<CodePoint>>,
+    static_value: Frozen<Value>,
 }
 
 impl Program {
@@ -164,8 +166,11 @@ impl Program {
                 reason,
             })?;
         Ok(Program {
-            code: code.into_iter().map(|cp| cp.expect("linked")).collect(),
-            static_value,
+            code: code
+                .into_iter()
+                .map(|cp| Frozen::new(cp.expect("linked")))
+                .collect(),
+            static_value: Frozen::new(static_value),
         })
     }
 
@@ -186,7 +191,7 @@ impl Program {
 
     /// Instructions `0..len()`, then `ERR`.
     pub fn codepoints(&self) -> &[CodePoint] {
-        &self.code
+        Frozen::slice(&self.code)
     }
 
     /// Where execution starts.

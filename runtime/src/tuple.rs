@@ -1,12 +1,13 @@
 //! Tuples: immutable, shared by reference, hashed at most once.
 
+use std::cell::OnceCell;
 use std::fmt;
-use std::sync::{LazyLock, OnceLock};
+use std::sync::LazyLock;
 
 use primitive_types::U256;
-use triomphe::{Arc, HeaderSlice, HeaderWithLength, ThinArc};
 
 use crate::hash::{be32, hash_preimage, keccak};
+use crate::heap::{Frozen, Shared};
 use crate::value::{Unhashed, Value, fill_hashes, release};
 
 /// The largest number of slots a tuple can have.
@@ -16,12 +17,17 @@ pub const MAX_TUPLE_SIZE: usize = 8;
 ///
 /// Cloning shares the slots. The hash and the wrapping size (AVM.md §1.3, §2.2) are computed on
 /// first request, without recursion on the native stack, and cached for the tuple's lifetime.
-/// The cache and the slots share one allocation, and a handle is one pointer.
+/// A handle is one pointer to one allocation: the count and length (8 bytes), the digest cache
+/// (8 bytes: the digest is boxed on first use, since most tuples are never hashed), then the
+/// slots, so an 8-tuple takes 144 bytes.
 #[derive(Clone)]
-pub struct Tuple(ThinArc<OnceLock<Digest>, Value>);
+pub struct Tuple(TupleData);
 
-/// The cached digest, then the slots.
-pub(crate) type TupleData = HeaderSlice<HeaderWithLength<OnceLock<Digest>>, [Value]>;
+/// The shared object: the digest cache, then the slots.
+pub(crate) type TupleData = Shared<DigestCache, Value>;
+
+/// Where a tuple keeps its digest once computed.
+pub(crate) type DigestCache = OnceCell<Box<Digest>>;
 
 /// What a slot holds after its value was moved out by iterative drop.
 const VACANT: Value = Value::SmallInt(0);
@@ -49,7 +55,7 @@ impl Preimage {
     }
 }
 
-static EMPTY: LazyLock<Tuple> = LazyLock::new(|| Tuple::new(Vec::new()));
+static EMPTY: LazyLock<Frozen<Tuple>> = LazyLock::new(|| Frozen::new(Tuple::new(Vec::new())));
 
 impl Tuple {
     /// Builds a tuple from its slots.
@@ -62,12 +68,12 @@ impl Tuple {
 
     fn from_iter(slots: impl ExactSizeIterator<Item = Value>) -> Tuple {
         assert!(slots.len() <= MAX_TUPLE_SIZE, "a tuple has at most 8 slots");
-        Tuple(ThinArc::from_header_and_iter(OnceLock::new(), slots))
+        Tuple(Shared::new(OnceCell::new(), slots))
     }
 
-    /// The empty tuple `()`, shared.
+    /// The empty tuple `()`, immortal.
     pub fn empty() -> Tuple {
-        EMPTY.clone()
+        EMPTY.get().clone()
     }
 
     /// A tuple of `len` slots, each holding Int 0 (what the `tset`-built structures start from).
@@ -77,22 +83,22 @@ impl Tuple {
 
     /// The number of slots.
     pub fn len(&self) -> usize {
-        self.0.slice.len()
+        self.0.items().len()
     }
 
     /// Whether this is `()`.
     pub fn is_empty(&self) -> bool {
-        self.0.slice.is_empty()
+        self.0.items().is_empty()
     }
 
     /// Slot `index`, or `None` when out of range.
     pub fn get(&self, index: usize) -> Option<&Value> {
-        self.0.slice.get(index)
+        self.0.items().get(index)
     }
 
     /// All slots, in order.
     pub fn slots(&self) -> &[Value] {
-        &self.0.slice
+        self.0.items()
     }
 
     /// A copy of this tuple with slot `index` replaced, or `None` when out of range.
@@ -103,7 +109,7 @@ impl Tuple {
         let mut value = Some(value);
         let slots = self
             .0
-            .slice
+            .items()
             .iter()
             .enumerate()
             .map(|(i, slot)| match i == index {
@@ -120,23 +126,19 @@ impl Tuple {
         if index >= self.len() {
             return None;
         }
-        let value = self.0.with_arc_mut(|arc| match Arc::get_mut(arc) {
-            Some(data) => {
-                *data.header_mut() = OnceLock::new();
-                data.slice_mut()[index] = value;
-                None
+        match self.0.get_mut() {
+            Some((digest, slots)) => {
+                *digest = OnceCell::new();
+                slots[index] = value;
+                Some(self)
             }
-            None => Some(value),
-        });
-        match value {
-            None => Some(self),
-            Some(value) => self.with(index, value),
+            None => self.with(index, value),
         }
     }
 
     /// Whether both handles share the same allocation (equal without hashing).
     pub fn ptr_eq(&self, other: &Tuple) -> bool {
-        self.0.ptr() == other.0.ptr()
+        self.0.ptr_eq(&other.0)
     }
 
     /// The value hash (AVM.md §2.2).
@@ -153,17 +155,17 @@ impl Tuple {
     pub fn preimage(&self) -> Preimage {
         let size = self.digest().size;
         Preimage {
-            inner: inner_hash(&self.0.slice),
+            inner: inner_hash(self.0.items()),
             size,
         }
     }
 
     fn digest(&self) -> Digest {
-        if let Some(d) = self.0.header.header.get() {
-            return *d;
+        if let Some(d) = self.0.header().get() {
+            return **d;
         }
         fill_hashes(Unhashed::Tuple(&self.0));
-        *self.0.header.header.get().expect("digest computed above")
+        **self.0.header().get().expect("digest computed above")
     }
 }
 
@@ -182,61 +184,69 @@ fn inner_hash(slots: &[Value]) -> U256 {
 /// [`release`]; dropping a shared slot only decrements its count.
 impl Drop for Tuple {
     fn drop(&mut self) {
-        self.0.with_arc_mut(|arc| {
-            if let Some(data) = Arc::get_mut(arc)
-                && data.slice().iter().any(Value::is_unique_parent)
-            {
-                let owners = data.slice_mut().iter_mut().filter(|s| s.is_unique_parent());
-                release(owners.map(|slot| std::mem::replace(slot, VACANT)));
-            }
-        });
+        if let Some((_, slots)) = self.0.get_mut()
+            && slots.iter().any(Value::is_unique_parent)
+        {
+            let owners = slots.iter_mut().filter(|s| s.is_unique_parent());
+            release(owners.map(|slot| std::mem::replace(slot, VACANT)));
+        }
     }
 }
 
 /// The parts of a tuple's digest, for [`fill_hashes`].
 pub(crate) fn is_hashed(data: &TupleData) -> bool {
-    data.header.header.get().is_some()
+    data.header().get().is_some()
 }
 
 /// A slot of this tuple that is not hashed yet.
 pub(crate) fn unhashed_slot(data: &TupleData) -> Option<Unhashed<'_>> {
-    data.slice.iter().find_map(Value::unhashed)
+    data.items().iter().find_map(Value::unhashed)
 }
 
 /// Computes and caches the digest; every slot is already hashed.
 pub(crate) fn store_digest(data: &TupleData) {
     let size = data
-        .slice
+        .items()
         .iter()
         .fold(U256::one(), |acc, slot| acc.overflowing_add(slot.size()).0);
-    let inner = inner_hash(&data.slice);
-    let _ = data.header.header.set(Digest {
+    let inner = inner_hash(data.items());
+    let _ = data.header().set(Box::new(Digest {
         hash: hash_preimage(&inner, &size),
         size,
-    });
+    }));
 }
 
 impl Tuple {
-    pub(crate) fn data(&self) -> &TupleData {
+    /// Whether this is the last handle to a tuple that owns further structure.
+    pub(crate) fn is_unique_parent(&self) -> bool {
+        !self.is_empty() && self.0.is_unique()
+    }
+
+    pub(crate) fn shared(&self) -> &TupleData {
         &self.0
     }
 
-    /// Whether this is the last handle to a tuple that owns further structure.
-    pub(crate) fn is_unique_parent(&self) -> bool {
-        !self.is_empty() && ThinArc::strong_count(&self.0) == 1
+    #[cfg(test)]
+    pub(crate) fn shared_mut(&mut self) -> &mut TupleData {
+        &mut self.0
+    }
+
+    /// A tuple of `slots` with this one's cached digest: for a deep copy, whose slots equal
+    /// these.
+    pub(crate) fn copy_with(&self, slots: Vec<Value>) -> Tuple {
+        debug_assert_eq!(slots.len(), self.len());
+        Tuple(Shared::new(self.0.header().clone(), slots.into_iter()))
     }
 
     /// Takes this tuple's slots if this is the last handle to it; used by iterative drop.
     pub(crate) fn into_slots_if_unique(mut self) -> Option<Vec<Value>> {
-        self.0.with_arc_mut(|arc| {
-            let data = Arc::get_mut(arc)?;
-            Some(
-                data.slice_mut()
-                    .iter_mut()
-                    .map(|slot| std::mem::replace(slot, VACANT))
-                    .collect(),
-            )
-        })
+        let (_, slots) = self.0.get_mut()?;
+        Some(
+            slots
+                .iter_mut()
+                .map(|slot| std::mem::replace(slot, VACANT))
+                .collect(),
+        )
     }
 }
 
@@ -260,9 +270,9 @@ mod tests {
 
         let unique = ints(&[1, 2, 3]);
         unique.hash();
-        let before = unique.0.ptr();
+        let before = unique.0.addr();
         let updated = unique.into_with(1, Value::int(9u64)).unwrap();
-        assert_eq!(updated.0.ptr(), before);
+        assert_eq!(updated.0.addr(), before);
         assert_eq!(
             updated.hash(),
             expected,

@@ -13,6 +13,7 @@ use primitive_types::U256;
 use crate::buffer::Buffer;
 use crate::codepoint::{CodeNode, CodePoint};
 use crate::hash::hash_int;
+use crate::heap::Shared;
 use crate::tuple::{self, Tuple, TupleData};
 
 /// An AVM value. Cloning is cheap: big Ints, tuples, codepoints and buffers are shared by
@@ -60,14 +61,25 @@ const _: () = assert!(std::mem::align_of::<Value>() == 8);
 
 /// An Int of 2^64 or more, shared by reference. Only [`Value::int`] makes one, so every Int
 /// below 2^64 is a [`Value::SmallInt`].
-#[derive(Clone, Debug)]
-pub struct BigInt(triomphe::Arc<U256>);
+#[derive(Clone)]
+pub struct BigInt(pub(crate) Shared<U256>);
 
 impl BigInt {
+    /// `x`, boxed; callers keep Ints canonical.
+    pub(crate) fn new(x: U256) -> BigInt {
+        BigInt(Shared::new(x, std::iter::empty()))
+    }
+
     /// The Int.
     #[inline]
     pub fn get(&self) -> &U256 {
-        &self.0
+        self.0.header()
+    }
+}
+
+impl fmt::Debug for BigInt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.get(), f)
     }
 }
 
@@ -92,7 +104,7 @@ impl Value {
         let x = x.into();
         match x.0[1] | x.0[2] | x.0[3] {
             0 => Value::SmallInt(x.0[0]),
-            _ => Value::BigInt(BigInt(triomphe::Arc::new(x))),
+            _ => Value::BigInt(BigInt::new(x)),
         }
     }
 
@@ -169,7 +181,7 @@ impl Value {
     /// This value's structure if its hash is not computed yet.
     pub(crate) fn unhashed(&self) -> Option<Unhashed<'_>> {
         match self {
-            Value::Tuple(t) if !tuple::is_hashed(t.data()) => Some(Unhashed::Tuple(t.data())),
+            Value::Tuple(t) if !tuple::is_hashed(t.shared()) => Some(Unhashed::Tuple(t.shared())),
             Value::CodePoint(cp) if !cp.node().is_hashed() => Some(Unhashed::Code(cp.node())),
             _ => None,
         }
@@ -518,10 +530,18 @@ mod tests {
     }
 
     #[test]
-    fn values_are_send_and_sync() {
+    fn values_stay_on_their_thread_and_programs_are_shared() {
         fn assert_send_sync<T: Send + Sync>() {}
-        assert_send_sync::<Value>();
         assert_send_sync::<crate::Program>();
+        assert_send_sync::<crate::Frozen>();
+        // Compiles only while `Value` is not `Send` (plain counts, `heap`): were it `Send`, both
+        // impls would apply and the call below would be ambiguous.
+        trait NotSend<A> {
+            fn check() {}
+        }
+        impl<T: ?Sized> NotSend<()> for T {}
+        impl<T: ?Sized + Send> NotSend<u8> for T {}
+        <Value as NotSend<_>>::check();
     }
 
     #[test]

@@ -303,6 +303,11 @@ impl Jit {
         }
     }
 
+    /// Carries on counting from `stats`, which a detached machine took with it.
+    pub(crate) fn resume_stats(&mut self, stats: JitStats) {
+        self.stats = stats;
+    }
+
     /// Waits until every block queued for background compilation is compiled and installed
     /// (nothing to do in inline mode). Runs never need this; it makes tests and measurements
     /// independent of when code arrives.
@@ -619,7 +624,7 @@ fn existing<'a>(machine: &'a Machine, slot: &'a Slot) -> Option<Result<&'a Value
     let value = match slot {
         Slot::Input(depth) => machine.stack().peek(*depth),
         Slot::AuxInput(depth) => machine.aux_stack().peek(*depth),
-        Slot::Const(value) => value,
+        Slot::Const(value) => value.get(),
         Slot::Static => machine.static_value(),
         Slot::Register => machine.register(),
         Slot::Field(tuple, index) => {

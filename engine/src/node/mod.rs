@@ -41,7 +41,7 @@ pub mod store;
 use std::path::Path;
 use std::sync::Arc;
 
-use avm_interp::{BlockReason, GasBound, Limits, Machine, Outputs, Stop};
+use avm_interp::{BlockReason, Detached, GasBound, Limits, Machine, Outputs, Stop};
 use avm_runtime::{Error, Program, U256, Value};
 
 use crate::jit::{DEFAULT_CACHE_BLOCKS, Jit, JitOptions, JitStats, SharedCode};
@@ -95,6 +95,8 @@ pub enum NodeError {
     Store(StoreError),
     /// A file could not be read.
     Io(std::io::Error),
+    /// The worker threads could not start.
+    Threads(String),
 }
 
 impl std::fmt::Display for NodeError {
@@ -104,6 +106,7 @@ impl std::fmt::Display for NodeError {
             NodeError::Jit(e) => write!(f, "jit: {e}"),
             NodeError::Store(e) => write!(f, "{e}"),
             NodeError::Io(e) => write!(f, "{e}"),
+            NodeError::Threads(e) => write!(f, "worker threads: {e}"),
         }
     }
 }
@@ -122,7 +125,7 @@ impl From<StoreError> for NodeError {
 ///
 /// ```
 /// use avm_engine::node::{Engine, NodeProgram, RunBound, run_parallel};
-/// use avm_runtime::Value;
+/// use avm_runtime::{U256, Value};
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// // Sums the Ints of its inbox until it reads a 0, then logs the sum and halts.
@@ -137,10 +140,10 @@ impl From<StoreError> for NodeError {
 /// }
 /// let logs = run_parallel(2, &mut machines, |m| {
 ///     assert!(m.run(RunBound::default()).is_final());
-///     m.logs().to_vec()
+///     m.logs().iter().map(Value::as_int).collect::<Vec<_>>()
 /// })?;
 /// for (k, log) in (1..=4u64).zip(logs) {
-///     assert_eq!(log, [Value::int(500_500 * k)]);
+///     assert_eq!(log, [Some(U256::from(500_500 * k))]);
 /// }
 /// # Ok(())
 /// # }
@@ -346,30 +349,85 @@ impl NodeMachine {
         )
     }
 
-    /// An independent copy of this machine. Cheap: the program, every value and the compiled
-    /// code are shared (a JIT copy starts with every block compiled so far).
+    /// An independent copy of this machine, on this thread. Cheap: the program, every value
+    /// and the compiled code are shared (a JIT copy starts with every block compiled so far).
+    /// To move a machine to another thread, [`NodeMachine::detach`] it.
     pub fn try_clone(&self) -> Result<Self, NodeError> {
         self.program.with_state(self.machine.clone(), self.engine)
+    }
+
+    /// A copy of this machine that can move to another thread: its values are deep-copied
+    /// (values count their handles with plain integers and stay on their thread, see
+    /// [`avm_runtime::heap`]); the program and the compiled code are shared.
+    pub fn detach(&self) -> DetachedNode {
+        DetachedNode {
+            program: self.program.clone(),
+            machine: self.machine.detach(),
+            engine: self.engine,
+            jit_stats: self.jit_stats(),
+        }
+    }
+}
+
+/// A [`NodeMachine`] on its way to another thread ([`NodeMachine::detach`]).
+#[derive(Debug)]
+pub struct DetachedNode {
+    program: NodeProgram,
+    machine: Detached,
+    engine: Engine,
+    jit_stats: Option<JitStats>,
+}
+
+impl DetachedNode {
+    /// The machine, on this thread: a JIT machine takes every block compiled so far and keeps
+    /// its statistics.
+    pub fn attach(self) -> Result<NodeMachine, NodeError> {
+        let mut node = self
+            .program
+            .with_state(self.machine.attach(), self.engine)?;
+        if let (Some(jit), Some(stats)) = (node.jit.as_mut(), self.jit_stats) {
+            jit.resume_stats(stats);
+        }
+        Ok(node)
     }
 }
 
 /// Applies `work` to every machine on a rayon pool of `threads` threads (0: one per core) and
 /// returns the results in order. Machines are independent, so the results are those of running
 /// them one after another.
-pub fn run_parallel<T, R>(
+///
+/// Each machine crosses to its worker and back detached ([`NodeMachine::detach`]): its values
+/// are copied twice, which costs about what hashing them would.
+pub fn run_parallel<R: Send>(
     threads: usize,
-    machines: &mut [T],
-    work: impl Fn(&mut T) -> R + Sync + Send,
-) -> Result<Vec<R>, rayon::ThreadPoolBuildError>
-where
-    T: Send,
-    R: Send,
-{
+    machines: &mut [NodeMachine],
+    work: impl Fn(&mut NodeMachine) -> R + Sync + Send,
+) -> Result<Vec<R>, NodeError> {
     use rayon::prelude::*;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
-        .build()?;
-    Ok(pool.install(|| machines.par_iter_mut().map(&work).collect()))
+        .build()
+        .map_err(|e| NodeError::Threads(e.to_string()))?;
+    let outbound: Vec<DetachedNode> = machines.iter().map(NodeMachine::detach).collect();
+    let returned: Vec<Result<(DetachedNode, R), NodeError>> = pool.install(|| {
+        outbound
+            .into_par_iter()
+            .map(|detached| {
+                let mut machine = detached.attach()?;
+                let result = work(&mut machine);
+                Ok((machine.detach(), result))
+            })
+            .collect()
+    });
+    machines
+        .iter_mut()
+        .zip(returned)
+        .map(|(slot, returned)| {
+            let (detached, result) = returned?;
+            *slot = detached.attach()?;
+            Ok(result)
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -377,9 +435,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn node_machines_move_between_threads() {
+    fn node_machines_move_between_threads_detached() {
         fn assert_send<T: Send + 'static>() {}
-        assert_send::<NodeMachine>();
+        assert_send::<DetachedNode>();
+        assert_send::<NodeProgram>();
         assert_send::<Store>();
     }
 }
