@@ -22,16 +22,20 @@ pub(crate) struct Instr {
     pub(crate) immediate: Option<Frozen>,
 }
 
-/// The straight-line run of plain instructions that starts at a loaded pc: the interpreter
-/// checks the step budget, gas and stack depths once for all of them.
+/// The straight-line run of plain instructions that starts at a loaded pc, possibly ended by
+/// a `jump` or `cjump`: the interpreter checks the step budget, gas and stack depths once for
+/// all of them.
 ///
 /// An instruction is plain when its table flags are [`Flags::NONE`]: it never jumps, halts,
 /// blocks, reads or sets the gas, reads its own pc, or has a variable cost, so nothing it does
-/// depends on the pc, the steps or the gas being up to date while the run executes.
+/// depends on the pc, the steps or the gas being up to date while the run executes. A jump
+/// (flags exactly [`Flags::JUMP`]) only sets the pc, so it may end a run.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Run {
-    /// Plain instructions from this pc on (0 when the instruction here is not plain).
+    /// Instructions from this pc on (0 when the instruction here is neither plain nor a jump).
     pub(crate) len: u32,
+    /// Whether the last of them is a jump, so that the run may leave the pc anywhere.
+    pub(crate) jumps: bool,
     /// Their total table gas.
     pub(crate) gas: u64,
     /// The data-stack depth that lets each of them find its operands.
@@ -102,16 +106,20 @@ impl Code {
 }
 
 /// The run starting at every pc, computed backwards: a plain instruction extends the run after
-/// it (up to [`MAX_RUN`], runs restarting at fixed multiples of it).
+/// it (up to [`MAX_RUN`], runs restarting at fixed multiples of it), a jump is a run of its own.
 fn straight_runs(instrs: &[Instr]) -> Box<[Run]> {
     let mut runs = vec![Run::default(); instrs.len() + 1];
     for pc in (0..instrs.len()).rev() {
         let instr = &instrs[pc];
-        let Some(info) = opcode::info(instr.opcode).filter(|i| i.flags == Flags::NONE) else {
+        let Some(info) = opcode::info(instr.opcode) else {
             continue;
         };
-        let rest = match (pc + 1) % MAX_RUN {
-            0 => Run::default(),
+        let jumps = info.flags == Flags::JUMP;
+        if info.flags != Flags::NONE && !jumps {
+            continue;
+        }
+        let rest = match ((pc + 1) % MAX_RUN, jumps) {
+            (0, _) | (_, true) => Run::default(),
             _ => runs[pc + 1],
         };
         let immediate = u32::from(instr.immediate.is_some());
@@ -121,6 +129,7 @@ fn straight_runs(instrs: &[Instr]) -> Box<[Run]> {
         let need_after = |need: u32, gained: u32, lost: u32| (need + lost).saturating_sub(gained);
         runs[pc] = Run {
             len: rest.len + 1,
+            jumps: jumps || rest.jumps,
             gas: rest.gas + info.gas,
             need: pops.saturating_sub(immediate).max(need_after(
                 rest.need,
@@ -147,13 +156,14 @@ mod tests {
 
     #[test]
     fn runs_end_at_instructions_that_are_not_plain() {
-        // add 1 (needs 1), swap1 (needs 2 after add's result: 1 more), auxpush, xget 0, jump.
+        // add 1 (needs 1), swap1 (needs 2 after add's result: 1 more), auxpush, xget 0 (leaves
+        // one value more), jump (pops it).
         let found = runs("add 1\nswap1\nauxpush\nxget 0\njump\nhalt");
-        assert_eq!(found[0], (4, 3 + 1 + 1 + 3, 2, 0));
-        assert_eq!(found[1], (3, 1 + 1 + 3, 2, 0));
-        assert_eq!(found[2], (2, 1 + 3, 1, 0));
-        assert_eq!(found[3], (1, 3, 0, 1));
-        assert_eq!(found[4], (0, 0, 0, 0), "jump is not plain");
+        assert_eq!(found[0], (5, 3 + 1 + 1 + 3 + 4, 2, 0));
+        assert_eq!(found[1], (4, 1 + 1 + 3 + 4, 2, 0));
+        assert_eq!(found[2], (3, 1 + 3 + 4, 1, 0));
+        assert_eq!(found[3], (2, 3 + 4, 0, 1), "a jump ends the run");
+        assert_eq!(found[4], (1, 4, 1, 0), "a jump is a run of its own");
         assert_eq!(found[5], (0, 0, 0, 0), "halt is not plain");
         // An immediate on an instruction that pops nothing stays on the stack for the next.
         assert_eq!(runs("nop 5\npop\npop\nhalt")[0], (3, 3, 1, 0));

@@ -118,10 +118,10 @@ impl Machine {
             if let Pc::Loaded(pc) = self.pc {
                 let run = code.runs[pc as usize];
                 if run.len > 0 && u64::from(run.len) <= budget && self.admits(&run, limits) {
-                    let (steps, failed) = self.run_straight(&code, pc, &run);
+                    let (steps, transferred) = self.run_straight(&code, pc, &run);
                     budget -= steps;
                     first = false;
-                    if SEGMENT && failed && self.arrived(&mut arrive) {
+                    if SEGMENT && transferred && self.arrived(&mut arrive) {
                         return None;
                     }
                     continue;
@@ -182,10 +182,11 @@ impl Machine {
             })
     }
 
-    /// Executes the plain instructions of `run` from loaded instruction `pc`, charging gas and
+    /// Executes the instructions of `run` from loaded instruction `pc`, charging gas and
     /// steps once at the end. An operation that fails leaves exactly the state one step at a
     /// time would: the run's instructions before it charged and counted, its own gas charged,
-    /// the pc on it, and its error raised. Returns the steps taken and whether one failed.
+    /// the pc on it, and its error raised. Returns the steps taken and whether control
+    /// transferred (the run ended in a jump, taken or not, or an instruction failed).
     #[inline(always)]
     fn run_straight(&mut self, code: &Code, pc: u32, run: &Run) -> (u64, bool) {
         let start = pc as usize;
@@ -194,7 +195,14 @@ impl Machine {
             if let Some(value) = &instr.immediate {
                 self.stack.push(value.get().clone());
             }
-            if ops::execute(self, instr.opcode).is_err() {
+            let flow = ops::execute(self, instr.opcode);
+            if let Ok(Flow::Jump(target)) = flow {
+                // Only a run's last instruction jumps.
+                self.charge_executed(u64::from(run.len), run.gas);
+                self.pc = code.resolve(&target);
+                return (u64::from(run.len), true);
+            }
+            if flow.is_err() {
                 let gas = instrs[..=k]
                     .iter()
                     .filter_map(|i| opcode::info(i.opcode))
@@ -209,7 +217,7 @@ impl Machine {
         }
         self.charge_executed(u64::from(run.len), run.gas);
         self.pc = Pc::Loaded(pc + run.len);
-        (u64::from(run.len), false)
+        (u64::from(run.len), run.jumps)
     }
 
     fn gas_bound_reached(&self, code: &Code, bound: GasBound) -> bool {

@@ -72,32 +72,61 @@ impl<H, T> Shared<H, T> {
     /// If `items` yields fewer items than it said it would (the object then leaks).
     pub(crate) fn new(header: H, mut items: impl ExactSizeIterator<Item = T>) -> Self {
         let len = items.len();
-        let stored_len = u32::try_from(len).expect("an object has few items");
-        let layout = Self::layout(len);
-        let node = if layout.size() == 0 {
-            NonNull::<Node<H, T>>::dangling()
-        } else {
-            // SAFETY: the layout has a non-zero size.
-            let raw = unsafe { alloc::alloc(layout) }.cast::<Node<H, T>>();
-            NonNull::new(raw).unwrap_or_else(|| alloc::handle_alloc_error(layout))
-        };
-        // SAFETY: `node` is a fresh allocation of `layout`, large and aligned enough for the
-        // fields and `len` items; each is written once before the handle exists. If `items`
-        // panics the allocation leaks, which is safe.
+        let (node, slots) = Self::allocate(header, len);
+        for i in 0..len {
+            let item = items.next().expect("the iterator yields its length");
+            // SAFETY: `slots` has room for `len` items (`allocate`), each written once.
+            unsafe { slots.add(i).write(item) };
+        }
+        Shared {
+            node,
+            owns: PhantomData,
+        }
+    }
+
+    /// A new object with count 1 holding this one's header and items, but `value` at `index`
+    /// (`index` in range): the copy a shared tuple's update makes.
+    #[inline]
+    pub(crate) fn with_replaced(&self, header: H, index: usize, value: T) -> Self
+    where
+        T: Clone,
+    {
+        let items = self.items();
+        let (node, slots) = Self::allocate(header, items.len());
+        // SAFETY: `slots` has room for `items.len()` items (`allocate`); each index below it
+        // is written exactly once (`index` is in range, the caller's contract).
         unsafe {
-            let raw = node.as_ptr();
-            ptr::addr_of_mut!((*raw).count).write(Cell::new(1));
-            ptr::addr_of_mut!((*raw).len).write(stored_len);
-            ptr::addr_of_mut!((*raw).header).write(header);
-            let slots = ptr::addr_of_mut!((*raw).items).cast::<T>();
-            for i in 0..len {
-                let item = items.next().expect("the iterator yields its length");
-                slots.add(i).write(item);
+            for (i, item) in items[..index].iter().enumerate() {
+                slots.add(i).write(item.clone());
+            }
+            slots.add(index).write(value);
+            for (i, item) in items.iter().enumerate().skip(index + 1) {
+                slots.add(i).write(item.clone());
             }
         }
         Shared {
             node,
             owns: PhantomData,
+        }
+    }
+
+    /// A fresh node with count 1, `header` and room for `len` items, which the caller writes
+    /// before making a handle of it.
+    #[inline]
+    fn allocate(header: H, len: usize) -> (NonNull<Node<H, T>>, *mut T) {
+        let stored_len = u32::try_from(len).expect("an object has few items");
+        let layout = Self::layout(len);
+        // SAFETY: the layout is not empty (it holds the count and the length).
+        let raw = unsafe { alloc::alloc(layout) }.cast::<Node<H, T>>();
+        let node = NonNull::new(raw).unwrap_or_else(|| alloc::handle_alloc_error(layout));
+        // SAFETY: `node` is a fresh allocation of `layout`, large and aligned enough for the
+        // fields and `len` items; each field is written once. Until the caller has written the
+        // items nothing reads them, and if it panics first the allocation leaks, which is safe.
+        unsafe {
+            ptr::addr_of_mut!((*raw).count).write(Cell::new(1));
+            ptr::addr_of_mut!((*raw).len).write(stored_len);
+            ptr::addr_of_mut!((*raw).header).write(header);
+            (node, ptr::addr_of_mut!((*raw).items).cast::<T>())
         }
     }
 
@@ -197,11 +226,8 @@ impl<H, T> Shared<H, T> {
     /// `node` was allocated by [`Shared::new`] with `len` items, and no handle to it is used
     /// again.
     unsafe fn free(node: NonNull<Node<H, T>>, len: usize) {
-        let layout = Self::layout(len);
-        if layout.size() != 0 {
-            // SAFETY: allocated by `new` with this layout (the caller's contract).
-            unsafe { alloc::dealloc(node.as_ptr().cast(), layout) };
-        }
+        // SAFETY: allocated by `allocate` with this layout (the caller's contract).
+        unsafe { alloc::dealloc(node.as_ptr().cast(), Self::layout(len)) };
     }
 
     /// Drops the contents and frees the node: the last handle is going.

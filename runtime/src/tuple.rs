@@ -106,17 +106,7 @@ impl Tuple {
         if index >= self.len() {
             return None;
         }
-        let mut value = Some(value);
-        let slots = self
-            .0
-            .items()
-            .iter()
-            .enumerate()
-            .map(|(i, slot)| match i == index {
-                true => value.take().expect("one slot is replaced"),
-                false => slot.clone(),
-            });
-        Some(Tuple::from_iter(slots))
+        Some(Tuple(self.0.with_replaced(OnceCell::new(), index, value)))
     }
 
     /// This tuple with slot `index` replaced, or `None` when out of range. When this handle is
