@@ -81,19 +81,25 @@ impl Stack {
     #[inline]
     pub fn drop_top(&mut self, n: usize) {
         let len = self.values.len().saturating_sub(n);
-        self.values.truncate(len);
+        for _ in len..self.values.len() {
+            if let Some(value) = self.values.pop() {
+                value.discard();
+            }
+        }
         self.forget_above(len);
     }
 
     /// Replaces the top `n` values (`n ≥ 1`, all present) with `value`.
-    #[inline]
+    #[inline(always)]
     pub fn replace_top(&mut self, n: usize, value: Value) {
         let at = self.values.len() - n;
         for _ in 1..n {
             // Popping one at a time lets a dropped Int (most operands) cost only its tag test.
-            self.values.pop();
+            if let Some(value) = self.values.pop() {
+                value.discard();
+            }
         }
-        self.values[at] = value;
+        std::mem::replace(&mut self.values[at], value).discard();
         self.forget_above(at);
     }
 

@@ -184,6 +184,24 @@ impl<H, T> Shared<H, T> {
         self.node().count.get() == IMMORTAL
     }
 
+    /// Gives up this handle if that only lowers the count (or the object is immortal) and
+    /// returns `true`; returns `false`, changing nothing, when this is the last handle.
+    ///
+    /// # Safety
+    /// After `true` the caller must not drop or use this handle again (forget it).
+    #[inline]
+    unsafe fn release_shared(&self) -> bool {
+        let count = &self.node().count;
+        match count.get() {
+            IMMORTAL => true,
+            1 => false,
+            n => {
+                count.set(n - 1);
+                true
+            }
+        }
+    }
+
     /// Marks the object immortal. Only [`Frozen::new`] calls it, on a whole value.
     fn make_immortal(&self) {
         self.node().count.set(IMMORTAL);
@@ -274,6 +292,12 @@ impl<H, T> Drop for Shared<H, T> {
             n => count.set(n - 1),
         }
     }
+}
+
+/// Drops a value that may be the last handle to its object (the slow half of [`Value::discard`]).
+#[inline(never)]
+fn drop_last(value: Value) {
+    drop(value);
 }
 
 /// Kinds of value that can be frozen.
@@ -389,6 +413,27 @@ impl<T: Freeze + std::fmt::Debug> std::fmt::Debug for Frozen<T> {
 }
 
 impl Value {
+    /// Drops this value, inline when that only lowers a count (most drops: Ints, shared
+    /// tuples, the program's immortal values), out of line when it frees the last handle.
+    #[inline(always)]
+    pub fn discard(self) {
+        // SAFETY: a handle whose release succeeded is forgotten at once, never dropped.
+        let released = unsafe {
+            match &self {
+                Value::SmallInt(_) => true,
+                Value::BigInt(b) => b.0.release_shared(),
+                Value::Tuple(t) => t.shared().release_shared(),
+                Value::CodePoint(cp) => cp.shared().release_shared(),
+                Value::Buffer(_) => false,
+            }
+        };
+        if released {
+            std::mem::forget(self);
+        } else {
+            drop_last(self);
+        }
+    }
+
     /// Whether this value is a handle to a counted (not immortal) object.
     #[inline]
     pub(crate) fn is_counted(&self) -> bool {

@@ -119,10 +119,14 @@ impl Tuple {
         match self.0.get_mut() {
             Some((digest, slots)) => {
                 *digest = OnceCell::new();
-                slots[index] = value;
+                std::mem::replace(&mut slots[index], value).discard();
                 Some(self)
             }
-            None => self.with(index, value),
+            None => {
+                let copy = self.with(index, value);
+                Value::Tuple(self).discard();
+                copy
+            }
         }
     }
 

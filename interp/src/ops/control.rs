@@ -13,6 +13,7 @@ fn codepoint(value: &Value) -> Result<&CodePoint, OpError> {
     }
 }
 
+#[inline(always)]
 pub(super) fn jump(m: &mut Machine) -> OpResult {
     let target = codepoint(m.stack.peek(0))?.clone();
     m.stack.drop_top(1);
@@ -20,6 +21,7 @@ pub(super) fn jump(m: &mut Machine) -> OpResult {
 }
 
 /// `cjump` checks both operands' kinds whatever the condition (AVM.md §8.3).
+#[inline(always)]
 pub(super) fn cjump(m: &mut Machine) -> OpResult {
     let target = codepoint(m.stack.peek(0))?.clone();
     let condition = m.stack.int(1)?;

@@ -24,6 +24,7 @@ fn index(i: &Value, t: &Tuple) -> Result<usize, OpError> {
     }
 }
 
+#[inline(always)]
 pub(super) fn tget(m: &mut Machine) -> OpResult {
     let i = m.stack.peek(0);
     let t = tuple(m.stack.peek(1))?;
@@ -32,6 +33,7 @@ pub(super) fn tget(m: &mut Machine) -> OpResult {
     Ok(Flow::Next)
 }
 
+#[inline(always)]
 pub(super) fn tset(m: &mut Machine) -> OpResult {
     let slot = index(m.stack.peek(0), tuple(m.stack.peek(1))?)?;
     m.stack.drop_top(1);
@@ -50,6 +52,7 @@ pub(super) fn tlen(m: &mut Machine) -> OpResult {
 }
 
 /// `xget` reads a slot of the tuple on top of the aux stack and leaves it there.
+#[inline(always)]
 pub(super) fn xget(m: &mut Machine) -> OpResult {
     let i = m.stack.peek(0);
     let t = tuple(m.aux.peek(0))?;
@@ -59,6 +62,7 @@ pub(super) fn xget(m: &mut Machine) -> OpResult {
 }
 
 /// `xset` replaces a slot of the tuple on top of the aux stack.
+#[inline(always)]
 pub(super) fn xset(m: &mut Machine) -> OpResult {
     let slot = index(m.stack.peek(0), tuple(m.aux.peek(0))?)?;
     m.stack.drop_top(1);
