@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use avm_runtime::opcode::{self, Flags};
-use avm_runtime::{CodePoint, Frozen, Next, Program};
+use avm_runtime::{CodePoint, Frozen, Next, Program, Value};
 
 /// Where the machine is in its code.
 #[derive(Clone, Debug)]
@@ -18,8 +18,50 @@ pub enum Pc {
 #[derive(Clone, Debug)]
 pub(crate) struct Instr {
     pub(crate) opcode: u8,
+    /// How a straight-line run executes it.
+    pub(crate) form: Form,
     /// The program's immediate: immortal, so the code is shared by machines on any thread.
     pub(crate) immediate: Option<Frozen>,
+}
+
+/// How a straight-line run executes an instruction: as its opcode after pushing its immediate
+/// (AVM.md §7.1), or, for the commonest shapes in ArbOS, as one operation that takes the
+/// immediate as its operand. A fused form that meets an operand it cannot handle pushes the
+/// immediate and runs the opcode, whose operation raises the error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Form {
+    /// The opcode, with no immediate.
+    Op,
+    /// Push the immediate, then the opcode.
+    PushThenOp,
+    /// `nop` with an immediate: push it.
+    Push,
+    /// `tget` with a small-Int immediate index.
+    TgetAt(u8),
+    /// `tset` with a small-Int immediate index.
+    TsetAt(u8),
+    /// `xget` with a small-Int immediate index.
+    XgetAt(u8),
+    /// `xset` with a small-Int immediate index.
+    XsetAt(u8),
+}
+
+impl Form {
+    fn of(opcode: u8, immediate: Option<&Value>) -> Form {
+        let index = match immediate {
+            None => return Form::Op,
+            Some(Value::SmallInt(i)) => u8::try_from(*i).ok(),
+            Some(_) => None,
+        };
+        match (opcode, index) {
+            (opcode::NOP, _) => Form::Push,
+            (opcode::TGET, Some(i)) => Form::TgetAt(i),
+            (opcode::TSET, Some(i)) => Form::TsetAt(i),
+            (opcode::XGET, Some(i)) => Form::XgetAt(i),
+            (opcode::XSET, Some(i)) => Form::XsetAt(i),
+            _ => Form::PushThenOp,
+        }
+    }
 }
 
 /// The straight-line run of plain instructions that starts at a loaded pc, possibly ended by
@@ -63,6 +105,7 @@ impl Code {
             .iter()
             .map(|cp| Instr {
                 opcode: cp.opcode(),
+                form: Form::of(cp.opcode(), cp.immediate()),
                 immediate: cp
                     .immediate()
                     .map(|v| Frozen::of(v).expect("a program's values are immortal")),

@@ -192,10 +192,7 @@ impl Machine {
         let start = pc as usize;
         let instrs = &code.instrs[start..start + run.len as usize];
         for (k, instr) in instrs.iter().enumerate() {
-            if let Some(value) = &instr.immediate {
-                self.stack.push(value.get().clone());
-            }
-            let flow = ops::execute(self, instr.opcode);
+            let flow = ops::execute_form(self, instr);
             if let Ok(Flow::Jump(target)) = flow {
                 // Only a run's last instruction jumps.
                 self.charge_executed(u64::from(run.len), run.gas);

@@ -1297,3 +1297,52 @@ fn damage(rng: &mut Rng, bytes: &[u8]) -> Vec<u8> {
     }
     out
 }
+
+/// Tuple operations with an immediate index, run whole by the interpreter (which executes them
+/// in fused forms inside straight-line runs), end exactly where the verified step-by-step run
+/// ends: also when the index is out of range or the operand is not a tuple, where the fused
+/// form must fall back to the opcode's own error.
+#[test]
+fn immediate_index_tuple_ops_run_whole_as_they_verify_step_by_step() {
+    let source = "
+        errset @e1
+        push (1, 2)
+        tget 5
+    e1: errset @e2
+        push 7
+        tget 0
+    e2: errset @e3
+        push (1, 2, 3)
+        auxpush
+        xget 1
+        xget 7
+    e3: errset @e4
+        push 9
+        push (1, 2)
+        tset 1
+        push 5
+        swap1
+        tset 4
+    e4: errset @e5
+        push 3
+        xset 2
+        push 4
+        xset 8
+    e5: errset @e6
+        auxpop
+        push 6
+        auxpush
+        push 1
+        xset 0
+    e6: errset @e7
+        push 8
+        tset 0
+    e7: nop 11
+        halt";
+    let proofs = prove_and_verify_run(source, &[]);
+    let last = proofs.last().expect("the program runs");
+    let mut whole = Machine::new(asm::assemble(source).unwrap());
+    assert_eq!(whole.run(&Limits::default()), Stop::Halted);
+    assert_eq!(whole.assertion_state(), last.after);
+    assert_eq!(whole.outputs().steps, proofs.len() as u64);
+}

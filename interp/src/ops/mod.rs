@@ -19,6 +19,7 @@ use avm_runtime::CodePoint;
 use avm_runtime::opcode::*;
 
 use crate::OpError;
+use crate::code::{Form, Instr};
 use crate::machine::Machine;
 
 /// What the step does with the pc after an operation.
@@ -118,6 +119,37 @@ pub(crate) fn execute(m: &mut Machine, opcode: u8) -> OpResult {
         SETBUFFER256 => buffer::setbuffer256(m),
         _ => Err(OpError::InvalidOpcode),
     }
+}
+
+/// Runs `instr` in its pre-decoded form ([`Form`]): exactly what pushing its immediate and
+/// running its opcode does.
+#[inline(always)]
+pub(crate) fn execute_form(m: &mut Machine, instr: &Instr) -> OpResult {
+    let done = match instr.form {
+        Form::Op => return execute(m, instr.opcode),
+        Form::PushThenOp => false,
+        Form::Push => {
+            m.stack.push(immediate(instr).clone());
+            return Ok(Flow::Next);
+        }
+        Form::TgetAt(i) => tuple::tget_at(m, i.into()),
+        Form::TsetAt(i) => tuple::tset_at(m, i.into()),
+        Form::XgetAt(i) => tuple::xget_at(m, i.into()),
+        Form::XsetAt(i) => tuple::xset_at(m, i.into()),
+    };
+    if done {
+        return Ok(Flow::Next);
+    }
+    m.stack.push(immediate(instr).clone());
+    execute(m, instr.opcode)
+}
+
+fn immediate(instr: &Instr) -> &avm_runtime::Value {
+    instr
+        .immediate
+        .as_ref()
+        .expect("a form with an immediate")
+        .get()
 }
 
 /// Pushes a boolean as Int 1 or 0.

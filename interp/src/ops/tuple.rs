@@ -82,3 +82,61 @@ fn take_tuple(stack: &mut Stack) -> Tuple {
         _ => unreachable!("checked to be a tuple"),
     }
 }
+
+/// `tget` with immediate index `i`: whether it ran (else nothing changed and the caller runs
+/// the plain `tget`, which raises the error).
+#[inline(always)]
+pub(super) fn tget_at(m: &mut Machine, i: usize) -> bool {
+    let Some(value) = slot_at(m.stack.peek(0), i) else {
+        return false;
+    };
+    let value = value.clone();
+    m.stack.replace_top(1, value);
+    true
+}
+
+/// `tset` with immediate index `i` (see [`tget_at`]).
+#[inline(always)]
+pub(super) fn tset_at(m: &mut Machine, i: usize) -> bool {
+    if slot_at(m.stack.peek(0), i).is_none() {
+        return false;
+    }
+    let t = take_tuple(&mut m.stack);
+    let value = m.stack.pop().expect("tset pops three values");
+    m.stack
+        .push(Value::Tuple(t.into_with(i, value).expect("index checked")));
+    true
+}
+
+/// `xget` with immediate index `i` (see [`tget_at`]).
+#[inline(always)]
+pub(super) fn xget_at(m: &mut Machine, i: usize) -> bool {
+    let Some(value) = slot_at(m.aux.peek(0), i) else {
+        return false;
+    };
+    let value = value.clone();
+    m.stack.push(value);
+    true
+}
+
+/// `xset` with immediate index `i` (see [`tget_at`]).
+#[inline(always)]
+pub(super) fn xset_at(m: &mut Machine, i: usize) -> bool {
+    if slot_at(m.aux.peek(0), i).is_none() {
+        return false;
+    }
+    let value = m.stack.pop().expect("xset pops two values");
+    let t = take_tuple(&mut m.aux);
+    m.aux
+        .push(Value::Tuple(t.into_with(i, value).expect("index checked")));
+    true
+}
+
+/// Slot `i` of `value`, if it is a tuple with that slot.
+#[inline(always)]
+fn slot_at(value: &Value, i: usize) -> Option<&Value> {
+    match value {
+        Value::Tuple(t) => t.get(i),
+        _ => None,
+    }
+}
