@@ -78,7 +78,7 @@ impl Stack {
     }
 
     /// Removes the top `n` values (all of them if fewer).
-    #[inline]
+    #[inline(always)]
     pub fn drop_top(&mut self, n: usize) {
         let len = self.values.len().saturating_sub(n);
         for _ in len..self.values.len() {
@@ -103,6 +103,23 @@ impl Stack {
         self.forget_above(at);
     }
 
+    /// Replaces the top `n` values (`n ≥ 1`, all present) with `value`, when the caller has
+    /// seen that they are Ints below 2^64: those own nothing, so nothing is dropped or tested.
+    #[inline(always)]
+    pub(crate) fn replace_top_ints(&mut self, n: usize, value: Value) {
+        debug_assert!(
+            self.values[self.values.len() - n..]
+                .iter()
+                .all(|v| matches!(v, Value::SmallInt(_)))
+        );
+        for _ in 1..n {
+            std::mem::forget(self.values.pop());
+        }
+        let at = self.values.len() - 1;
+        std::mem::forget(std::mem::replace(&mut self.values[at], value));
+        self.forget_above(at);
+    }
+
     /// The value `depth` places below the top (0 is the top). The caller has checked the depth.
     #[inline]
     pub fn peek(&self, depth: usize) -> &Value {
@@ -116,7 +133,7 @@ impl Stack {
     }
 
     /// Exchanges the top value with the one `depth` places below it.
-    #[inline]
+    #[inline(always)]
     pub fn swap_top(&mut self, depth: usize) {
         let len = self.values.len();
         self.values.swap(len - 1, len - 1 - depth);

@@ -21,7 +21,6 @@ use crate::tuple::{self, Tuple, TupleData};
 ///
 /// The layout is `#[repr(u64)]` (RFC 2195): a `u64` kind word holding the discriminant, then
 /// the variant's one-word payload at offset 8 ([`layout`] names both for compiled code).
-#[derive(Clone)]
 #[repr(u64)]
 pub enum Value {
     /// An Int below 2^64; every such Int is held this way.
@@ -58,6 +57,21 @@ pub mod layout {
 
 const _: () = assert!(std::mem::size_of::<Value>() == layout::SIZE);
 const _: () = assert!(std::mem::align_of::<Value>() == 8);
+
+impl Clone for Value {
+    /// A copy of an Int below 2^64, or one more handle to a shared object (a count written
+    /// unless the object is immortal). Always inline: the interpreter clones on every `dup`.
+    #[inline(always)]
+    fn clone(&self) -> Value {
+        match self {
+            Value::SmallInt(x) => Value::SmallInt(*x),
+            Value::BigInt(x) => Value::BigInt(x.clone()),
+            Value::CodePoint(x) => Value::CodePoint(x.clone()),
+            Value::Tuple(x) => Value::Tuple(x.clone()),
+            Value::Buffer(x) => Value::Buffer(x.clone()),
+        }
+    }
+}
 
 /// An Int of 2^64 or more, shared by reference. Only [`Value::int`] makes one, so every Int
 /// below 2^64 is a [`Value::SmallInt`].
