@@ -12,7 +12,7 @@ use primitive_types::U256;
 
 use crate::buffer::Buffer;
 use crate::codepoint::{CodeNode, CodePoint};
-use crate::hash::hash_int;
+use crate::hash::{hash_int, hash_small_int};
 use crate::heap::Shared;
 use crate::tuple::{self, Tuple, TupleData};
 
@@ -176,7 +176,7 @@ impl Value {
     /// The value hash (AVM.md §2); tuple hashes are cached.
     pub fn hash(&self) -> U256 {
         match self {
-            Value::SmallInt(x) => hash_int(&U256::from(*x)),
+            Value::SmallInt(x) => hash_small_int(*x),
             Value::BigInt(x) => hash_int(x.get()),
             Value::CodePoint(cp) => cp.hash(),
             Value::Tuple(t) => t.hash(),
