@@ -235,8 +235,12 @@ pub fn run(args: RunArgs, out: &mut Out) -> Result<Exit, Failure> {
     let program = Arc::new(program);
     let mut machine = Machine::new(Arc::clone(&program));
     queue_inbox(&mut machine, args.inbox.as_ref())?;
+    // The source (the whole file) is kept only to save it with checkpoints.
     let checkpoints = match &args.checkpoint_dir {
-        None => None,
+        None => {
+            drop(source);
+            None
+        }
         Some(dir) => Some(Checkpointing {
             store: open_store(dir, true)?,
             dir: dir.clone(),
