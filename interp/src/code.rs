@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use avm_runtime::opcode::{self, Flags};
+use avm_runtime::opcode::{self, Flags, OpInfo};
 use avm_runtime::{CodePoint, Frozen, Next, Program, Value};
 
 /// Where the machine is in its code.
@@ -14,28 +14,58 @@ pub enum Pc {
     Dynamic(CodePoint),
 }
 
-/// One pre-decoded instruction.
+/// One pre-decoded instruction: what a straight-line run executes at a loaded pc.
 #[derive(Clone, Debug)]
 pub(crate) struct Instr {
-    pub(crate) opcode: u8,
-    /// How a straight-line run executes it.
-    pub(crate) form: Form,
     /// The program's immediate: immortal, so the code is shared by machines on any thread.
     pub(crate) immediate: Option<Frozen>,
+    /// The operation, decoded once from the opcode and the immediate.
+    pub(crate) op: Op,
+    /// The straight-line run that starts here.
+    pub(crate) run: Run,
+    pub(crate) opcode: u8,
+    /// Whether the immediate is pushed before `op` runs (AVM.md §7.1); `false` when `op` takes
+    /// it as its operand, or there is none.
+    pub(crate) push_first: bool,
 }
 
-/// How a straight-line run executes an instruction: as its opcode after pushing its immediate
-/// (AVM.md §7.1), or, for the commonest shapes in ArbOS, as one operation that takes the
-/// immediate as its operand. A fused form that meets an operand it cannot handle pushes the
-/// immediate and runs the opcode, whose operation raises the error.
+/// How a straight-line run executes an instruction, so that a step costs one dispatch.
+///
+/// Nine ArbOS steps in ten are one of the opcodes with a variant of their own; any other runs
+/// through [`Op::Opcode`] and the opcode table's dispatch. Each variant runs the opcode's own
+/// operation in `ops`. The variants that take the immediate as their operand (`*At`, `JumpTo`,
+/// `CjumpTo`) stand for pushing it and running the opcode: when one meets an operand it cannot
+/// handle, it does exactly that, and the opcode's operation raises the error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Form {
-    /// The opcode, with no immediate.
-    Op,
-    /// Push the immediate, then the opcode.
-    PushThenOp,
-    /// `nop` with an immediate: push it.
-    Push,
+pub(crate) enum Op {
+    /// Any opcode, dispatched by the opcode byte.
+    Opcode,
+    /// `nop`.
+    Nop,
+    /// `pop`.
+    Pop,
+    /// `dup0`, `dup1`, `dup2`.
+    Dup(u8),
+    /// `swap1`, `swap2`.
+    Swap(u8),
+    /// `auxpush`.
+    AuxPush,
+    /// `auxpop`.
+    AuxPop,
+    /// `iszero`.
+    IsZero,
+    /// `eq`.
+    Eq,
+    /// `gt`.
+    Gt,
+    /// `lt`.
+    Lt,
+    /// `add`.
+    Add,
+    /// `sub`.
+    Sub,
+    /// `and`.
+    And,
     /// `tget` with a small-Int immediate index.
     TgetAt(u8),
     /// `tset` with a small-Int immediate index.
@@ -44,23 +74,59 @@ pub(crate) enum Form {
     XgetAt(u8),
     /// `xset` with a small-Int immediate index.
     XsetAt(u8),
+    /// `jump` to the codepoint on the stack.
+    Jump,
+    /// `jump` with an immediate target: loaded instruction `n`.
+    JumpTo(u32),
+    /// `cjump` with an immediate target: loaded instruction `n`.
+    CjumpTo(u32),
 }
 
-impl Form {
-    fn of(opcode: u8, immediate: Option<&Value>) -> Form {
+impl Op {
+    /// The operation for `opcode` with `immediate` in `program`, and whether the immediate is
+    /// pushed first.
+    fn decode(program: &Program, opcode: u8, immediate: Option<&Value>) -> (Op, bool) {
         let index = match immediate {
-            None => return Form::Op,
             Some(Value::SmallInt(i)) => u8::try_from(*i).ok(),
-            Some(_) => None,
+            _ => None,
         };
-        match (opcode, index) {
-            (opcode::NOP, _) => Form::Push,
-            (opcode::TGET, Some(i)) => Form::TgetAt(i),
-            (opcode::TSET, Some(i)) => Form::TsetAt(i),
-            (opcode::XGET, Some(i)) => Form::XgetAt(i),
-            (opcode::XSET, Some(i)) => Form::XsetAt(i),
-            _ => Form::PushThenOp,
+        let target = match immediate {
+            Some(Value::CodePoint(cp)) => program.index_of(cp).map(|pc| pc as u32),
+            _ => None,
+        };
+        let fused = match (opcode, index, target) {
+            (opcode::TGET, Some(i), _) => Some(Op::TgetAt(i)),
+            (opcode::TSET, Some(i), _) => Some(Op::TsetAt(i)),
+            (opcode::XGET, Some(i), _) => Some(Op::XgetAt(i)),
+            (opcode::XSET, Some(i), _) => Some(Op::XsetAt(i)),
+            (opcode::JUMP, _, Some(pc)) => Some(Op::JumpTo(pc)),
+            (opcode::CJUMP, _, Some(pc)) => Some(Op::CjumpTo(pc)),
+            _ => None,
+        };
+        if let Some(op) = fused {
+            return (op, false);
         }
+        let op = match opcode {
+            opcode::NOP => Op::Nop,
+            opcode::POP => Op::Pop,
+            opcode::DUP0 => Op::Dup(0),
+            opcode::DUP1 => Op::Dup(1),
+            opcode::DUP2 => Op::Dup(2),
+            opcode::SWAP1 => Op::Swap(1),
+            opcode::SWAP2 => Op::Swap(2),
+            opcode::AUXPUSH => Op::AuxPush,
+            opcode::AUXPOP => Op::AuxPop,
+            opcode::ISZERO => Op::IsZero,
+            opcode::EQ => Op::Eq,
+            opcode::GT => Op::Gt,
+            opcode::LT => Op::Lt,
+            opcode::ADD => Op::Add,
+            opcode::SUB => Op::Sub,
+            opcode::AND => Op::And,
+            opcode::JUMP => Op::Jump,
+            _ => Op::Opcode,
+        };
+        (op, immediate.is_some())
     }
 }
 
@@ -74,16 +140,16 @@ impl Form {
 /// (flags exactly [`Flags::JUMP`]) only sets the pc, so it may end a run.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Run {
+    /// Their total table gas (at most [`MAX_RUN`] × 82,000).
+    pub(crate) gas: u32,
+    /// The data-stack depth that lets each of them find its operands.
+    pub(crate) need: u16,
+    /// The aux-stack depth that lets each of them find its operands.
+    pub(crate) aux_need: u16,
     /// Instructions from this pc on (0 when the instruction here is neither plain nor a jump).
-    pub(crate) len: u32,
+    pub(crate) len: u8,
     /// Whether the last of them is a jump, so that the run may leave the pc anywhere.
     pub(crate) jumps: bool,
-    /// Their total table gas.
-    pub(crate) gas: u64,
-    /// The data-stack depth that lets each of them find its operands.
-    pub(crate) need: u32,
-    /// The aux-stack depth that lets each of them find its operands.
-    pub(crate) aux_need: u32,
 }
 
 /// The most instructions in one [`Run`], so that a small step budget still admits runs.
@@ -93,30 +159,30 @@ const MAX_RUN: usize = 64;
 #[derive(Debug)]
 pub(crate) struct Code {
     pub(crate) program: Arc<Program>,
+    /// `instrs[pc]`: loaded instruction `pc`, decoded.
     pub(crate) instrs: Box<[Instr]>,
-    /// `runs[pc]`: the run that starts at loaded instruction `pc`.
-    pub(crate) runs: Box<[Run]>,
 }
 
 impl Code {
     pub(crate) fn new(program: Arc<Program>) -> Code {
-        let instrs: Box<[Instr]> = program
+        let mut instrs: Box<[Instr]> = program
             .codepoints()
             .iter()
-            .map(|cp| Instr {
-                opcode: cp.opcode(),
-                form: Form::of(cp.opcode(), cp.immediate()),
-                immediate: cp
-                    .immediate()
-                    .map(|v| Frozen::of(v).expect("a program's values are immortal")),
+            .map(|cp| {
+                let (op, push_first) = Op::decode(&program, cp.opcode(), cp.immediate());
+                Instr {
+                    immediate: cp
+                        .immediate()
+                        .map(|v| Frozen::of(v).expect("a program's values are immortal")),
+                    op,
+                    run: Run::default(),
+                    opcode: cp.opcode(),
+                    push_first,
+                }
             })
             .collect();
-        let runs = straight_runs(&instrs);
-        Code {
-            program,
-            instrs,
-            runs,
-        }
+        straight_runs(&mut instrs);
+        Code { program, instrs }
     }
 
     /// The pc that executing `cp` means: its index if it is one of ours, else the node itself.
@@ -124,6 +190,15 @@ impl Code {
         match self.program.index_of(cp) {
             Some(index) => Pc::Loaded(index as u32),
             None => Pc::Dynamic(cp.clone()),
+        }
+    }
+
+    /// [`Code::resolve`], taking the codepoint.
+    #[inline]
+    pub(crate) fn resolve_owned(&self, cp: CodePoint) -> Pc {
+        match self.program.index_of(&cp) {
+            Some(index) => Pc::Loaded(index as u32),
+            None => Pc::Dynamic(cp),
         }
     }
 
@@ -150,49 +225,53 @@ impl Code {
 
 /// The run starting at every pc, computed backwards: a plain instruction extends the run after
 /// it (up to [`MAX_RUN`], runs restarting at fixed multiples of it), a jump is a run of its own.
-fn straight_runs(instrs: &[Instr]) -> Box<[Run]> {
-    let mut runs = vec![Run::default(); instrs.len() + 1];
+fn straight_runs(instrs: &mut [Instr]) {
+    let mut next = Run::default();
     for pc in (0..instrs.len()).rev() {
         let instr = &instrs[pc];
-        let Some(info) = opcode::info(instr.opcode) else {
-            continue;
+        let run = match opcode::info(instr.opcode) {
+            Some(info) if info.flags == Flags::NONE || info.flags == Flags::JUMP => {
+                let rest = match ((pc + 1) % MAX_RUN, info.flags == Flags::JUMP) {
+                    (0, _) | (_, true) => Run::default(),
+                    _ => next,
+                };
+                extend(rest, info, instr.immediate.is_some())
+            }
+            _ => Run::default(),
         };
-        let jumps = info.flags == Flags::JUMP;
-        if info.flags != Flags::NONE && !jumps {
-            continue;
-        }
-        let rest = match ((pc + 1) % MAX_RUN, jumps) {
-            (0, _) | (_, true) => Run::default(),
-            _ => runs[pc + 1],
-        };
-        let immediate = u32::from(instr.immediate.is_some());
-        let (pops, pushes) = (u32::from(info.pops), u32::from(info.pushes));
-        let (aux_pops, aux_pushes) = (u32::from(info.aux_pops), u32::from(info.aux_pushes));
-        // The depth after this instruction, relative to before it, decides what the rest needs.
-        let need_after = |need: u32, gained: u32, lost: u32| (need + lost).saturating_sub(gained);
-        runs[pc] = Run {
-            len: rest.len + 1,
-            jumps: jumps || rest.jumps,
-            gas: rest.gas + info.gas,
-            need: pops.saturating_sub(immediate).max(need_after(
-                rest.need,
-                immediate + pushes,
-                pops,
-            )),
-            aux_need: aux_pops.max(need_after(rest.aux_need, aux_pushes, aux_pops)),
-        };
+        instrs[pc].run = run;
+        next = run;
     }
-    runs.into_boxed_slice()
+}
+
+/// The run of an instruction described by `info` followed by `rest`.
+fn extend(rest: Run, info: &OpInfo, immediate: bool) -> Run {
+    let immediate = u16::from(immediate);
+    let (pops, pushes) = (u16::from(info.pops), u16::from(info.pushes));
+    let (aux_pops, aux_pushes) = (u16::from(info.aux_pops), u16::from(info.aux_pushes));
+    // The depth after this instruction, relative to before it, decides what the rest needs.
+    let need_after = |need: u16, gained: u16, lost: u16| (need + lost).saturating_sub(gained);
+    Run {
+        gas: rest.gas + u32::try_from(info.gas).expect("plain instructions cost below 2^32 / 64"),
+        need: pops
+            .saturating_sub(immediate)
+            .max(need_after(rest.need, immediate + pushes, pops)),
+        aux_need: aux_pops.max(need_after(rest.aux_need, aux_pushes, aux_pops)),
+        len: rest.len + 1,
+        jumps: info.flags == Flags::JUMP || rest.jumps,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn runs(source: &str) -> Vec<(u32, u64, u32, u32)> {
+    fn runs(source: &str) -> Vec<(u8, u32, u16, u16)> {
         let code = Code::new(Arc::new(avm_runtime::asm::assemble(source).unwrap()));
-        code.runs
+        code.instrs
             .iter()
+            .map(|i| i.run)
+            .chain([Run::default()])
             .map(|r| (r.len, r.gas, r.need, r.aux_need))
             .collect()
     }

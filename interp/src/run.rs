@@ -7,7 +7,7 @@ use avm_runtime::opcode::{
 };
 use avm_runtime::{Frozen, U256, Value};
 
-use crate::code::{Code, Pc, Run};
+use crate::code::{Code, Instr, Pc, Run};
 use crate::machine::{Machine, Status};
 use crate::ops::{self, Flow};
 
@@ -109,6 +109,7 @@ impl Machine {
     ) -> Option<Stop> {
         let code = Arc::clone(&self.code);
         let mut budget = limits.max_steps.unwrap_or(u64::MAX);
+        let ceiling = gas_ceiling(limits);
         loop {
             match self.status {
                 Status::Halted => return Some(Stop::Halted),
@@ -116,9 +117,9 @@ impl Machine {
                 Status::Running => {}
             }
             if let Pc::Loaded(pc) = self.pc {
-                let run = code.runs[pc as usize];
-                if run.len > 0 && u64::from(run.len) <= budget && self.admits(&run, limits) {
-                    let (steps, transferred) = self.run_straight(&code, pc, &run);
+                let run = &code.instrs[pc as usize].run;
+                if run.len > 0 && u64::from(run.len) <= budget && self.admits(run, ceiling) {
+                    let (steps, transferred) = self.run_straight(&code, pc, run);
                     budget -= steps;
                     first = false;
                     if SEGMENT && transferred && self.arrived(&mut arrive) {
@@ -167,19 +168,15 @@ impl Machine {
         matches!(self.pc, Pc::Loaded(to) if self.status == Status::Running && arrive(to))
     }
 
-    /// Whether every instruction of `run` finds its operands and its gas, and none reaches the
-    /// gas bound: then running them one step at a time would check nothing that can fail but
-    /// the operations themselves.
-    #[inline]
-    fn admits(&self, run: &Run, limits: &Limits) -> bool {
-        let gas_used = self.out.gas_used + u128::from(run.gas);
-        self.stack.len() >= run.need as usize
-            && self.aux.len() >= run.aux_need as usize
-            && self.gas_covers(run.gas)
-            && limits.gas.is_none_or(|bound| match bound.go_over {
-                false => gas_used <= bound.max_gas,
-                true => gas_used < bound.max_gas,
-            })
+    /// Whether every instruction of `run` finds its operands and its gas, and none takes the
+    /// gas used past `ceiling` ([`gas_ceiling`]): then running them one step at a time would
+    /// check nothing that can fail but the operations themselves.
+    #[inline(always)]
+    fn admits(&self, run: &Run, ceiling: u128) -> bool {
+        self.stack.len() >= usize::from(run.need)
+            && self.aux.len() >= usize::from(run.aux_need)
+            && self.gas_covers(run.gas.into())
+            && self.out.gas_used + u128::from(run.gas) <= ceiling
     }
 
     /// Executes the instructions of `run` from loaded instruction `pc`, charging gas and
@@ -190,31 +187,38 @@ impl Machine {
     #[inline(always)]
     fn run_straight(&mut self, code: &Code, pc: u32, run: &Run) -> (u64, bool) {
         let start = pc as usize;
-        let instrs = &code.instrs[start..start + run.len as usize];
+        let (len, gas) = (u64::from(run.len), u64::from(run.gas));
+        let instrs = &code.instrs[start..start + usize::from(run.len)];
         for (k, instr) in instrs.iter().enumerate() {
-            let flow = ops::execute_form(self, instr);
-            if let Ok(Flow::Jump(target)) = flow {
-                // Only a run's last instruction jumps.
-                self.charge_executed(u64::from(run.len), run.gas);
-                self.pc = code.resolve(&target);
-                return (u64::from(run.len), true);
-            }
-            if flow.is_err() {
-                let gas = instrs[..=k]
-                    .iter()
-                    .filter_map(|i| opcode::info(i.opcode))
-                    .map(|info| info.gas)
-                    .sum();
-                self.charge_executed(k as u64 + 1, gas);
-                self.pc = Pc::Loaded(pc + k as u32);
-                let info = opcode::info(instr.opcode).expect("plain instructions are valid");
-                self.unwind(info.pops as usize, info.aux_pops as usize);
-                return (k as u64 + 1, true);
-            }
+            let target = match ops::execute_decoded(self, instr) {
+                Ok(Flow::Next) => continue,
+                Ok(Flow::Goto(index)) => Pc::Loaded(index),
+                Ok(Flow::Jump(target)) => code.resolve_owned(target),
+                Ok(Flow::Halt) => unreachable!("halt ends no run"),
+                Err(_) => return self.fail_in_run(&instrs[..=k], pc + k as u32),
+            };
+            // Only a run's last instruction jumps.
+            self.charge_executed(len, gas);
+            self.pc = target;
+            return (len, true);
         }
-        self.charge_executed(u64::from(run.len), run.gas);
-        self.pc = Pc::Loaded(pc + run.len);
-        (u64::from(run.len), run.jumps)
+        self.charge_executed(len, gas);
+        self.pc = Pc::Loaded(pc + u32::from(run.len));
+        (len, run.jumps)
+    }
+
+    /// The error path of a run whose last instruction in `done` (at loaded instruction `pc`)
+    /// failed: charge them, then raise the error there.
+    #[cold]
+    fn fail_in_run(&mut self, done: &[Instr], pc: u32) -> (u64, bool) {
+        let info =
+            |instr: &Instr| opcode::info(instr.opcode).expect("plain instructions are valid");
+        let gas = done.iter().map(|instr| info(instr).gas).sum();
+        self.charge_executed(done.len() as u64, gas);
+        self.pc = Pc::Loaded(pc);
+        let failed = info(done.last().expect("the failed instruction"));
+        self.unwind(failed.pops.into(), failed.aux_pops.into());
+        (done.len() as u64, true)
     }
 
     fn gas_bound_reached(&self, code: &Code, bound: GasBound) -> bool {
@@ -352,7 +356,8 @@ impl Machine {
                     Pc::Dynamic(cp) => code.after(cp),
                 };
             }
-            Flow::Jump(target) => self.pc = code.resolve(&target),
+            Flow::Jump(target) => self.pc = code.resolve_owned(target),
+            Flow::Goto(index) => self.pc = Pc::Loaded(index),
             Flow::Halt => self.status = Status::Halted,
         }
         Ok(())
@@ -376,6 +381,23 @@ impl Machine {
             }
             _ => None,
         }
+    }
+}
+
+/// The most gas used that a straight-line run may leave under the run's gas bound: the bound
+/// itself when the machine stops before an instruction that would exceed it, one less when it
+/// stops once the bound is reached (runs cost at least 1).
+fn gas_ceiling(limits: &Limits) -> u128 {
+    match limits.gas {
+        None => u128::MAX,
+        Some(GasBound {
+            max_gas,
+            go_over: false,
+        }) => max_gas,
+        Some(GasBound {
+            max_gas,
+            go_over: true,
+        }) => max_gas.saturating_sub(1),
     }
 }
 

@@ -120,6 +120,22 @@ impl Stack {
         self.forget_above(at);
     }
 
+    /// The top value, to change in place. The caller has checked that there is one.
+    #[inline(always)]
+    pub(crate) fn top_mut(&mut self) -> &mut Value {
+        let top = self.values.len() - 1;
+        self.forget_above(top);
+        &mut self.values[top]
+    }
+
+    /// Removes and returns the value just below the top (the caller has checked there are two).
+    #[inline(always)]
+    pub(crate) fn remove_below_top(&mut self) -> Value {
+        let at = self.values.len() - 2;
+        self.forget_above(at);
+        self.values.swap_remove(at)
+    }
+
     /// The value `depth` places below the top (0 is the top). The caller has checked the depth.
     #[inline]
     pub fn peek(&self, depth: usize) -> &Value {

@@ -54,7 +54,9 @@ pub fn read_input(path: &std::path::Path) -> Result<Vec<u8>> {
     };
     let file = std::fs::File::open(path).map_err(io)?;
     // Sized from the file's length when it is known, so reading never copies the bytes read.
-    let expected = file.metadata().map_or(0, |m| m.len().min(MAX_INPUT_BYTES + 1));
+    let expected = file
+        .metadata()
+        .map_or(0, |m| m.len().min(MAX_INPUT_BYTES + 1));
     let mut bytes = Vec::with_capacity(expected as usize);
     file.take(MAX_INPUT_BYTES + 1)
         .read_to_end(&mut bytes)

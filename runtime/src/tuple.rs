@@ -109,25 +109,40 @@ impl Tuple {
         Some(Tuple(self.0.with_replaced(OnceCell::new(), index, value)))
     }
 
-    /// This tuple with slot `index` replaced, or `None` when out of range. When this handle is
-    /// the tuple's only owner the slot is replaced in place (and the cached digest dropped),
-    /// which saves an allocation and a copy of every other slot; otherwise as [`Tuple::with`].
+    /// This tuple with slot `index` replaced, or `None` when out of range (see [`Tuple::set`]).
     pub fn into_with(mut self, index: usize, value: Value) -> Option<Tuple> {
         if index >= self.len() {
             return None;
         }
+        self.set(index, value);
+        Some(self)
+    }
+
+    /// Replaces slot `index`, which must be in range. When this handle is the tuple's only
+    /// owner the slot is replaced in place (and the cached digest dropped), which saves an
+    /// allocation and a copy of every other slot; otherwise this handle moves to a copy.
+    ///
+    /// # Panics
+    /// If `index` is out of range.
+    #[inline(always)]
+    pub fn set(&mut self, index: usize, value: Value) {
         match self.0.get_mut() {
             Some((digest, slots)) => {
-                *digest = OnceCell::new();
-                std::mem::replace(&mut slots[index], value).discard();
-                Some(self)
+                let old = std::mem::replace(&mut slots[index], value);
+                if digest.get().is_some() {
+                    *digest = OnceCell::new();
+                }
+                old.discard();
             }
-            None => {
-                let copy = self.with(index, value);
-                Value::Tuple(self).discard();
-                copy
-            }
+            None => self.set_in_copy(index, value),
         }
+    }
+
+    /// [`Tuple::set`] on a shared tuple.
+    #[inline(never)]
+    fn set_in_copy(&mut self, index: usize, value: Value) {
+        assert!(index < self.len(), "slot {index} of a {}-tuple", self.len());
+        *self = Tuple(self.0.with_replaced(OnceCell::new(), index, value));
     }
 
     /// Whether both handles share the same allocation (equal without hashing).

@@ -11,7 +11,7 @@ use crate::OpError;
 use crate::machine::Machine;
 
 /// Pops Ints A and B and pushes `f(A, B)`.
-#[inline]
+#[inline(never)]
 fn binary(m: &mut Machine, f: impl FnOnce(U256, U256) -> Result<U256, OpError>) -> OpResult {
     let a = m.stack.int(0)?;
     let b = m.stack.int(1)?;
@@ -58,6 +58,7 @@ fn or_div_error(x: Option<U256>) -> Result<U256, OpError> {
     x.ok_or(OpError::DivisionByZero)
 }
 
+#[inline(always)]
 pub(super) fn add(m: &mut Machine) -> OpResult {
     binary_small(m, u64::checked_add, |a, b| Ok(math::add(a, b)))
 }
@@ -66,6 +67,7 @@ pub(super) fn mul(m: &mut Machine) -> OpResult {
     binary_small(m, u64::checked_mul, |a, b| Ok(math::mul(a, b)))
 }
 
+#[inline(always)]
 pub(super) fn sub(m: &mut Machine) -> OpResult {
     binary_small(m, u64::checked_sub, |a, b| Ok(math::sub(a, b)))
 }
@@ -102,10 +104,12 @@ pub(super) fn signextend(m: &mut Machine) -> OpResult {
     binary(m, |a, b| Ok(math::signextend(a, b)))
 }
 
+#[inline(always)]
 pub(super) fn lt(m: &mut Machine) -> OpResult {
     binary_small(m, |a, b| Some(u64::from(a < b)), |a, b| Ok(bool_int(a < b)))
 }
 
+#[inline(always)]
 pub(super) fn gt(m: &mut Machine) -> OpResult {
     binary_small(m, |a, b| Some(u64::from(a > b)), |a, b| Ok(bool_int(a > b)))
 }
@@ -131,6 +135,7 @@ fn compare(m: &mut Machine, f: impl FnOnce(U256, U256) -> bool) -> OpResult {
 }
 
 /// `eq` compares any two values and never errors (AVM.md §8.2).
+#[inline(always)]
 pub(super) fn eq(m: &mut Machine) -> OpResult {
     if let (Value::SmallInt(a), Value::SmallInt(b)) = (m.stack.peek(0), m.stack.peek(1)) {
         let equal = a == b;
@@ -142,6 +147,7 @@ pub(super) fn eq(m: &mut Machine) -> OpResult {
     Ok(Flow::Next)
 }
 
+#[inline(always)]
 pub(super) fn iszero(m: &mut Machine) -> OpResult {
     if let Value::SmallInt(a) = m.stack.peek(0) {
         let zero = *a == 0;
@@ -153,6 +159,7 @@ pub(super) fn iszero(m: &mut Machine) -> OpResult {
     Ok(Flow::Next)
 }
 
+#[inline(always)]
 pub(super) fn and(m: &mut Machine) -> OpResult {
     binary_small(m, |a, b| Some(a & b), |a, b| Ok(a & b))
 }
@@ -200,7 +207,11 @@ mod tests {
     /// Pushes `operands` (the first one last, so it is the top), runs `op` and returns the
     /// value it left.
     fn run(op: &str, operands: &[U256]) -> Value {
-        let pushes: String = operands.iter().rev().map(|x| format!("push {x:#x}\n")).collect();
+        let pushes: String = operands
+            .iter()
+            .rev()
+            .map(|x| format!("push {x:#x}\n"))
+            .collect();
         let mut m = Machine::new(assemble(&format!("{pushes}{op}\nhalt")).unwrap());
         m.run(&Limits::default());
         assert_eq!(m.stack.len(), 1, "{op} {operands:?}");
@@ -231,7 +242,11 @@ mod tests {
             u64::MAX - 1,
             u64::MAX,
         ];
-        let big = [U256::from(u64::MAX) + 1, U256::from(u64::MAX) + 2, U256::MAX];
+        let big = [
+            U256::from(u64::MAX) + 1,
+            U256::from(u64::MAX) + 2,
+            U256::MAX,
+        ];
         let edges: Vec<U256> = edges.map(U256::from).into_iter().chain(big).collect();
         let bool_int = |b: bool| Some(U256::from(u8::from(b)));
         type Definition = fn(U256, U256) -> Option<U256>;

@@ -15,9 +15,11 @@ fn codepoint(value: &Value) -> Result<&CodePoint, OpError> {
 
 #[inline(always)]
 pub(super) fn jump(m: &mut Machine) -> OpResult {
-    let target = codepoint(m.stack.peek(0))?.clone();
-    m.stack.drop_top(1);
-    Ok(Flow::Jump(target))
+    codepoint(m.stack.peek(0))?;
+    match m.stack.pop() {
+        Some(Value::CodePoint(target)) => Ok(Flow::Jump(target)),
+        _ => unreachable!("checked to be a codepoint"),
+    }
 }
 
 /// `cjump` checks both operands' kinds whatever the condition (AVM.md §8.3).
@@ -30,6 +32,23 @@ pub(super) fn cjump(m: &mut Machine) -> OpResult {
         Flow::Next
     } else {
         Flow::Jump(target)
+    })
+}
+
+/// `cjump` to loaded instruction `target` (its immediate): the flow, or `None` when the
+/// condition is not an Int (nothing changed; the caller runs the plain `cjump`).
+#[inline(always)]
+pub(super) fn cjump_to(m: &mut Machine, target: u32) -> Option<Flow> {
+    let taken = match m.stack.peek(0) {
+        Value::SmallInt(condition) => *condition != 0,
+        Value::BigInt(_) => true,
+        _ => return None,
+    };
+    m.stack.drop_top(1);
+    Some(if taken {
+        Flow::Goto(target)
+    } else {
+        Flow::Next
     })
 }
 

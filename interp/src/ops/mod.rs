@@ -19,7 +19,7 @@ use avm_runtime::CodePoint;
 use avm_runtime::opcode::*;
 
 use crate::OpError;
-use crate::code::{Form, Instr};
+use crate::code::{Instr, Op};
 use crate::machine::Machine;
 
 /// What the step does with the pc after an operation.
@@ -28,6 +28,8 @@ pub(crate) enum Flow {
     Next,
     /// Continue at this codepoint.
     Jump(CodePoint),
+    /// Continue at loaded instruction `n` (a pre-decoded immediate target).
+    Goto(u32),
     /// Stop in Halted.
     Halt,
 }
@@ -35,8 +37,9 @@ pub(crate) enum Flow {
 /// The result of one operation.
 pub(crate) type OpResult = Result<Flow, OpError>;
 
-/// Runs valid opcode `opcode` on `m`.
-#[inline(always)]
+/// Runs valid opcode `opcode` on `m`. Out of line: the run loop inlines only the operations of
+/// [`Op`]'s own variants, which keeps it small enough for the compiler to inline those fully.
+#[inline(never)]
 pub(crate) fn execute(m: &mut Machine, opcode: u8) -> OpResult {
     match opcode {
         ADD => arith::add(m),
@@ -121,27 +124,43 @@ pub(crate) fn execute(m: &mut Machine, opcode: u8) -> OpResult {
     }
 }
 
-/// Runs `instr` in its pre-decoded form ([`Form`]): exactly what pushing its immediate and
-/// running its opcode does.
+/// Runs `instr` as decoded ([`Op`]): exactly what pushing its immediate and running its opcode
+/// does (AVM.md §7.1).
 #[inline(always)]
-pub(crate) fn execute_form(m: &mut Machine, instr: &Instr) -> OpResult {
-    let done = match instr.form {
-        Form::Op => return execute(m, instr.opcode),
-        Form::PushThenOp => false,
-        Form::Push => {
-            m.stack.push(immediate(instr).clone());
-            return Ok(Flow::Next);
-        }
-        Form::TgetAt(i) => tuple::tget_at(m, i.into()),
-        Form::TsetAt(i) => tuple::tset_at(m, i.into()),
-        Form::XgetAt(i) => tuple::xget_at(m, i.into()),
-        Form::XsetAt(i) => tuple::xset_at(m, i.into()),
-    };
-    if done {
-        return Ok(Flow::Next);
+pub(crate) fn execute_decoded(m: &mut Machine, instr: &Instr) -> OpResult {
+    if instr.push_first {
+        m.stack.push(immediate(instr).clone());
     }
-    m.stack.push(immediate(instr).clone());
-    execute(m, instr.opcode)
+    let taken = match instr.op {
+        Op::Opcode => return execute(m, instr.opcode),
+        Op::Nop => return Ok(Flow::Next),
+        Op::Pop => return stack::pop(m),
+        Op::Dup(depth) => return stack::dup(m, depth.into()),
+        Op::Swap(depth) => return stack::swap(m, depth.into()),
+        Op::AuxPush => return stack::auxpush(m),
+        Op::AuxPop => return stack::auxpop(m),
+        Op::IsZero => return arith::iszero(m),
+        Op::Eq => return arith::eq(m),
+        Op::Gt => return arith::gt(m),
+        Op::Lt => return arith::lt(m),
+        Op::Add => return arith::add(m),
+        Op::Sub => return arith::sub(m),
+        Op::And => return arith::and(m),
+        Op::Jump => return control::jump(m),
+        Op::JumpTo(target) => return Ok(Flow::Goto(target)),
+        Op::CjumpTo(target) => control::cjump_to(m, target),
+        Op::TgetAt(i) => tuple::tget_at(m, i.into()).then_some(Flow::Next),
+        Op::TsetAt(i) => tuple::tset_at(m, i.into()).then_some(Flow::Next),
+        Op::XgetAt(i) => tuple::xget_at(m, i.into()).then_some(Flow::Next),
+        Op::XsetAt(i) => tuple::xset_at(m, i.into()).then_some(Flow::Next),
+    };
+    match taken {
+        Some(flow) => Ok(flow),
+        None => {
+            m.stack.push(immediate(instr).clone());
+            execute(m, instr.opcode)
+        }
+    }
 }
 
 fn immediate(instr: &Instr) -> &avm_runtime::Value {

@@ -37,11 +37,7 @@ pub(super) fn tget(m: &mut Machine) -> OpResult {
 pub(super) fn tset(m: &mut Machine) -> OpResult {
     let slot = index(m.stack.peek(0), tuple(m.stack.peek(1))?)?;
     m.stack.drop_top(1);
-    let t = take_tuple(&mut m.stack);
-    let value = m.stack.pop().expect("tset pops three values");
-    m.stack.push(Value::Tuple(
-        t.into_with(slot, value).expect("index checked"),
-    ));
+    set_in_top(&mut m.stack, slot);
     Ok(Flow::Next)
 }
 
@@ -66,19 +62,28 @@ pub(super) fn xget(m: &mut Machine) -> OpResult {
 pub(super) fn xset(m: &mut Machine) -> OpResult {
     let slot = index(m.stack.peek(0), tuple(m.aux.peek(0))?)?;
     m.stack.drop_top(1);
-    let value = m.stack.pop().expect("xset pops two values");
-    let t = take_tuple(&mut m.aux);
-    m.aux.push(Value::Tuple(
-        t.into_with(slot, value).expect("index checked"),
-    ));
+    xset_checked(m, slot);
     Ok(Flow::Next)
 }
 
-/// Pops the top of `stack`, which the caller checked is a tuple. Owning it (rather than cloning
-/// it) lets an update happen in place when nothing else shares the tuple.
-fn take_tuple(stack: &mut Stack) -> Tuple {
-    match stack.pop() {
-        Some(Value::Tuple(t)) => t,
+/// The tuple on top of `stack` with slot `slot` (checked to exist) set to the value below it,
+/// which is removed. The tuple stays in place, so a tuple nothing else shares is updated there.
+#[inline(always)]
+fn set_in_top(stack: &mut Stack, slot: usize) {
+    let value = stack.remove_below_top();
+    match stack.top_mut() {
+        Value::Tuple(t) => t.set(slot, value),
+        _ => unreachable!("checked to be a tuple"),
+    }
+}
+
+/// `xset` of slot `slot` (checked to exist in the tuple on top of the aux stack) to the value
+/// on top of the data stack.
+#[inline(always)]
+fn xset_checked(m: &mut Machine, slot: usize) {
+    let value = m.stack.pop().expect("xset pops two values");
+    match m.aux.top_mut() {
+        Value::Tuple(t) => t.set(slot, value),
         _ => unreachable!("checked to be a tuple"),
     }
 }
@@ -101,10 +106,7 @@ pub(super) fn tset_at(m: &mut Machine, i: usize) -> bool {
     if slot_at(m.stack.peek(0), i).is_none() {
         return false;
     }
-    let t = take_tuple(&mut m.stack);
-    let value = m.stack.pop().expect("tset pops three values");
-    m.stack
-        .push(Value::Tuple(t.into_with(i, value).expect("index checked")));
+    set_in_top(&mut m.stack, i);
     true
 }
 
@@ -125,10 +127,7 @@ pub(super) fn xset_at(m: &mut Machine, i: usize) -> bool {
     if slot_at(m.aux.peek(0), i).is_none() {
         return false;
     }
-    let value = m.stack.pop().expect("xset pops two values");
-    let t = take_tuple(&mut m.aux);
-    m.aux
-        .push(Value::Tuple(t.into_with(i, value).expect("index checked")));
+    xset_checked(m, i);
     true
 }
 
