@@ -193,15 +193,6 @@ impl Code {
         }
     }
 
-    /// [`Code::resolve`], taking the codepoint.
-    #[inline]
-    pub(crate) fn resolve_owned(&self, cp: CodePoint) -> Pc {
-        match self.program.index_of(&cp) {
-            Some(index) => Pc::Loaded(index as u32),
-            None => Pc::Dynamic(cp),
-        }
-    }
-
     /// The pc after a run-time codepoint that did not transfer control. A codepoint whose next
     /// instruction is known only by hash continues at `ERR`, which raises an error.
     pub(crate) fn after(&self, cp: &CodePoint) -> Pc {

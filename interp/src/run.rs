@@ -189,17 +189,23 @@ impl Machine {
         let start = pc as usize;
         let (len, gas) = (u64::from(run.len), u64::from(run.gas));
         let instrs = &code.instrs[start..start + usize::from(run.len)];
+        let mut exit = Ok(Flow::Next);
         for (k, instr) in instrs.iter().enumerate() {
-            let target = match ops::execute_decoded(self, instr) {
-                Ok(Flow::Next) => continue,
-                Ok(Flow::Goto(index)) => Pc::Loaded(index),
-                Ok(Flow::Jump(target)) => code.resolve_owned(target),
+            if ops::execute_decoded(self, instr, &mut exit) {
+                continue;
+            }
+            let target = match exit {
+                Ok(Flow::Next) => unreachable!("the run went on"),
+                Ok(Flow::Goto(index)) => Some(index),
+                Ok(Flow::Moved) => None,
                 Ok(Flow::Halt) => unreachable!("halt ends no run"),
                 Err(_) => return self.fail_in_run(&instrs[..=k], pc + k as u32),
             };
             // Only a run's last instruction jumps.
             self.charge_executed(len, gas);
-            self.pc = target;
+            if let Some(index) = target {
+                self.pc = Pc::Loaded(index);
+            }
             return (len, true);
         }
         self.charge_executed(len, gas);
@@ -356,8 +362,8 @@ impl Machine {
                     Pc::Dynamic(cp) => code.after(cp),
                 };
             }
-            Flow::Jump(target) => self.pc = code.resolve_owned(target),
             Flow::Goto(index) => self.pc = Pc::Loaded(index),
+            Flow::Moved => {}
             Flow::Halt => self.status = Status::Halted,
         }
         Ok(())

@@ -4,6 +4,7 @@ use avm_runtime::{CodePoint, U256, Value};
 
 use super::{Flow, OpResult};
 use crate::OpError;
+use crate::code::Pc;
 use crate::machine::Machine;
 
 fn codepoint(value: &Value) -> Result<&CodePoint, OpError> {
@@ -17,7 +18,7 @@ fn codepoint(value: &Value) -> Result<&CodePoint, OpError> {
 pub(super) fn jump(m: &mut Machine) -> OpResult {
     codepoint(m.stack.peek(0))?;
     match m.stack.pop() {
-        Some(Value::CodePoint(target)) => Ok(Flow::Jump(target)),
+        Some(Value::CodePoint(target)) => Ok(transfer(m, target)),
         _ => unreachable!("checked to be a codepoint"),
     }
 }
@@ -31,8 +32,21 @@ pub(super) fn cjump(m: &mut Machine) -> OpResult {
     Ok(if condition.is_zero() {
         Flow::Next
     } else {
-        Flow::Jump(target)
+        transfer(m, target)
     })
+}
+
+/// Control going to `target`: a loaded instruction by index, or, for a codepoint built at run
+/// time, the codepoint itself, made the pc here.
+#[inline(always)]
+fn transfer(m: &mut Machine, target: CodePoint) -> Flow {
+    match m.code.program.index_of(&target) {
+        Some(index) => Flow::Goto(index as u32),
+        None => {
+            m.pc = Pc::Dynamic(target);
+            Flow::Moved
+        }
+    }
 }
 
 /// `cjump` to loaded instruction `target` (its immediate): the flow, or `None` when the

@@ -2,8 +2,8 @@
 //!
 //! Each operation runs only after the step has checked operand counts and charged gas. An
 //! operation reads its operands in place and checks them all before it changes anything, so
-//! on an error the step can remove exactly the operands (AVM.md §7.1). Operations never move
-//! the pc themselves: they return a [`Flow`].
+//! on an error the step can remove exactly the operands (AVM.md §7.1). Operations return a
+//! [`Flow`] saying where control goes; only a jump to a run-time codepoint moves the pc itself.
 
 mod arith;
 mod buffer;
@@ -15,21 +15,23 @@ mod tuple;
 
 pub(crate) use io::SEND_SIZE_LIMIT;
 
-use avm_runtime::CodePoint;
 use avm_runtime::opcode::*;
 
 use crate::OpError;
 use crate::code::{Instr, Op};
 use crate::machine::Machine;
 
-/// What the step does with the pc after an operation.
+/// What the step does with the pc after an operation: a word, so that results pass in
+/// registers.
+#[derive(Clone, Copy)]
 pub(crate) enum Flow {
     /// Continue at the next codepoint.
     Next,
-    /// Continue at this codepoint.
-    Jump(CodePoint),
-    /// Continue at loaded instruction `n` (a pre-decoded immediate target).
+    /// Continue at loaded instruction `n`.
     Goto(u32),
+    /// Continue at a codepoint built at run time, which the operation made the pc (the one
+    /// case where an operation moves the pc itself: only it holds the codepoint).
+    Moved,
     /// Stop in Halted.
     Halt,
 }
@@ -125,42 +127,60 @@ pub(crate) fn execute(m: &mut Machine, opcode: u8) -> OpResult {
 }
 
 /// Runs `instr` as decoded ([`Op`]): exactly what pushing its immediate and running its opcode
-/// does (AVM.md §7.1).
+/// does (AVM.md §7.1). Returns `true` when control goes on to the next instruction, else
+/// leaves in `exit` where it went or the error. (Each arm settles its own result, so that the
+/// common case compiles to a jump straight to the next dispatch.)
 #[inline(always)]
-pub(crate) fn execute_decoded(m: &mut Machine, instr: &Instr) -> OpResult {
+pub(crate) fn execute_decoded(m: &mut Machine, instr: &Instr, exit: &mut OpResult) -> bool {
     if instr.push_first {
         m.stack.push(immediate(instr).clone());
     }
-    let taken = match instr.op {
-        Op::Opcode => return execute(m, instr.opcode),
-        Op::Nop => return Ok(Flow::Next),
-        Op::Pop => return stack::pop(m),
-        Op::Dup(depth) => return stack::dup(m, depth.into()),
-        Op::Swap(depth) => return stack::swap(m, depth.into()),
-        Op::AuxPush => return stack::auxpush(m),
-        Op::AuxPop => return stack::auxpop(m),
-        Op::IsZero => return arith::iszero(m),
-        Op::Eq => return arith::eq(m),
-        Op::Gt => return arith::gt(m),
-        Op::Lt => return arith::lt(m),
-        Op::Add => return arith::add(m),
-        Op::Sub => return arith::sub(m),
-        Op::And => return arith::and(m),
-        Op::Jump => return control::jump(m),
-        Op::JumpTo(target) => return Ok(Flow::Goto(target)),
-        Op::CjumpTo(target) => control::cjump_to(m, target),
-        Op::TgetAt(i) => tuple::tget_at(m, i.into()).then_some(Flow::Next),
-        Op::TsetAt(i) => tuple::tset_at(m, i.into()).then_some(Flow::Next),
-        Op::XgetAt(i) => tuple::xget_at(m, i.into()).then_some(Flow::Next),
-        Op::XsetAt(i) => tuple::xset_at(m, i.into()).then_some(Flow::Next),
-    };
-    match taken {
-        Some(flow) => Ok(flow),
-        None => {
-            m.stack.push(immediate(instr).clone());
-            execute(m, instr.opcode)
+    match instr.op {
+        Op::Opcode => goes_on(execute(m, instr.opcode), exit),
+        Op::Nop => true,
+        Op::Pop => goes_on(stack::pop(m), exit),
+        Op::Dup(depth) => goes_on(stack::dup(m, depth.into()), exit),
+        Op::Swap(depth) => goes_on(stack::swap(m, depth.into()), exit),
+        Op::AuxPush => goes_on(stack::auxpush(m), exit),
+        Op::AuxPop => goes_on(stack::auxpop(m), exit),
+        Op::IsZero => goes_on(arith::iszero(m), exit),
+        Op::Eq => goes_on(arith::eq(m), exit),
+        Op::Gt => goes_on(arith::gt(m), exit),
+        Op::Lt => goes_on(arith::lt(m), exit),
+        Op::Add => goes_on(arith::add(m), exit),
+        Op::Sub => goes_on(arith::sub(m), exit),
+        Op::And => goes_on(arith::and(m), exit),
+        Op::Jump => goes_on(control::jump(m), exit),
+        Op::JumpTo(target) => goes_on(Ok(Flow::Goto(target)), exit),
+        Op::CjumpTo(target) => match control::cjump_to(m, target) {
+            Some(flow) => goes_on(Ok(flow), exit),
+            None => goes_on(push_then_execute(m, instr), exit),
+        },
+        Op::TgetAt(i) => tuple::tget_at(m, i.into()) || goes_on(push_then_execute(m, instr), exit),
+        Op::TsetAt(i) => tuple::tset_at(m, i.into()) || goes_on(push_then_execute(m, instr), exit),
+        Op::XgetAt(i) => tuple::xget_at(m, i.into()) || goes_on(push_then_execute(m, instr), exit),
+        Op::XsetAt(i) => tuple::xset_at(m, i.into()) || goes_on(push_then_execute(m, instr), exit),
+    }
+}
+
+/// Whether `result` lets control go on to the next instruction; if not, it goes to `exit`.
+#[inline(always)]
+fn goes_on(result: OpResult, exit: &mut OpResult) -> bool {
+    match result {
+        Ok(Flow::Next) => true,
+        other => {
+            *exit = other;
+            false
         }
     }
+}
+
+/// Pushes the immediate and runs the opcode: what a variant that takes its immediate as an
+/// operand does with an operand it cannot handle (the opcode raises the error).
+#[cold]
+fn push_then_execute(m: &mut Machine, instr: &Instr) -> OpResult {
+    m.stack.push(immediate(instr).clone());
+    execute(m, instr.opcode)
 }
 
 fn immediate(instr: &Instr) -> &avm_runtime::Value {
