@@ -189,6 +189,8 @@ impl Machine {
         let start = pc as usize;
         let (len, gas) = (u64::from(run.len), u64::from(run.gas));
         let instrs = &code.instrs[start..start + usize::from(run.len)];
+        self.stack.touch_top(run.need.into());
+        self.aux.touch_top(run.aux_need.into());
         let mut exit = Ok(Flow::Next);
         for (k, instr) in instrs.iter().enumerate() {
             if ops::execute_decoded(self, instr, &mut exit) {
@@ -290,6 +292,8 @@ impl Machine {
                 }
                 return Stepped::Blocked(reason);
             } else {
+                self.stack.touch_top(pops);
+                self.aux.touch_top(aux_pops);
                 self.execute(code, opcode).is_err()
             }
         } else {

@@ -72,26 +72,63 @@ impl Stack {
     /// Removes and returns the top value.
     #[inline]
     pub fn pop(&mut self) -> Option<Value> {
-        let value = self.values.pop();
-        self.forget_above(self.values.len());
-        value
+        self.touch_top(1);
+        self.take()
     }
 
     /// Removes the top `n` values (all of them if fewer).
     #[inline(always)]
     pub fn drop_top(&mut self, n: usize) {
+        self.touch_top(n);
+        self.discard_top(n);
+    }
+
+    /// Replaces the top `n` values (`n ≥ 1`, all present) with `value`.
+    #[inline(always)]
+    pub fn replace_top(&mut self, n: usize, value: Value) {
+        self.touch_top(n);
+        self.set_top(n, value);
+    }
+
+    /// Exchanges the top value with the one `depth` places below it.
+    #[inline(always)]
+    pub fn swap_top(&mut self, depth: usize) {
+        self.touch_top(depth + 1);
+        self.exchange(depth);
+    }
+
+    /// Marks the cached hashes that include any of the top `n` values stale: a step calls it
+    /// once for the operands it may change (a straight-line run once for all of its steps),
+    /// then changes them with the unmarked operations below.
+    #[inline(always)]
+    pub(crate) fn touch_top(&mut self, n: usize) {
+        self.forget_above(self.values.len().saturating_sub(n));
+    }
+}
+
+/// The changes a step makes within the top values it has touched ([`Stack::touch_top`]): they
+/// leave the hash caches alone.
+impl Stack {
+    /// Removes and returns the top value.
+    #[inline(always)]
+    pub(crate) fn take(&mut self) -> Option<Value> {
+        self.values.pop()
+    }
+
+    /// Removes the top `n` values (all of them if fewer).
+    #[inline(always)]
+    pub(crate) fn discard_top(&mut self, n: usize) {
         let len = self.values.len().saturating_sub(n);
         for _ in len..self.values.len() {
             if let Some(value) = self.values.pop() {
                 value.discard();
             }
         }
-        self.forget_above(len);
     }
 
     /// Replaces the top `n` values (`n ≥ 1`, all present) with `value`.
     #[inline(always)]
-    pub fn replace_top(&mut self, n: usize, value: Value) {
+    pub(crate) fn set_top(&mut self, n: usize, value: Value) {
         let at = self.values.len() - n;
         for _ in 1..n {
             // Popping one at a time lets a dropped Int (most operands) cost only its tag test.
@@ -100,13 +137,12 @@ impl Stack {
             }
         }
         std::mem::replace(&mut self.values[at], value).discard();
-        self.forget_above(at);
     }
 
     /// Replaces the top `n` values (`n ≥ 1`, all present) with `value`, when the caller has
     /// seen that they are Ints below 2^64: those own nothing, so nothing is dropped or tested.
     #[inline(always)]
-    pub(crate) fn replace_top_ints(&mut self, n: usize, value: Value) {
+    pub(crate) fn set_top_ints(&mut self, n: usize, value: Value) {
         debug_assert!(
             self.values[self.values.len() - n..]
                 .iter()
@@ -117,25 +153,30 @@ impl Stack {
         }
         let at = self.values.len() - 1;
         std::mem::forget(std::mem::replace(&mut self.values[at], value));
-        self.forget_above(at);
     }
 
     /// The top value, to change in place. The caller has checked that there is one.
     #[inline(always)]
     pub(crate) fn top_mut(&mut self) -> &mut Value {
         let top = self.values.len() - 1;
-        self.forget_above(top);
         &mut self.values[top]
     }
 
     /// Removes and returns the value just below the top (the caller has checked there are two).
     #[inline(always)]
     pub(crate) fn remove_below_top(&mut self) -> Value {
-        let at = self.values.len() - 2;
-        self.forget_above(at);
-        self.values.swap_remove(at)
+        self.values.swap_remove(self.values.len() - 2)
     }
 
+    /// Exchanges the top value with the one `depth` places below it.
+    #[inline(always)]
+    pub(crate) fn exchange(&mut self, depth: usize) {
+        let len = self.values.len();
+        self.values.swap(len - 1, len - 1 - depth);
+    }
+}
+
+impl Stack {
     /// The value `depth` places below the top (0 is the top). The caller has checked the depth.
     #[inline]
     pub fn peek(&self, depth: usize) -> &Value {
@@ -146,14 +187,6 @@ impl Stack {
     #[inline]
     pub fn int(&self, depth: usize) -> Result<U256, OpError> {
         self.peek(depth).as_int().ok_or(OpError::WrongKind)
-    }
-
-    /// Exchanges the top value with the one `depth` places below it.
-    #[inline(always)]
-    pub fn swap_top(&mut self, depth: usize) {
-        let len = self.values.len();
-        self.values.swap(len - 1, len - 1 - depth);
-        self.forget_above(len - 1 - depth);
     }
 
     /// Marks cached hashes of stacks that include `values[from..]` stale.

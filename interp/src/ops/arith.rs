@@ -16,7 +16,7 @@ fn binary(m: &mut Machine, f: impl FnOnce(U256, U256) -> Result<U256, OpError>) 
     let a = m.stack.int(0)?;
     let b = m.stack.int(1)?;
     let result = f(a, b)?;
-    m.stack.replace_top(2, Value::int(result));
+    m.stack.set_top(2, Value::int(result));
     Ok(Flow::Next)
 }
 
@@ -30,7 +30,7 @@ fn binary_small(
     if let (Value::SmallInt(a), Value::SmallInt(b)) = (m.stack.peek(0), m.stack.peek(1))
         && let Some(result) = small(*a, *b)
     {
-        m.stack.replace_top_ints(2, Value::SmallInt(result));
+        m.stack.set_top_ints(2, Value::SmallInt(result));
         return Ok(Flow::Next);
     }
     binary(m, f)
@@ -41,7 +41,7 @@ fn binary_small(
 fn ternary(m: &mut Machine, f: impl FnOnce(U256, U256, U256) -> Result<U256, OpError>) -> OpResult {
     let (a, b, c) = (m.stack.int(0)?, m.stack.int(1)?, m.stack.int(2)?);
     let result = f(a, b, c)?;
-    m.stack.replace_top(3, Value::int(result));
+    m.stack.set_top(3, Value::int(result));
     Ok(Flow::Next)
 }
 
@@ -49,7 +49,7 @@ fn ternary(m: &mut Machine, f: impl FnOnce(U256, U256, U256) -> Result<U256, OpE
 #[inline]
 fn unary(m: &mut Machine, f: impl FnOnce(U256) -> U256) -> OpResult {
     let a = m.stack.int(0)?;
-    m.stack.replace_top(1, Value::int(f(a)));
+    m.stack.set_top(1, Value::int(f(a)));
     Ok(Flow::Next)
 }
 
@@ -130,7 +130,7 @@ pub(super) fn sgt(m: &mut Machine) -> OpResult {
 fn compare(m: &mut Machine, f: impl FnOnce(U256, U256) -> bool) -> OpResult {
     let a = m.stack.int(0)?;
     let b = m.stack.int(1)?;
-    m.stack.replace_top(2, bool_value(f(a, b)));
+    m.stack.set_top(2, bool_value(f(a, b)));
     Ok(Flow::Next)
 }
 
@@ -139,11 +139,11 @@ fn compare(m: &mut Machine, f: impl FnOnce(U256, U256) -> bool) -> OpResult {
 pub(super) fn eq(m: &mut Machine) -> OpResult {
     if let (Value::SmallInt(a), Value::SmallInt(b)) = (m.stack.peek(0), m.stack.peek(1)) {
         let equal = a == b;
-        m.stack.replace_top_ints(2, bool_value(equal));
+        m.stack.set_top_ints(2, bool_value(equal));
         return Ok(Flow::Next);
     }
     let equal = m.stack.peek(0) == m.stack.peek(1);
-    m.stack.replace_top(2, bool_value(equal));
+    m.stack.set_top(2, bool_value(equal));
     Ok(Flow::Next)
 }
 
@@ -151,11 +151,11 @@ pub(super) fn eq(m: &mut Machine) -> OpResult {
 pub(super) fn iszero(m: &mut Machine) -> OpResult {
     if let Value::SmallInt(a) = m.stack.peek(0) {
         let zero = *a == 0;
-        m.stack.replace_top_ints(1, bool_value(zero));
+        m.stack.set_top_ints(1, bool_value(zero));
         return Ok(Flow::Next);
     }
     let a = m.stack.int(0)?;
-    m.stack.replace_top(1, bool_value(a.is_zero()));
+    m.stack.set_top(1, bool_value(a.is_zero()));
     Ok(Flow::Next)
 }
 

@@ -61,7 +61,7 @@ fn set<const N: usize>(m: &mut Machine) -> OpResult {
         return Err(OpError::OutOfRange);
     }
     let updated = buffer(m.stack.peek(2))?.write(at, &value.to_big_endian()[32 - N..]);
-    m.stack.replace_top(3, Value::Buffer(updated));
+    m.stack.set_top(3, Value::Buffer(updated));
     Ok(Flow::Next)
 }
 

@@ -17,7 +17,7 @@ fn codepoint(value: &Value) -> Result<&CodePoint, OpError> {
 #[inline(always)]
 pub(super) fn jump(m: &mut Machine) -> OpResult {
     codepoint(m.stack.peek(0))?;
-    match m.stack.pop() {
+    match m.stack.take() {
         Some(Value::CodePoint(target)) => Ok(transfer(m, target)),
         _ => unreachable!("checked to be a codepoint"),
     }
@@ -28,7 +28,7 @@ pub(super) fn jump(m: &mut Machine) -> OpResult {
 pub(super) fn cjump(m: &mut Machine) -> OpResult {
     let target = codepoint(m.stack.peek(0))?.clone();
     let condition = m.stack.int(1)?;
-    m.stack.drop_top(2);
+    m.stack.discard_top(2);
     Ok(if condition.is_zero() {
         Flow::Next
     } else {
@@ -58,7 +58,7 @@ pub(super) fn cjump_to(m: &mut Machine, target: u32) -> Option<Flow> {
         Value::BigInt(_) => true,
         _ => return None,
     };
-    m.stack.drop_top(1);
+    m.stack.discard_top(1);
     Some(if taken {
         Flow::Goto(target)
     } else {
@@ -79,14 +79,14 @@ pub(super) fn errpush(m: &mut Machine) -> OpResult {
 
 pub(super) fn errset(m: &mut Machine) -> OpResult {
     let handler = codepoint(m.stack.peek(0))?.clone();
-    m.stack.drop_top(1);
+    m.stack.discard_top(1);
     m.set_error_handler(handler);
     Ok(Flow::Next)
 }
 
 pub(super) fn setgas(m: &mut Machine) -> OpResult {
     m.gas = m.stack.int(0)?;
-    m.stack.drop_top(1);
+    m.stack.discard_top(1);
     Ok(Flow::Next)
 }
 
@@ -117,7 +117,7 @@ pub(super) fn pushinsnimm(m: &mut Machine) -> OpResult {
     let opcode = opcode_byte(m.stack.int(0)?);
     let immediate = m.stack.peek(1).clone();
     let next = codepoint(m.stack.peek(2))?.clone();
-    m.stack.replace_top(
+    m.stack.set_top(
         3,
         Value::CodePoint(CodePoint::dynamic(opcode, Some(immediate), next)),
     );

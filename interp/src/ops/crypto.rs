@@ -10,19 +10,19 @@ use crate::machine::Machine;
 
 pub(super) fn hash(m: &mut Machine) -> OpResult {
     let hash = m.stack.peek(0).hash();
-    m.stack.replace_top(1, Value::int(hash));
+    m.stack.set_top(1, Value::int(hash));
     Ok(Flow::Next)
 }
 
 pub(super) fn type_of(m: &mut Machine) -> OpResult {
     let kind = m.stack.peek(0).kind() as u8;
-    m.stack.replace_top(1, Value::int(U256::from(kind)));
+    m.stack.set_top(1, Value::int(U256::from(kind)));
     Ok(Flow::Next)
 }
 
 pub(super) fn ethhash2(m: &mut Machine) -> OpResult {
     let (a, b) = (m.stack.int(0)?, m.stack.int(1)?);
-    m.stack.replace_top(2, Value::int(hash2(&a, &b)));
+    m.stack.set_top(2, Value::int(hash2(&a, &b)));
     Ok(Flow::Next)
 }
 
@@ -45,7 +45,7 @@ pub(super) fn keccakf(m: &mut Machine) -> OpResult {
     let state = ints::<7>(m.stack.peek(0))?;
     let result = precompile::keccakf(&state);
     let value = Value::Tuple(Tuple::new(result.iter().map(|x| Value::int(*x)).collect()));
-    m.stack.replace_top(1, value);
+    m.stack.set_top(1, value);
     Ok(Flow::Next)
 }
 
@@ -70,7 +70,7 @@ pub(super) fn ecrecover(m: &mut Machine) -> OpResult {
 
 /// Pushes a G1 point as y then x, so x ends on top.
 fn push_point(m: &mut Machine, pops: usize, (x, y): (U256, U256)) -> OpResult {
-    m.stack.replace_top(pops, Value::int(y));
+    m.stack.set_top(pops, Value::int(y));
     m.stack.push(Value::int(x));
     Ok(Flow::Next)
 }
@@ -112,6 +112,6 @@ pub(super) fn ecpairing(m: &mut Machine) -> OpResult {
         link = &t.slots()[1];
     }
     let one = precompile::ecpairing(&pairs).ok_or(OpError::BadCurvePoint)?;
-    m.stack.replace_top(1, super::bool_value(one));
+    m.stack.set_top(1, super::bool_value(one));
     Ok(Flow::Next)
 }

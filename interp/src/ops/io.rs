@@ -12,7 +12,7 @@ use crate::prove::inbox::accumulate;
 pub const SEND_SIZE_LIMIT: u64 = 10_000;
 
 pub(super) fn log(m: &mut Machine) -> OpResult {
-    let value = m.stack.pop().expect("operand checked by the step");
+    let value = m.stack.take().expect("operand checked by the step");
     m.out.log_acc = hash2(&m.out.log_acc, &value.hash());
     m.out.log_count += 1;
     m.out.logs.push(value);
@@ -20,7 +20,7 @@ pub(super) fn log(m: &mut Machine) -> OpResult {
 }
 
 pub(super) fn debugprint(m: &mut Machine) -> OpResult {
-    let value = m.stack.pop().expect("operand checked by the step");
+    let value = m.stack.take().expect("operand checked by the step");
     m.out.debug_prints.push(value);
     Ok(Flow::Next)
 }
@@ -42,7 +42,7 @@ pub(super) fn send(m: &mut Machine) -> OpResult {
     m.out.send_acc = keccak(&[&be32(&m.out.send_acc), &be32(&keccak(&[&message]))]);
     m.out.send_count += 1;
     m.out.sends.push(message);
-    m.stack.drop_top(2);
+    m.stack.discard_top(2);
     Ok(Flow::Next)
 }
 
@@ -64,6 +64,6 @@ pub(super) fn inbox(m: &mut Machine) -> OpResult {
 pub(super) fn sideload(m: &mut Machine) -> OpResult {
     m.stack.int(0)?;
     let value = m.sideloads.pop_front().unwrap_or_else(Value::none);
-    m.stack.replace_top(1, value);
+    m.stack.set_top(1, value);
     Ok(Flow::Next)
 }

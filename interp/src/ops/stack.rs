@@ -5,7 +5,7 @@ use crate::machine::Machine;
 
 #[inline(always)]
 pub(super) fn pop(m: &mut Machine) -> OpResult {
-    m.stack.drop_top(1);
+    m.stack.discard_top(1);
     Ok(Flow::Next)
 }
 
@@ -23,7 +23,7 @@ pub(super) fn rpush(m: &mut Machine) -> OpResult {
 
 #[inline(always)]
 pub(super) fn rset(m: &mut Machine) -> OpResult {
-    m.register = m.stack.pop().expect("operand checked by the step");
+    m.register = m.stack.take().expect("operand checked by the step");
     Ok(Flow::Next)
 }
 
@@ -35,14 +35,14 @@ pub(super) fn stackempty(m: &mut Machine) -> OpResult {
 
 #[inline(always)]
 pub(super) fn auxpush(m: &mut Machine) -> OpResult {
-    let value = m.stack.pop().expect("operand checked by the step");
+    let value = m.stack.take().expect("operand checked by the step");
     m.aux.push(value);
     Ok(Flow::Next)
 }
 
 #[inline(always)]
 pub(super) fn auxpop(m: &mut Machine) -> OpResult {
-    let value = m.aux.pop().expect("operand checked by the step");
+    let value = m.aux.take().expect("operand checked by the step");
     m.stack.push(value);
     Ok(Flow::Next)
 }
@@ -64,6 +64,6 @@ pub(super) fn dup(m: &mut Machine, depth: usize) -> OpResult {
 /// `swap1`, `swap2`: exchanges the top with the value `depth` below it.
 #[inline(always)]
 pub(super) fn swap(m: &mut Machine, depth: usize) -> OpResult {
-    m.stack.swap_top(depth);
+    m.stack.exchange(depth);
     Ok(Flow::Next)
 }

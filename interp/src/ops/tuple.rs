@@ -29,21 +29,21 @@ pub(super) fn tget(m: &mut Machine) -> OpResult {
     let i = m.stack.peek(0);
     let t = tuple(m.stack.peek(1))?;
     let value = t.slots()[index(i, t)?].clone();
-    m.stack.replace_top(2, value);
+    m.stack.set_top(2, value);
     Ok(Flow::Next)
 }
 
 #[inline(always)]
 pub(super) fn tset(m: &mut Machine) -> OpResult {
     let slot = index(m.stack.peek(0), tuple(m.stack.peek(1))?)?;
-    m.stack.drop_top(1);
+    m.stack.discard_top(1);
     set_in_top(&mut m.stack, slot);
     Ok(Flow::Next)
 }
 
 pub(super) fn tlen(m: &mut Machine) -> OpResult {
     let len = tuple(m.stack.peek(0))?.len();
-    m.stack.replace_top(1, Value::int(U256::from(len)));
+    m.stack.set_top(1, Value::int(U256::from(len)));
     Ok(Flow::Next)
 }
 
@@ -53,7 +53,7 @@ pub(super) fn xget(m: &mut Machine) -> OpResult {
     let i = m.stack.peek(0);
     let t = tuple(m.aux.peek(0))?;
     let value = t.slots()[index(i, t)?].clone();
-    m.stack.replace_top(1, value);
+    m.stack.set_top(1, value);
     Ok(Flow::Next)
 }
 
@@ -61,7 +61,7 @@ pub(super) fn xget(m: &mut Machine) -> OpResult {
 #[inline(always)]
 pub(super) fn xset(m: &mut Machine) -> OpResult {
     let slot = index(m.stack.peek(0), tuple(m.aux.peek(0))?)?;
-    m.stack.drop_top(1);
+    m.stack.discard_top(1);
     xset_checked(m, slot);
     Ok(Flow::Next)
 }
@@ -81,7 +81,7 @@ fn set_in_top(stack: &mut Stack, slot: usize) {
 /// on top of the data stack.
 #[inline(always)]
 fn xset_checked(m: &mut Machine, slot: usize) {
-    let value = m.stack.pop().expect("xset pops two values");
+    let value = m.stack.take().expect("xset pops two values");
     match m.aux.top_mut() {
         Value::Tuple(t) => t.set(slot, value),
         _ => unreachable!("checked to be a tuple"),
@@ -96,7 +96,7 @@ pub(super) fn tget_at(m: &mut Machine, i: usize) -> bool {
         return false;
     };
     let value = value.clone();
-    m.stack.replace_top(1, value);
+    m.stack.set_top(1, value);
     true
 }
 
