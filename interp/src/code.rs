@@ -6,7 +6,11 @@ use avm_runtime::opcode::{self, Flags, OpInfo};
 use avm_runtime::{CodePoint, Frozen, Next, Program, Value};
 
 /// Where the machine is in its code.
+///
+/// `#[repr(u32)]` (RFC 2195): a `u32` kind word (0 loaded, 1 run-time), then the loaded index
+/// at offset 4 or the codepoint at offset 8 ([`crate::machine::layout`]).
 #[derive(Clone, Debug)]
+#[repr(u32)]
 pub enum Pc {
     /// Instruction `n` of the loaded program (`n == len` is `ERR`).
     Loaded(u32),

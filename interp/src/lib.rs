@@ -20,6 +20,17 @@ mod stack;
 pub mod verify;
 
 pub use code::Pc;
+
+/// Where compiled code finds a machine's core: [`Machine`], [`Stack`] and [`Pc`] have fixed
+/// layouts, checked against `offset_of!` when this crate compiles.
+pub mod layout {
+    pub use crate::machine::layout::*;
+
+    /// The fields of a [`crate::Stack`], from the stack's own offset.
+    pub mod stack {
+        pub use crate::stack::layout::*;
+    }
+}
 pub use machine::{Machine, Outputs, Status};
 pub use observed::{DetachedObserved, Observed};
 pub use run::{BlockReason, GasBound, Limits, Stop};

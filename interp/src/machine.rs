@@ -11,6 +11,7 @@ use crate::stack::Stack;
 
 /// Whether a machine can run (AVM.md §5.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
 pub enum Status {
     /// Running ("Extensive").
     Running,
@@ -20,8 +21,10 @@ pub enum Status {
     ErrorStop,
 }
 
-/// Cumulative outputs outside the machine hash (AVM.md §5.3).
+/// Cumulative outputs outside the machine hash (AVM.md §5.3). `#[repr(C)]`: the counters
+/// compiled code keeps come first ([`layout`]).
 #[derive(Clone, Debug, Default)]
+#[repr(C)]
 pub struct Outputs {
     /// Instructions executed, errors included, blocked attempts not.
     pub steps: u64,
@@ -52,23 +55,71 @@ pub struct Outputs {
 /// An AVM machine: a program and the state of a run of it.
 ///
 /// Cloning shares the program and every value; only the stacks' vectors are copied.
+///
+/// `#[repr(C)]`: the core that a step reads and writes (the stacks, register, static value,
+/// gas, pc, status, steps and gas used) comes first, at the offsets of [`layout`], so that
+/// compiled code can run the machine in place.
 #[derive(Clone, Debug)]
+#[repr(C)]
 pub struct Machine {
-    pub(crate) code: Arc<Code>,
-    pub(crate) pc: Pc,
     pub(crate) stack: Stack,
     pub(crate) aux: Stack,
     pub(crate) register: Value,
     pub(crate) static_value: Value,
     pub(crate) gas: U256,
+    pub(crate) pc: Pc,
+    pub(crate) status: Status,
+    pub(crate) out: Outputs,
+    pub(crate) code: Arc<Code>,
     pub(crate) err_handler: CodePoint,
     /// Where an error jumps; `None` when the handler hashes to `H_ERR` (no handler).
     pub(crate) err_target: Option<Pc>,
-    pub(crate) status: Status,
-    pub(crate) out: Outputs,
     pub(crate) inbox: VecDeque<Value>,
     pub(crate) sideloads: VecDeque<Value>,
 }
+
+/// The layout of a [`Machine`]'s core, for compiled code. Each stack is a [`Stack`] (its own
+/// offsets in [`crate::stack::layout`]), each value 16 bytes (`avm_runtime::value::layout`),
+/// the gas four little-endian 64-bit limbs.
+pub mod layout {
+    /// The offset of the data stack.
+    pub const STACK: usize = 0;
+    /// The offset of the aux stack.
+    pub const AUX: usize = 88;
+    /// The offset of the register.
+    pub const REGISTER: usize = 176;
+    /// The offset of the static value.
+    pub const STATIC: usize = 192;
+    /// The offset of the remaining gas.
+    pub const GAS: usize = 208;
+    /// The offset of the pc's kind word (`u32`: 0 a loaded instruction, 1 a run-time
+    /// codepoint).
+    pub const PC_KIND: usize = 240;
+    /// The offset of a loaded pc's index (`u32`).
+    pub const PC_INDEX: usize = 244;
+    /// The offset of the status (`u8`: 0 running, 1 halted, 2 error-stopped).
+    pub const STATUS: usize = 256;
+    /// The offset of the steps executed (`u64`).
+    pub const STEPS: usize = 272;
+    /// The offset of the gas used (`u128`).
+    pub const GAS_USED: usize = 288;
+    /// The pc's kind word for a loaded instruction.
+    pub const PC_LOADED: u32 = 0;
+}
+
+const _: () = {
+    use std::mem::offset_of;
+    assert!(offset_of!(Machine, stack) == layout::STACK);
+    assert!(offset_of!(Machine, aux) == layout::AUX);
+    assert!(offset_of!(Machine, register) == layout::REGISTER);
+    assert!(offset_of!(Machine, static_value) == layout::STATIC);
+    assert!(offset_of!(Machine, gas) == layout::GAS);
+    assert!(offset_of!(Machine, pc) == layout::PC_KIND);
+    assert!(offset_of!(Machine, status) == layout::STATUS);
+    assert!(offset_of!(Machine, out) + offset_of!(Outputs, steps) == layout::STEPS);
+    assert!(offset_of!(Machine, out) + offset_of!(Outputs, gas_used) == layout::GAS_USED);
+    assert!(std::mem::size_of::<Pc>() == 16);
+};
 
 impl Machine {
     /// A fresh machine at the program's first instruction (AVM.md §5.1, MEXE.md §5).

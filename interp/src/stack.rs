@@ -1,6 +1,7 @@
 //! The data and aux stacks, with cached hashes per depth (AVM.md §2.5).
 
 use avm_runtime::hash::{EMPTY_TUPLE_HASH, be32, hash_preimage, keccak};
+use avm_runtime::value_vec::{self, ValueVec};
 use avm_runtime::{U256, Value};
 
 use crate::OpError;
@@ -12,18 +13,40 @@ use crate::OpError;
 /// the hash after a step costs one keccak pair per value that changed) and every [`STRIDE`]th
 /// depth below (so a stack of 10^8 values costs about a byte per value to hash, not a second
 /// copy of itself, and a change deep down is re-hashed from the nearest cached depth).
+///
+/// `#[repr(C)]`: the values and the staleness mark, which compiled code reads and writes, sit
+/// at the offsets of [`layout`].
 #[derive(Clone, Debug, Default)]
+#[repr(C)]
 pub struct Stack {
-    values: Vec<Value>,
+    values: ValueVec,
+    /// Cached prefixes of more than this many values are stale (a change reached into them):
+    /// steps only lower this mark, and the caches are cut to it when a hash is next asked for.
+    fresh: usize,
     /// `sparse[j]`: hash and size of the prefix of `(j + 1) * STRIDE` values.
     sparse: Vec<(U256, U256)>,
     /// `dense[k]`: hash and size of the prefix of `base + 1 + k` values.
     dense: Vec<(U256, U256)>,
     base: usize,
-    /// Cached prefixes of more than this many values are stale (a change reached into them):
-    /// steps only lower this mark, and the caches are cut to it when a hash is next asked for.
-    fresh: usize,
 }
+
+/// The layout of [`Stack`], for compiled code.
+pub mod layout {
+    use super::value_vec;
+
+    /// The offset of the pointer to the bottom value.
+    pub const PTR_OFFSET: usize = value_vec::layout::PTR_OFFSET;
+    /// The offset of the number of values.
+    pub const LEN_OFFSET: usize = value_vec::layout::LEN_OFFSET;
+    /// The offset of the number of value slots allocated.
+    pub const CAP_OFFSET: usize = value_vec::layout::CAP_OFFSET;
+    /// The offset of the staleness mark: a change to the values at depths `fresh..` must lower
+    /// it to `fresh` (one compare and store per change, or per stretch of code).
+    pub const FRESH_OFFSET: usize = 24;
+}
+
+const _: () = assert!(std::mem::offset_of!(Stack, values) == 0);
+const _: () = assert!(std::mem::offset_of!(Stack, fresh) == layout::FRESH_OFFSET);
 
 /// Every how many depths a prefix hash stays cached below the top window.
 const STRIDE: usize = 64;
@@ -41,7 +64,7 @@ impl Stack {
     /// A stack holding `values`, bottom first (restoring a snapshot).
     pub fn from_values(values: Vec<Value>) -> Stack {
         Stack {
-            values,
+            values: ValueVec::from_vec(values),
             ..Stack::default()
         }
     }

@@ -27,6 +27,7 @@ pub mod precompile;
 pub mod program;
 pub mod tuple;
 pub mod value;
+pub mod value_vec;
 
 pub use buffer::Buffer;
 pub use codepoint::{CodePoint, Next};
@@ -37,6 +38,7 @@ pub use primitive_types::U256;
 pub use program::Program;
 pub use tuple::Tuple;
 pub use value::{Kind, Value};
+pub use value_vec::ValueVec;
 
 /// The most bytes the loaders read from one input file (a program, an inbox, a proof): 256 MiB,
 /// over 30 times ArbOS's 7.8 MB, so a mistaken `/dev/zero` fails fast instead of filling memory.
