@@ -4,6 +4,7 @@
 
 pub mod analysis;
 pub mod jit;
+pub mod native;
 pub mod node;
 pub mod workloads;
 

@@ -109,7 +109,7 @@ impl Machine {
     ) -> Option<Stop> {
         let code = Arc::clone(&self.code);
         let mut budget = limits.max_steps.unwrap_or(u64::MAX);
-        let ceiling = gas_ceiling(limits);
+        let ceiling = limits.gas_ceiling();
         loop {
             match self.status {
                 Status::Halted => return Some(Stop::Halted),
@@ -169,7 +169,7 @@ impl Machine {
     }
 
     /// Whether every instruction of `run` finds its operands and its gas, and none takes the
-    /// gas used past `ceiling` ([`gas_ceiling`]): then running them one step at a time would
+    /// gas used past `ceiling` ([`Limits::gas_ceiling`]): then running them one step at a time would
     /// check nothing that can fail but the operations themselves.
     #[inline(always)]
     fn admits(&self, run: &Run, ceiling: u128) -> bool {
@@ -394,20 +394,23 @@ impl Machine {
     }
 }
 
-/// The most gas used that a straight-line run may leave under the run's gas bound: the bound
-/// itself when the machine stops before an instruction that would exceed it, one less when it
-/// stops once the bound is reached (runs cost at least 1).
-fn gas_ceiling(limits: &Limits) -> u128 {
-    match limits.gas {
-        None => u128::MAX,
-        Some(GasBound {
-            max_gas,
-            go_over: false,
-        }) => max_gas,
-        Some(GasBound {
-            max_gas,
-            go_over: true,
-        }) => max_gas.saturating_sub(1),
+impl Limits {
+    /// The most gas used that a stretch of instructions (each costing at least 1) may leave
+    /// under the gas bound and still have run whole: the bound itself when the machine stops
+    /// before an instruction that would exceed it, one less when it stops once the bound is
+    /// reached. No bound: `u128::MAX`.
+    pub fn gas_ceiling(&self) -> u128 {
+        match self.gas {
+            None => u128::MAX,
+            Some(GasBound {
+                max_gas,
+                go_over: false,
+            }) => max_gas,
+            Some(GasBound {
+                max_gas,
+                go_over: true,
+            }) => max_gas.saturating_sub(1),
+        }
     }
 }
 

@@ -86,6 +86,11 @@ impl Stack {
         &self.values
     }
 
+    /// Makes room for `additional` more values without another allocation.
+    pub fn reserve(&mut self, additional: usize) {
+        self.values.reserve(additional);
+    }
+
     /// Pushes `value` on top.
     #[inline]
     pub fn push(&mut self, value: Value) {

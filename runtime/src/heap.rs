@@ -35,6 +35,7 @@ use std::ptr::{self, NonNull};
 use crate::codepoint::CodePoint;
 use crate::tuple::Tuple;
 use crate::value::{BigInt, Value};
+use primitive_types::U256;
 
 /// The count of an immortal object.
 const IMMORTAL: u32 = u32::MAX;
@@ -47,6 +48,33 @@ struct Node<H, T> {
     header: H,
     items: [T; 0],
 }
+
+/// The layout of the objects that big Int, codepoint and tuple values point to, for compiled
+/// code: every one starts with its count and length.
+pub mod layout {
+    /// The offset of the count (`u32`).
+    pub const COUNT_OFFSET: usize = 0;
+    /// The offset of the number of items (`u32`): a tuple's slots.
+    pub const LEN_OFFSET: usize = 4;
+    /// The count of an immortal object, which is never written.
+    pub const IMMORTAL: u32 = super::IMMORTAL;
+    /// The offset of a tuple's digest cache: a pointer, null until the tuple is hashed.
+    pub const TUPLE_DIGEST_OFFSET: usize = 8;
+    /// The offset of a tuple's first slot (slots are values, 16 bytes each).
+    pub const TUPLE_SLOTS_OFFSET: usize = 16;
+}
+
+const _: () = {
+    use crate::tuple::DigestCache;
+    type TupleNode = Node<DigestCache, Value>;
+    assert!(offset_of!(TupleNode, count) == layout::COUNT_OFFSET);
+    assert!(offset_of!(TupleNode, len) == layout::LEN_OFFSET);
+    assert!(offset_of!(TupleNode, header) == layout::TUPLE_DIGEST_OFFSET);
+    assert!(size_of::<DigestCache>() == 8);
+    assert!(offset_of!(TupleNode, items) == layout::TUPLE_SLOTS_OFFSET);
+    assert!(offset_of!(Node<U256, ()>, count) == layout::COUNT_OFFSET);
+    assert!(offset_of!(Node<crate::codepoint::CodeNode, ()>, count) == layout::COUNT_OFFSET);
+};
 
 /// A counted handle to a heap object with header `H` and a slice of `T` (a thin pointer).
 ///

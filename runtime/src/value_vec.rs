@@ -134,6 +134,15 @@ impl ValueVec {
         self.pop().expect("not empty")
     }
 
+    /// Makes room for at least `additional` more values without another allocation.
+    pub fn reserve(&mut self, additional: usize) {
+        if self.cap - self.len < additional {
+            let mut values = std::mem::take(self).into_vec();
+            values.reserve(additional);
+            *self = ValueVec::from_vec(values);
+        }
+    }
+
     /// Doubles the buffer (at least 16 slots), through `Vec`.
     #[cold]
     #[inline(never)]
@@ -226,6 +235,9 @@ mod tests {
         }
         let copy = values.clone();
         assert_eq!(copy.into_vec(), model);
+        values.reserve(1_000);
+        assert!(values.capacity() - values.len() >= 1_000);
+        assert_eq!(values.as_slice(), model.as_slice());
     }
 
     #[test]

@@ -1,0 +1,1099 @@
+//! A region to Cranelift IR: native code that runs the machine in place.
+//!
+//! The function is `extern "C" fn(machine: *mut Machine, ctx: *const Ctx) -> u32`. Its entry
+//! guard checks what the longest path of the region needs (stack depths, step budget, gas and
+//! the gas bound) and returns [`GUARD`] with nothing changed if anything is missing. Then stack
+//! values live in SSA: moves cost nothing, and only values that end somewhere new are written
+//! back when control leaves. Counts change as the interpreter changes them (a `dup` adds a
+//! handle, a `pop` drops one), inline, with the rare paths (the last handle, buffers, shared
+//! or hashed tuples) in [`super::helpers`].
+//!
+//! Control leaves at a path's end ([`DONE`]: the pc is where the interpreter or another region
+//! goes on), or before an instruction whose operands native code does not handle ([`SIDE`]:
+//! wrong kind, missing slot, a result past 64 bits): then the stacks, steps, gas and pc are
+//! exactly the interpreter's before that instruction, which the interpreter executes next.
+
+use avm_interp::layout::{self as machine, stack};
+use avm_runtime::heap::layout as node;
+use avm_runtime::opcode;
+use avm_runtime::value::layout as value;
+use avm_runtime::{Frozen, Value};
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::{
+    self, AbiParam, FuncRef, Function, InstBuilder, MemFlagsData, Signature, types,
+};
+use cranelift_codegen::isa::{CallConv, TargetFrontendConfig};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
+
+use super::region::{Block, End, Inst, Region, Step, Target};
+
+/// Control left at the end of a path, or before an instruction native code leaves to the
+/// interpreter at the end of one; the machine's pc says where.
+pub const DONE: u32 = 0;
+/// The entry guard failed: nothing ran, nothing changed.
+pub const GUARD: u32 = 1;
+/// Control left before an instruction whose operands native code does not handle.
+pub const SIDE: u32 = 2;
+
+/// What the caller tells region code about the run.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct Ctx {
+    /// Steps the run may still take.
+    pub budget: u64,
+    /// The most gas used the machine may reach (see [`avm_interp::GasBound`]), low half.
+    pub ceiling_lo: u64,
+    /// High half of the ceiling.
+    pub ceiling_hi: u64,
+}
+
+/// The signature of a region function.
+pub fn signature(pointer: ir::Type, call_conv: CallConv) -> Signature {
+    let mut sig = Signature::new(call_conv);
+    sig.params.push(AbiParam::new(pointer));
+    sig.params.push(AbiParam::new(pointer));
+    sig.returns.push(AbiParam::new(types::I32));
+    sig
+}
+
+/// The helpers a region calls, imported into its function ([`super::helpers`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Helpers {
+    /// Drops a handle (the last one, or a buffer's).
+    pub drop_value: FuncRef,
+    /// Adds a handle (a buffer's, or one that would overflow the count).
+    pub clone_value: FuncRef,
+    /// `tset`/`xset` on a shared or hashed tuple.
+    pub tuple_set: FuncRef,
+    /// Makes room on the stacks.
+    pub reserve: FuncRef,
+    /// Aborts: a count would reach the immortal mark.
+    pub count_overflow: FuncRef,
+}
+
+/// What a region needs from the machine, over all its paths.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Needs {
+    /// Data-stack values it reads below its own pushes.
+    pub data: usize,
+    /// Aux-stack values it reads below its own pushes.
+    pub aux: usize,
+    /// The most data-stack values it adds at once.
+    pub data_growth: usize,
+    /// The most aux-stack values it adds at once.
+    pub aux_growth: usize,
+    /// Steps on its longest path.
+    pub steps: u64,
+    /// Gas on its costliest path.
+    pub gas: u64,
+}
+
+/// Values pushed and popped by one step: (data pops, data pushes, aux pops, aux pushes), the
+/// immediate it pushes first counted as a push.
+fn effect(step: &Step) -> (usize, usize, usize, usize) {
+    let (pops, pushes, aux_pops, aux_pushes) = match step.inst {
+        Inst::Nop | Inst::Jump(_) => (0, 0, 0, 0),
+        Inst::Pop => (1, 0, 0, 0),
+        Inst::Dup(d) => (d as usize + 1, d as usize + 2, 0, 0),
+        Inst::Swap(d) => (d as usize + 1, d as usize + 1, 0, 0),
+        Inst::AuxPush => (1, 0, 0, 1),
+        Inst::AuxPop => (0, 1, 1, 0),
+        Inst::SPush | Inst::RPush => (0, 1, 0, 0),
+        Inst::Unary(_) => (1, 1, 0, 0),
+        Inst::Binary(_) => (2, 1, 0, 0),
+        Inst::TgetAt(_) => (1, 1, 0, 0),
+        Inst::TsetAt(_) => (2, 1, 0, 0),
+        Inst::XgetAt(_) => (0, 1, 1, 1),
+        Inst::XsetAt(_) => (1, 0, 1, 1),
+        Inst::Cjump(_) => (1, 0, 0, 0),
+    };
+    let first = usize::from(step.push.is_some());
+    (pops, pushes + first, aux_pops, aux_pushes)
+}
+
+/// The needs of `region`'s paths.
+pub fn needs(region: &Region) -> Needs {
+    #[derive(Clone, Copy)]
+    struct Path {
+        height: isize,
+        aux_height: isize,
+        steps: u64,
+        gas: u64,
+    }
+    fn walk(region: &Region, index: usize, mut at: Path, needs: &mut Needs) {
+        let block = &region.blocks[index];
+        for step in &block.steps {
+            let (pops, pushes, aux_pops, aux_pushes) = effect(step);
+            let first = isize::from(step.push.is_some());
+            // The immediate goes on first; then the instruction's operands are taken.
+            let low = at.height + first - pops as isize;
+            needs.data = needs.data.max((-low).max(0) as usize);
+            at.height += pushes as isize - pops as isize;
+            needs.data_growth = needs.data_growth.max(at.height.max(0) as usize);
+            needs.data_growth = needs.data_growth.max((low + pops as isize).max(0) as usize);
+            let aux_low = at.aux_height - aux_pops as isize;
+            needs.aux = needs.aux.max((-aux_low).max(0) as usize);
+            at.aux_height += aux_pushes as isize - aux_pops as isize;
+            needs.aux_growth = needs.aux_growth.max(at.aux_height.max(0) as usize);
+            at.steps += 1;
+            at.gas += step.gas;
+        }
+        needs.steps = needs.steps.max(at.steps);
+        needs.gas = needs.gas.max(at.gas);
+        let targets = match block.end {
+            End::Goto(t) => [Some(t), None],
+            End::Branch { taken, fall } => [Some(taken), Some(fall)],
+        };
+        for target in targets.into_iter().flatten() {
+            if let Target::Block(next) = target {
+                walk(region, next, at, needs);
+            }
+        }
+    }
+    let mut needs = Needs::default();
+    if !region.blocks.is_empty() {
+        let start = Path {
+            height: 0,
+            aux_height: 0,
+            steps: 0,
+            gas: 0,
+        };
+        walk(region, 0, start, &mut needs);
+    }
+    needs
+}
+
+/// What native code knows of a value's kind.
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    /// Known when compiling.
+    Known(u64),
+    /// In this SSA value.
+    Dynamic(ir::Value),
+}
+
+/// A stack value as the code being built sees it.
+#[derive(Clone, Debug)]
+enum Val {
+    /// Position `index` above the base of the data or aux stack at entry, not read yet.
+    Input { aux: bool, index: usize },
+    /// A value in SSA.
+    Held {
+        kind: Kind,
+        payload: ir::Value,
+        /// Whether it may be a counted handle (else an Int below 2^64 or immortal).
+        counted: bool,
+        /// The stack position it was read from, if it is that entry value.
+        home: Option<(bool, usize)>,
+        /// The value itself, when it is a program constant.
+        constant: Option<Frozen>,
+    },
+}
+
+/// The stacks along one path, from the base (the entry depth minus what the region reads).
+#[derive(Clone, Debug)]
+struct State {
+    data: Vec<Val>,
+    aux: Vec<Val>,
+    steps: u64,
+    gas: u64,
+}
+
+/// Builds the function of `region` into `func`.
+pub fn translate(
+    region: &Region,
+    func: &mut Function,
+    context: &mut FunctionBuilderContext,
+    config: TargetFrontendConfig,
+    helpers: &Helpers,
+) {
+    let needs = needs(region);
+    let mut b = FunctionBuilder::new(func, context);
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    b.seal_block(entry);
+    let (m, ctx) = (b.block_params(entry)[0], b.block_params(entry)[1]);
+    let mut lower = Lower {
+        b,
+        m,
+        data_base: m,
+        aux_base: m,
+        data_floor: m,
+        aux_floor: m,
+        helpers,
+        branch: None,
+    };
+    let fail = lower.guard(ctx, &needs);
+    let state = State {
+        data: (0..needs.data)
+            .map(|index| Val::Input { aux: false, index })
+            .collect(),
+        aux: (0..needs.aux)
+            .map(|index| Val::Input { aux: true, index })
+            .collect(),
+        steps: 0,
+        gas: 0,
+    };
+    lower.block(region, 0, state);
+    lower.b.switch_to_block(fail);
+    lower.ret(GUARD);
+    lower.b.seal_all_blocks();
+    lower.b.finalize(config);
+}
+
+struct Lower<'a> {
+    b: FunctionBuilder<'a>,
+    /// The machine.
+    m: ir::Value,
+    /// The address of the data stack's base slot (the first the region may change).
+    data_base: ir::Value,
+    aux_base: ir::Value,
+    /// The stack lengths at the base.
+    data_floor: ir::Value,
+    aux_floor: ir::Value,
+    helpers: &'a Helpers,
+    /// The condition of the `cjump` that ends the current block.
+    branch: Option<ir::Value>,
+}
+
+fn flags() -> MemFlagsData {
+    MemFlagsData::new().with_notrap()
+}
+
+impl Lower<'_> {
+    fn iconst(&mut self, x: u64) -> ir::Value {
+        self.b.ins().iconst(types::I64, x as i64)
+    }
+
+    fn load(&mut self, base: ir::Value, offset: usize) -> ir::Value {
+        self.b.ins().load(types::I64, flags(), base, offset as i32)
+    }
+
+    fn store(&mut self, x: ir::Value, base: ir::Value, offset: usize) {
+        self.b.ins().store(flags(), x, base, offset as i32);
+    }
+
+    /// Returns `code` from the function.
+    fn ret(&mut self, code: u32) {
+        let code = self.b.ins().iconst(types::I32, i64::from(code));
+        self.b.ins().return_(&[code]);
+    }
+
+    /// Starts a new block that `cond` false leads to, `cond` true leading to `cold`.
+    fn branch_off(&mut self, cond: ir::Value) -> ir::Block {
+        let cold = self.b.create_block();
+        let next = self.b.create_block();
+        self.b.set_cold_block(cold);
+        self.b.ins().brif(cond, cold, &[], next, &[]);
+        self.b.switch_to_block(cold);
+        next
+    }
+
+    /// The entry: the guard, the staleness marks, the stack bases.
+    /// The entry guard jumps to the returned block (filled last: the entry block must come
+    /// first in the layout) when it fails.
+    fn guard(&mut self, ctx: ir::Value, needs: &Needs) -> ir::Block {
+        let fail = self.b.create_block();
+        self.b.set_cold_block(fail);
+        let check = |this: &mut Self, bad: ir::Value| {
+            let next = this.b.create_block();
+            this.b.ins().brif(bad, fail, &[], next, &[]);
+            this.b.switch_to_block(next);
+        };
+        let budget = self.load(ctx, std::mem::offset_of!(Ctx, budget));
+        let short = self
+            .b
+            .ins()
+            .icmp_imm_u(IntCC::UnsignedLessThan, budget, needs.steps as i64);
+        check(self, short);
+        // Gas: the low limb covers it, or a higher limb is set.
+        let g0 = self.load(self.m, machine::GAS);
+        let g1 = self.load(self.m, machine::GAS + 8);
+        let g2 = self.load(self.m, machine::GAS + 16);
+        let g3 = self.load(self.m, machine::GAS + 24);
+        let high = self.b.ins().bor(g1, g2);
+        let high = self.b.ins().bor(high, g3);
+        let no_high = self.b.ins().icmp_imm_u(IntCC::Equal, high, 0);
+        let low_short = self
+            .b
+            .ins()
+            .icmp_imm_u(IntCC::UnsignedLessThan, g0, needs.gas as i64);
+        let gas_short = self.b.ins().band(no_high, low_short);
+        check(self, gas_short);
+        // The gas bound: gas used + the path's gas within the ceiling.
+        let used = self
+            .b
+            .ins()
+            .load(types::I128, flags(), self.m, machine::GAS_USED as i32);
+        let gas = self.iconst(needs.gas);
+        let gas = self.b.ins().uextend(types::I128, gas);
+        let after = self.b.ins().iadd(used, gas);
+        let lo = self.load(ctx, std::mem::offset_of!(Ctx, ceiling_lo));
+        let hi = self.load(ctx, std::mem::offset_of!(Ctx, ceiling_hi));
+        let ceiling = self.b.ins().iconcat(lo, hi);
+        let over = self
+            .b
+            .ins()
+            .icmp(IntCC::UnsignedGreaterThan, after, ceiling);
+        check(self, over);
+        // Stack depths.
+        let data_len = self.load(self.m, machine::STACK + stack::LEN_OFFSET);
+        let aux_len = self.load(self.m, machine::AUX + stack::LEN_OFFSET);
+        let shallow = self
+            .b
+            .ins()
+            .icmp_imm_u(IntCC::UnsignedLessThan, data_len, needs.data as i64);
+        check(self, shallow);
+        let aux_shallow =
+            self.b
+                .ins()
+                .icmp_imm_u(IntCC::UnsignedLessThan, aux_len, needs.aux as i64);
+        check(self, aux_shallow);
+        // Room for the growth (the helper reallocates; nothing else has changed yet).
+        let data_cap = self.load(self.m, machine::STACK + stack::CAP_OFFSET);
+        let aux_cap = self.load(self.m, machine::AUX + stack::CAP_OFFSET);
+        let data_room = self.b.ins().isub(data_cap, data_len);
+        let aux_room = self.b.ins().isub(aux_cap, aux_len);
+        let data_tight =
+            self.b
+                .ins()
+                .icmp_imm_u(IntCC::UnsignedLessThan, data_room, needs.data_growth as i64);
+        let aux_tight =
+            self.b
+                .ins()
+                .icmp_imm_u(IntCC::UnsignedLessThan, aux_room, needs.aux_growth as i64);
+        let tight = self.b.ins().bor(data_tight, aux_tight);
+        let next = self.branch_off(tight);
+        let data_growth = self.iconst(needs.data_growth as u64);
+        let aux_growth = self.iconst(needs.aux_growth as u64);
+        let m = self.m;
+        self.b
+            .ins()
+            .call(self.helpers.reserve, &[m, data_growth, aux_growth]);
+        self.b.ins().jump(next, &[]);
+        self.b.switch_to_block(next);
+        // Mark the cached stack hashes that include anything the region may change stale.
+        let data_floor = self.b.ins().iadd_imm_s(data_len, -(needs.data as i64));
+        let aux_floor = self.b.ins().iadd_imm_s(aux_len, -(needs.aux as i64));
+        for (offset, floor) in [(machine::STACK, data_floor), (machine::AUX, aux_floor)] {
+            let fresh = self.load(self.m, offset + stack::FRESH_OFFSET);
+            let lower = self.b.ins().umin(fresh, floor);
+            self.store(lower, self.m, offset + stack::FRESH_OFFSET);
+        }
+        let data_ptr = self.load(self.m, machine::STACK + stack::PTR_OFFSET);
+        let aux_ptr = self.load(self.m, machine::AUX + stack::PTR_OFFSET);
+        let data_off = self.b.ins().imul_imm_u(data_floor, value::SIZE as i64);
+        let aux_off = self.b.ins().imul_imm_u(aux_floor, value::SIZE as i64);
+        self.data_base = self.b.ins().iadd(data_ptr, data_off);
+        self.aux_base = self.b.ins().iadd(aux_ptr, aux_off);
+        self.data_floor = data_floor;
+        self.aux_floor = aux_floor;
+        fail
+    }
+
+    /// Emits block `index` of `region` and everything after it, from `state`.
+    fn block(&mut self, region: &Region, index: usize, mut state: State) {
+        let block: &Block = &region.blocks[index];
+        for step in &block.steps {
+            self.step(step, &mut state);
+        }
+        match block.end {
+            End::Goto(target) => self.go(region, target, state),
+            End::Branch { taken, fall } => {
+                let cond = self.branch.take().expect("a branch ends with its cjump");
+                let (taken_block, fall_block) = (self.b.create_block(), self.b.create_block());
+                self.b.ins().brif(cond, taken_block, &[], fall_block, &[]);
+                self.b.switch_to_block(taken_block);
+                self.go(region, taken, state.clone());
+                self.b.switch_to_block(fall_block);
+                self.go(region, fall, state);
+            }
+        }
+    }
+
+    fn go(&mut self, region: &Region, target: Target, state: State) {
+        match target {
+            Target::Block(next) => self.block(region, next, state),
+            Target::Exit(pc) => self.leave(&state, pc, DONE),
+        }
+    }
+
+    /// Writes `state` back to the machine, with the pc at `pc`, and returns `code`.
+    fn leave(&mut self, state: &State, pc: u32, code: u32) {
+        let mut data = Vec::with_capacity(state.data.len());
+        for (i, v) in state.data.iter().enumerate() {
+            data.push(self.resolve_for_store(v, false, i));
+        }
+        let mut aux = Vec::with_capacity(state.aux.len());
+        for (i, v) in state.aux.iter().enumerate() {
+            aux.push(self.resolve_for_store(v, true, i));
+        }
+        for (i, words) in data.into_iter().enumerate() {
+            if let Some((kind, payload)) = words {
+                let at = i * value::SIZE;
+                self.store(kind, self.data_base, at + value::KIND_OFFSET);
+                self.store(payload, self.data_base, at + value::PAYLOAD_OFFSET);
+            }
+        }
+        for (i, words) in aux.into_iter().enumerate() {
+            if let Some((kind, payload)) = words {
+                let at = i * value::SIZE;
+                self.store(kind, self.aux_base, at + value::KIND_OFFSET);
+                self.store(payload, self.aux_base, at + value::PAYLOAD_OFFSET);
+            }
+        }
+        let data_len = self
+            .b
+            .ins()
+            .iadd_imm_s(self.data_floor, state.data.len() as i64);
+        let aux_len = self
+            .b
+            .ins()
+            .iadd_imm_s(self.aux_floor, state.aux.len() as i64);
+        self.store(data_len, self.m, machine::STACK + stack::LEN_OFFSET);
+        self.store(aux_len, self.m, machine::AUX + stack::LEN_OFFSET);
+        self.account(state.steps, state.gas);
+        let kind = self
+            .b
+            .ins()
+            .iconst(types::I32, i64::from(machine::PC_LOADED));
+        let index = self.b.ins().iconst(types::I32, i64::from(pc));
+        self.b
+            .ins()
+            .store(flags(), kind, self.m, machine::PC_KIND as i32);
+        self.b
+            .ins()
+            .store(flags(), index, self.m, machine::PC_INDEX as i32);
+        self.ret(code);
+    }
+
+    /// The words to store for `v` at position `i` of its stack, or `None` when it is already
+    /// there (an entry value that did not move).
+    fn resolve_for_store(
+        &mut self,
+        v: &Val,
+        aux: bool,
+        i: usize,
+    ) -> Option<(ir::Value, ir::Value)> {
+        match *v {
+            Val::Input { aux: a, index } if a == aux && index == i => None,
+            Val::Held {
+                home: Some((a, index)),
+                ..
+            } if a == aux && index == i => None,
+            Val::Input { aux, index } => Some(self.read_input(aux, index)),
+            Val::Held { kind, payload, .. } => Some((self.kind_value(kind), payload)),
+        }
+    }
+
+    /// Adds the path's steps and gas to the machine's counters.
+    fn account(&mut self, steps: u64, gas: u64) {
+        if steps == 0 {
+            return;
+        }
+        let done = self.load(self.m, machine::STEPS);
+        let done = self.b.ins().iadd_imm_s(done, steps as i64);
+        self.store(done, self.m, machine::STEPS);
+        let gas_value = self.iconst(gas);
+        let wide = self.b.ins().uextend(types::I128, gas_value);
+        let used = self
+            .b
+            .ins()
+            .load(types::I128, flags(), self.m, machine::GAS_USED as i32);
+        let used = self.b.ins().iadd(used, wide);
+        self.b
+            .ins()
+            .store(flags(), used, self.m, machine::GAS_USED as i32);
+        // Remaining gas, 256 bits as two 128-bit halves; the guard saw that it covers `gas`.
+        let lo = self
+            .b
+            .ins()
+            .load(types::I128, flags(), self.m, machine::GAS as i32);
+        let hi = self
+            .b
+            .ins()
+            .load(types::I128, flags(), self.m, machine::GAS as i32 + 16);
+        let borrow = self.b.ins().icmp(IntCC::UnsignedLessThan, lo, wide);
+        let lo = self.b.ins().isub(lo, wide);
+        let borrow = self.b.ins().uextend(types::I128, borrow);
+        let hi = self.b.ins().isub(hi, borrow);
+        self.b.ins().store(flags(), lo, self.m, machine::GAS as i32);
+        self.b
+            .ins()
+            .store(flags(), hi, self.m, machine::GAS as i32 + 16);
+    }
+
+    fn kind_value(&mut self, kind: Kind) -> ir::Value {
+        match kind {
+            Kind::Known(k) => self.iconst(k),
+            Kind::Dynamic(v) => v,
+        }
+    }
+
+    /// The words of entry value `index` of a stack (memory is unchanged until control leaves).
+    fn read_input(&mut self, aux: bool, index: usize) -> (ir::Value, ir::Value) {
+        let base = if aux { self.aux_base } else { self.data_base };
+        let at = index * value::SIZE;
+        (
+            self.load(base, at + value::KIND_OFFSET),
+            self.load(base, at + value::PAYLOAD_OFFSET),
+        )
+    }
+
+    /// `v` in SSA (reading it if it is an entry value).
+    fn held(&mut self, v: Val) -> Val {
+        match v {
+            Val::Input { aux, index } => {
+                let (kind, payload) = self.read_input(aux, index);
+                Val::Held {
+                    kind: Kind::Dynamic(kind),
+                    payload,
+                    counted: true,
+                    home: Some((aux, index)),
+                    constant: None,
+                }
+            }
+            held => held,
+        }
+    }
+
+    /// The value `depth` below the top of `stack`, read into SSA in place.
+    fn peek(&mut self, state: &mut State, aux: bool, depth: usize) -> Val {
+        let stack = if aux { &mut state.aux } else { &mut state.data };
+        let at = stack.len() - 1 - depth;
+        let v = stack[at].clone();
+        let v = self.held(v);
+        let stack = if aux { &mut state.aux } else { &mut state.data };
+        stack[at] = v.clone();
+        v
+    }
+
+    fn pop(&mut self, state: &mut State, aux: bool) -> Val {
+        let v = self.peek(state, aux, 0);
+        let stack = if aux { &mut state.aux } else { &mut state.data };
+        stack.pop();
+        v
+    }
+
+    /// A program constant as a held value, borrowed from the program (a new handle to it must
+    /// be cloned: [`Lower::clone_handle`] counts buffers, and nothing else).
+    fn constant(&mut self, frozen: &Frozen) -> Val {
+        let [kind, payload] = words_of(frozen.get());
+        Val::Held {
+            kind: Kind::Known(kind),
+            payload: self.iconst(payload),
+            // A program's values are immortal, but for buffers, which count atomically.
+            counted: kind == value::BUFFER,
+            home: None,
+            constant: Some(frozen.clone()),
+        }
+    }
+
+    /// Leaves the function before `step` with `pre` (the state before it) if `bad` is true.
+    fn side_exit_if(&mut self, bad: ir::Value, pre: &State, step: &Step) {
+        let next = self.branch_off(bad);
+        self.leave(pre, step.pc, SIDE);
+        self.b.switch_to_block(next);
+    }
+
+    /// Leaves before `step` unless `v` is of kind `kind`.
+    fn expect_kind(&mut self, v: &Val, kind: u64, pre: &State, step: &Step) {
+        match *v {
+            Val::Held {
+                kind: Kind::Known(k),
+                ..
+            } if k == kind => {}
+            Val::Held {
+                kind: Kind::Known(_),
+                ..
+            } => {
+                let yes = self.b.ins().iconst(types::I8, 1);
+                self.side_exit_if(yes, pre, step);
+            }
+            Val::Held {
+                kind: Kind::Dynamic(k),
+                ..
+            } => {
+                let bad = self.b.ins().icmp_imm_u(IntCC::NotEqual, k, kind as i64);
+                self.side_exit_if(bad, pre, step);
+            }
+            Val::Input { .. } => unreachable!("operands are held"),
+        }
+    }
+
+    /// One more handle to `v`'s object, as `Value::clone` adds.
+    fn clone_handle(&mut self, v: &Val) {
+        let Val::Held {
+            kind,
+            payload,
+            counted: true,
+            ..
+        } = *v
+        else {
+            return;
+        };
+        self.on_counted(
+            kind,
+            payload,
+            |this, kind, payload| {
+                let count = this
+                    .b
+                    .ins()
+                    .uload32(flags(), payload, node::COUNT_OFFSET as i32);
+                let immortal =
+                    this.b
+                        .ins()
+                        .icmp_imm_u(IntCC::Equal, count, i64::from(node::IMMORTAL));
+                let done = this.b.create_block();
+                let counted = this.b.create_block();
+                this.b.ins().brif(immortal, done, &[], counted, &[]);
+                this.b.switch_to_block(counted);
+                let overflow =
+                    this.b
+                        .ins()
+                        .icmp_imm_u(IntCC::Equal, count, i64::from(node::IMMORTAL - 1));
+                let next = this.branch_off(overflow);
+                this.b.ins().call(this.helpers.count_overflow, &[]);
+                this.b.ins().jump(next, &[]);
+                this.b.switch_to_block(next);
+                let more = this.b.ins().iadd_imm_s(count, 1);
+                this.b
+                    .ins()
+                    .istore32(flags(), more, payload, node::COUNT_OFFSET as i32);
+                this.b.ins().jump(done, &[]);
+                this.b.switch_to_block(done);
+                let _ = kind;
+            },
+            |this, kind, payload| {
+                this.b
+                    .ins()
+                    .call(this.helpers.clone_value, &[kind, payload]);
+            },
+        );
+    }
+
+    /// Gives up the handle `v`, as dropping it does.
+    fn drop_handle(&mut self, v: &Val) {
+        let Val::Held {
+            kind,
+            payload,
+            counted: true,
+            ..
+        } = *v
+        else {
+            return;
+        };
+        self.on_counted(
+            kind,
+            payload,
+            |this, kind, payload| {
+                let count = this
+                    .b
+                    .ins()
+                    .uload32(flags(), payload, node::COUNT_OFFSET as i32);
+                let immortal =
+                    this.b
+                        .ins()
+                        .icmp_imm_u(IntCC::Equal, count, i64::from(node::IMMORTAL));
+                let done = this.b.create_block();
+                let counted = this.b.create_block();
+                this.b.ins().brif(immortal, done, &[], counted, &[]);
+                this.b.switch_to_block(counted);
+                let last = this.b.ins().icmp_imm_u(IntCC::Equal, count, 1);
+                let free = this.b.create_block();
+                let lower = this.b.create_block();
+                this.b.set_cold_block(free);
+                this.b.ins().brif(last, free, &[], lower, &[]);
+                this.b.switch_to_block(free);
+                this.b.ins().call(this.helpers.drop_value, &[kind, payload]);
+                this.b.ins().jump(done, &[]);
+                this.b.switch_to_block(lower);
+                let less = this.b.ins().iadd_imm_s(count, -1);
+                this.b
+                    .ins()
+                    .istore32(flags(), less, payload, node::COUNT_OFFSET as i32);
+                this.b.ins().jump(done, &[]);
+                this.b.switch_to_block(done);
+            },
+            |this, kind, payload| {
+                this.b.ins().call(this.helpers.drop_value, &[kind, payload]);
+            },
+        );
+    }
+
+    /// Runs `shared` on a big Int, codepoint or tuple handle and `buffer` on a buffer handle;
+    /// nothing on an Int below 2^64.
+    fn on_counted(
+        &mut self,
+        kind: Kind,
+        payload: ir::Value,
+        shared: impl FnOnce(&mut Self, ir::Value, ir::Value),
+        buffer: impl FnOnce(&mut Self, ir::Value, ir::Value),
+    ) {
+        match kind {
+            Kind::Known(value::SMALL_INT) => {}
+            Kind::Known(value::BUFFER) => {
+                let k = self.iconst(value::BUFFER);
+                buffer(self, k, payload);
+            }
+            Kind::Known(k) => {
+                let k = self.iconst(k);
+                shared(self, k, payload);
+            }
+            Kind::Dynamic(k) => {
+                let done = self.b.create_block();
+                let not_int = self.b.create_block();
+                let is_int = self
+                    .b
+                    .ins()
+                    .icmp_imm_u(IntCC::Equal, k, value::SMALL_INT as i64);
+                self.b.ins().brif(is_int, done, &[], not_int, &[]);
+                self.b.switch_to_block(not_int);
+                let is_buffer = self
+                    .b
+                    .ins()
+                    .icmp_imm_u(IntCC::Equal, k, value::BUFFER as i64);
+                let buffer_block = self.b.create_block();
+                let shared_block = self.b.create_block();
+                self.b.set_cold_block(buffer_block);
+                self.b
+                    .ins()
+                    .brif(is_buffer, buffer_block, &[], shared_block, &[]);
+                self.b.switch_to_block(buffer_block);
+                buffer(self, k, payload);
+                self.b.ins().jump(done, &[]);
+                self.b.switch_to_block(shared_block);
+                shared(self, k, payload);
+                self.b.ins().jump(done, &[]);
+                self.b.switch_to_block(done);
+            }
+        }
+    }
+
+    fn small(&mut self, payload: ir::Value) -> Val {
+        Val::Held {
+            kind: Kind::Known(value::SMALL_INT),
+            payload,
+            counted: false,
+            home: None,
+            constant: None,
+        }
+    }
+
+    fn payload(v: &Val) -> ir::Value {
+        match v {
+            Val::Held { payload, .. } => *payload,
+            Val::Input { .. } => unreachable!("operands are held"),
+        }
+    }
+
+    /// One instruction.
+    fn step(&mut self, step: &Step, state: &mut State) {
+        let pre = state.clone();
+        if let Some(immediate) = &step.push {
+            let v = self.constant(immediate);
+            self.clone_handle(&v);
+            state.data.push(v);
+        }
+        match step.inst {
+            Inst::Nop | Inst::Jump(_) => {}
+            Inst::Pop => {
+                let v = self.pop(state, false);
+                self.drop_handle(&v);
+            }
+            Inst::Dup(depth) => {
+                let v = self.peek(state, false, depth.into());
+                self.clone_handle(&v);
+                let copy = match v {
+                    Val::Held {
+                        kind,
+                        payload,
+                        counted,
+                        constant,
+                        ..
+                    } => Val::Held {
+                        kind,
+                        payload,
+                        counted,
+                        home: None,
+                        constant,
+                    },
+                    Val::Input { .. } => unreachable!("held by peek"),
+                };
+                state.data.push(copy);
+            }
+            Inst::Swap(depth) => {
+                let len = state.data.len();
+                state.data.swap(len - 1, len - 1 - usize::from(depth));
+            }
+            Inst::AuxPush => {
+                let v = state.data.pop().expect("depth checked");
+                state.aux.push(v);
+            }
+            Inst::AuxPop => {
+                let v = state.aux.pop().expect("depth checked");
+                state.data.push(v);
+            }
+            Inst::SPush | Inst::RPush => {
+                let offset = if matches!(step.inst, Inst::SPush) {
+                    machine::STATIC
+                } else {
+                    machine::REGISTER
+                };
+                let kind = self.load(self.m, offset + value::KIND_OFFSET);
+                let payload = self.load(self.m, offset + value::PAYLOAD_OFFSET);
+                let v = Val::Held {
+                    kind: Kind::Dynamic(kind),
+                    payload,
+                    counted: true,
+                    home: None,
+                    constant: None,
+                };
+                self.clone_handle(&v);
+                state.data.push(v);
+            }
+            Inst::Unary(op) => self.unary(op, step, &pre, state),
+            Inst::Binary(op) => self.binary(op, step, &pre, state),
+            Inst::TgetAt(i) => {
+                let t = self.pop(state, false);
+                self.expect_kind(&t, value::TUPLE, &pre, step);
+                let slot = self.slot(&t, i, &pre, step);
+                self.clone_handle(&slot);
+                self.drop_handle(&t);
+                state.data.push(slot);
+            }
+            Inst::XgetAt(i) => {
+                let t = self.peek(state, true, 0);
+                self.expect_kind(&t, value::TUPLE, &pre, step);
+                let slot = self.slot(&t, i, &pre, step);
+                self.clone_handle(&slot);
+                state.data.push(slot);
+            }
+            Inst::TsetAt(i) => {
+                let t = self.pop(state, false);
+                let v = self.pop(state, false);
+                self.expect_kind(&t, value::TUPLE, &pre, step);
+                self.check_slot(&t, i, &pre, step);
+                let updated = self.set(&t, i, v);
+                state.data.push(updated);
+            }
+            Inst::XsetAt(i) => {
+                let v = self.pop(state, false);
+                let t = self.pop(state, true);
+                self.expect_kind(&t, value::TUPLE, &pre, step);
+                self.check_slot(&t, i, &pre, step);
+                let updated = self.set(&t, i, v);
+                state.aux.push(updated);
+            }
+            Inst::Cjump(_) => {
+                let cond = self.pop(state, false);
+                self.expect_kind(&cond, value::SMALL_INT, &pre, step);
+                let payload = Self::payload(&cond);
+                let taken = self.b.ins().icmp_imm_u(IntCC::NotEqual, payload, 0);
+                self.branch = Some(taken);
+            }
+        }
+        state.steps += 1;
+        state.gas += step.gas;
+    }
+
+    /// Leaves before `step` unless tuple `t` has a slot `i`.
+    fn check_slot(&mut self, t: &Val, i: u8, pre: &State, step: &Step) {
+        if let Val::Held {
+            constant: Some(c), ..
+        } = t
+            && let Value::Tuple(tuple) = c.get()
+            && tuple.len() > usize::from(i)
+        {
+            return;
+        }
+        let payload = Self::payload(t);
+        let len = self
+            .b
+            .ins()
+            .uload32(flags(), payload, node::LEN_OFFSET as i32);
+        let short = self
+            .b
+            .ins()
+            .icmp_imm_u(IntCC::UnsignedLessThanOrEqual, len, i64::from(i));
+        self.side_exit_if(short, pre, step);
+    }
+
+    /// Slot `i` of tuple `t` (borrowed: not cloned), leaving before `step` if there is none.
+    fn slot(&mut self, t: &Val, i: u8, pre: &State, step: &Step) -> Val {
+        if let Val::Held {
+            constant: Some(c), ..
+        } = t
+            && let Value::Tuple(tuple) = c.get()
+            && let Some(slot) = tuple.get(usize::from(i))
+        {
+            let frozen = Frozen::of(slot).expect("a constant's slots are immortal");
+            return self.constant(&frozen);
+        }
+        self.check_slot(t, i, pre, step);
+        let payload = Self::payload(t);
+        let at = node::TUPLE_SLOTS_OFFSET + usize::from(i) * value::SIZE;
+        let kind = self.load(payload, at + value::KIND_OFFSET);
+        let slot = self.load(payload, at + value::PAYLOAD_OFFSET);
+        Val::Held {
+            kind: Kind::Dynamic(kind),
+            payload: slot,
+            counted: true,
+            home: None,
+            constant: None,
+        }
+    }
+
+    /// Tuple `t` (a handle the region owns) with slot `i` (in range) set to `v` (also owned):
+    /// in place when the tuple is unique and unhashed, else through the helper.
+    fn set(&mut self, t: &Val, i: u8, v: Val) -> Val {
+        let v = self.held(v);
+        let var: Variable = self.b.declare_var(types::I64);
+        let tuple = Self::payload(t);
+        let (kind, payload) = match v {
+            Val::Held { kind, payload, .. } => (kind, payload),
+            Val::Input { .. } => unreachable!("held above"),
+        };
+        let kind = self.kind_value(kind);
+        let count = self
+            .b
+            .ins()
+            .uload32(flags(), tuple, node::COUNT_OFFSET as i32);
+        let digest = self.load(tuple, node::TUPLE_DIGEST_OFFSET);
+        let unique = self.b.ins().icmp_imm_u(IntCC::Equal, count, 1);
+        let unhashed = self.b.ins().icmp_imm_u(IntCC::Equal, digest, 0);
+        let in_place = self.b.ins().band(unique, unhashed);
+        let here = self.b.create_block();
+        let copy = self.b.create_block();
+        let done = self.b.create_block();
+        self.b.set_cold_block(copy);
+        self.b.ins().brif(in_place, here, &[], copy, &[]);
+        self.b.switch_to_block(here);
+        let at = node::TUPLE_SLOTS_OFFSET + usize::from(i) * value::SIZE;
+        let old_kind = self.load(tuple, at + value::KIND_OFFSET);
+        let old_payload = self.load(tuple, at + value::PAYLOAD_OFFSET);
+        self.store(kind, tuple, at + value::KIND_OFFSET);
+        self.store(payload, tuple, at + value::PAYLOAD_OFFSET);
+        let old = Val::Held {
+            kind: Kind::Dynamic(old_kind),
+            payload: old_payload,
+            counted: true,
+            home: None,
+            constant: None,
+        };
+        self.drop_handle(&old);
+        self.b.def_var(var, tuple);
+        self.b.ins().jump(done, &[]);
+        self.b.switch_to_block(copy);
+        let index = self.iconst(u64::from(i));
+        let call = self
+            .b
+            .ins()
+            .call(self.helpers.tuple_set, &[tuple, index, kind, payload]);
+        let result = self.b.inst_results(call)[0];
+        self.b.def_var(var, result);
+        self.b.ins().jump(done, &[]);
+        self.b.switch_to_block(done);
+        let result = self.b.use_var(var);
+        Val::Held {
+            kind: Kind::Known(value::TUPLE),
+            payload: result,
+            counted: true,
+            home: None,
+            constant: None,
+        }
+    }
+
+    fn unary(&mut self, op: u8, step: &Step, pre: &State, state: &mut State) {
+        let a = self.pop(state, false);
+        self.expect_kind(&a, value::SMALL_INT, pre, step);
+        let x = Self::payload(&a);
+        let result = match op {
+            opcode::ISZERO => {
+                let zero = self.b.ins().icmp_imm_u(IntCC::Equal, x, 0);
+                self.b.ins().uextend(types::I64, zero)
+            }
+            _ => unreachable!("only iszero is decoded as unary"),
+        };
+        let v = self.small(result);
+        state.data.push(v);
+    }
+
+    fn binary(&mut self, op: u8, step: &Step, pre: &State, state: &mut State) {
+        let a = self.pop(state, false);
+        let c = self.pop(state, false);
+        self.expect_kind(&a, value::SMALL_INT, pre, step);
+        self.expect_kind(&c, value::SMALL_INT, pre, step);
+        let (x, y) = (Self::payload(&a), Self::payload(&c));
+        let bool_of = |this: &mut Self, cc: IntCC, p: ir::Value, q: ir::Value| {
+            let flag = this.b.ins().icmp(cc, p, q);
+            this.b.ins().uextend(types::I64, flag)
+        };
+        let result = match op {
+            opcode::ADD => {
+                let (sum, carry) = self.b.ins().uadd_overflow(x, y);
+                self.side_exit_if(carry, pre, step);
+                sum
+            }
+            opcode::SUB => {
+                let borrow = self.b.ins().icmp(IntCC::UnsignedLessThan, x, y);
+                self.side_exit_if(borrow, pre, step);
+                self.b.ins().isub(x, y)
+            }
+            opcode::LT => bool_of(self, IntCC::UnsignedLessThan, x, y),
+            opcode::GT => bool_of(self, IntCC::UnsignedGreaterThan, x, y),
+            opcode::EQ => bool_of(self, IntCC::Equal, x, y),
+            opcode::AND => self.b.ins().band(x, y),
+            opcode::OR => self.b.ins().bor(x, y),
+            opcode::XOR => self.b.ins().bxor(x, y),
+            opcode::SHL => {
+                // `y << x`, native only while no bit leaves the low 64.
+                let wide = self
+                    .b
+                    .ins()
+                    .icmp_imm_u(IntCC::UnsignedGreaterThanOrEqual, x, 64);
+                self.side_exit_if(wide, pre, step);
+                let shifted = self.b.ins().ishl(y, x);
+                let back = self.b.ins().ushr(shifted, x);
+                let lost = self.b.ins().icmp(IntCC::NotEqual, back, y);
+                self.side_exit_if(lost, pre, step);
+                shifted
+            }
+            opcode::SHR => {
+                let shifted = self.b.ins().ushr(y, x);
+                let zero = self.iconst(0);
+                let wide = self
+                    .b
+                    .ins()
+                    .icmp_imm_u(IntCC::UnsignedGreaterThanOrEqual, x, 64);
+                self.b.ins().select(wide, zero, shifted)
+            }
+            _ => unreachable!("decoded binary opcodes"),
+        };
+        let v = self.small(result);
+        state.data.push(v);
+    }
+}
+
+/// The two words of `value`, without taking a handle (the caller only embeds an immortal
+/// constant's address, or a small Int).
+fn words_of(value: &Value) -> [u64; 2] {
+    match value {
+        Value::SmallInt(x) => [avm_runtime::value::layout::SMALL_INT, *x],
+        other => {
+            let kind = match other {
+                Value::BigInt(_) => avm_runtime::value::layout::BIG_INT,
+                Value::CodePoint(_) => avm_runtime::value::layout::CODEPOINT,
+                Value::Tuple(_) => avm_runtime::value::layout::TUPLE,
+                _ => avm_runtime::value::layout::BUFFER,
+            };
+            [kind, payload_address(other)]
+        }
+    }
+}
+
+/// The payload word of a pointer-kind value: the address of its object.
+fn payload_address(value: &Value) -> u64 {
+    super::helpers::payload_word(value)
+}

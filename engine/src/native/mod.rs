@@ -1,0 +1,192 @@
+//! The region JIT: native code that runs the machine itself.
+//!
+//! It is being built beside the block JIT of [`crate::jit`], which it is to replace. A loaded pc
+//! where control arrives often enough becomes the entry of a region ([`region`]): straight-line
+//! code, static jumps and both arms of static `cjump`s, compiled to one native function
+//! ([`lower`]) that changes the machine in place and leaves it exactly as the interpreter would.
+//! Everything else runs in the interpreter, which hands control back when it arrives at a
+//! compiled entry.
+
+mod helpers;
+pub mod lower;
+mod module;
+pub mod region;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use avm_interp::{Limits, Machine, Pc, Status, Stop};
+use avm_runtime::Program;
+
+use lower::{Ctx, DONE, GUARD, SIDE};
+use module::{RegionFn, RegionModule};
+
+/// What a region JIT did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RegionStats {
+    /// Regions compiled.
+    pub regions: u32,
+    /// Instructions in them (each copy counted).
+    pub compiled_instructions: u64,
+    /// Calls into native code.
+    pub calls: u64,
+    /// Steps run natively.
+    pub native_steps: u64,
+    /// Calls whose entry guard failed (the interpreter ran instead).
+    pub guard_exits: u64,
+    /// Calls that left before an instruction native code does not handle there.
+    pub side_exits: u64,
+    /// Time spent compiling.
+    pub compile_time: Duration,
+}
+
+/// A pc whose region is decided: compiled, or not worth compiling.
+const DECIDED: u32 = u32::MAX;
+
+/// A region JIT for one program.
+pub struct RegionJit {
+    program: Arc<Program>,
+    module: RegionModule,
+    /// The compiled region entered at each pc.
+    regions: Vec<Option<RegionFn>>,
+    /// Arrivals at each pc by a control transfer, until [`DECIDED`].
+    arrivals: Vec<u32>,
+    /// Whether the interpreter hands control back at each pc (a region starts there).
+    handback: Vec<bool>,
+    threshold: u32,
+    stats: RegionStats,
+}
+
+impl std::fmt::Debug for RegionJit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegionJit")
+            .field("threshold", &self.threshold)
+            .field("stats", &self.stats)
+            .finish()
+    }
+}
+
+impl RegionJit {
+    /// A region JIT for `program` that compiles the region at a pc once control has arrived
+    /// there more than `threshold` times (0: before it first runs).
+    pub fn new(program: Arc<Program>, threshold: u32) -> Result<RegionJit, String> {
+        let slots = program.len() + 1;
+        Ok(RegionJit {
+            program,
+            module: RegionModule::new()?,
+            regions: vec![None; slots],
+            arrivals: vec![0; slots],
+            handback: vec![false; slots],
+            threshold,
+            stats: RegionStats::default(),
+        })
+    }
+
+    /// What the JIT did so far.
+    pub fn stats(&self) -> RegionStats {
+        self.stats
+    }
+
+    /// Runs `machine` (which must run this JIT's program) exactly as [`Machine::run`] would.
+    pub fn run(&mut self, machine: &mut Machine, limits: &Limits) -> Stop {
+        assert!(
+            Arc::ptr_eq(machine.program(), &self.program),
+            "a JIT runs the program it was made for"
+        );
+        let ceiling = limits.gas_ceiling();
+        let mut budget = limits.max_steps.unwrap_or(u64::MAX);
+        let mut first = !limits.continues;
+        loop {
+            match machine.status() {
+                Status::Halted => return Stop::Halted,
+                Status::ErrorStop => return Stop::ErrorStop,
+                Status::Running => {}
+            }
+            if budget == 0 {
+                return Stop::StepLimit;
+            }
+            if let Pc::Loaded(pc) = *machine.pc()
+                && let Some(region) = self.region_at(pc)
+            {
+                let before = machine.outputs().steps;
+                let ctx = Ctx {
+                    budget,
+                    ceiling_lo: ceiling as u64,
+                    ceiling_hi: (ceiling >> 64) as u64,
+                };
+                // SAFETY: `region` was compiled for this JIT's program, which `machine` runs
+                // (asserted above), from a pc it is at; the machine is not otherwise borrowed
+                // during the call, and the module that holds the code lives in `self`.
+                let code = unsafe { region(machine, &ctx) };
+                let ran = machine.outputs().steps - before;
+                budget -= ran;
+                first &= ran == 0;
+                self.stats.calls += 1;
+                self.stats.native_steps += ran;
+                match code {
+                    DONE => continue,
+                    GUARD => self.stats.guard_exits += 1,
+                    SIDE => self.stats.side_exits += 1,
+                    _ => unreachable!("region code returns DONE, GUARD or SIDE"),
+                }
+                if budget == 0 {
+                    return Stop::StepLimit;
+                }
+            }
+            let before = machine.outputs().steps;
+            let segment = Limits {
+                max_steps: Some(budget),
+                ..*limits
+            };
+            let (threshold, arrivals, handback) =
+                (self.threshold, &mut self.arrivals, &self.handback);
+            let arrive = |pc: u32| {
+                if handback[pc as usize] {
+                    return true;
+                }
+                let count = &mut arrivals[pc as usize];
+                if *count == DECIDED {
+                    return false;
+                }
+                *count += 1;
+                *count > threshold
+            };
+            let stop = machine.run_segment(&segment, first, arrive);
+            let ran = machine.outputs().steps - before;
+            budget -= ran;
+            first &= ran == 0;
+            if let Some(stop) = stop {
+                return stop;
+            }
+        }
+    }
+
+    /// The compiled region at `pc`, compiling it if control has arrived often enough.
+    fn region_at(&mut self, pc: u32) -> Option<RegionFn> {
+        let index = pc as usize;
+        if let Some(region) = self.regions[index] {
+            return Some(region);
+        }
+        let arrivals = &mut self.arrivals[index];
+        if *arrivals == DECIDED {
+            return None;
+        }
+        if *arrivals < self.threshold {
+            *arrivals += 1;
+            return None;
+        }
+        *arrivals = DECIDED;
+        let start = Instant::now();
+        let region = region::form(&self.program, pc);
+        if region.is_empty() {
+            return None;
+        }
+        let compiled = self.module.compile(&region).ok()?;
+        self.stats.compile_time += start.elapsed();
+        self.stats.regions += 1;
+        self.stats.compiled_instructions += region.len() as u64;
+        self.regions[index] = Some(compiled);
+        self.handback[index] = true;
+        Some(compiled)
+    }
+}

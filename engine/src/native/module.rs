@@ -1,0 +1,152 @@
+//! Compiles regions into executable memory (one Cranelift JIT module per program).
+
+use cranelift_codegen::ir::{AbiParam, Signature, types};
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_frontend::FunctionBuilderContext;
+use cranelift_jit::{JITBuilder, JITModule};
+use cranelift_module::{FuncId, Linkage, Module, default_libcall_names};
+
+use super::helpers;
+use super::lower::{Ctx, Helpers, signature, translate};
+use super::region::Region;
+use avm_interp::Machine;
+
+/// A compiled region: runs the machine from the region's entry, returns a code of
+/// [`super::lower`] (`DONE`, `GUARD` or `SIDE`).
+pub type RegionFn = unsafe extern "C" fn(machine: *mut Machine, ctx: *const Ctx) -> u32;
+
+/// The helpers: symbol, address, parameters (all 64-bit words) and whether one word returns.
+const HELPERS: [(&str, *const u8, usize, bool); 5] = [
+    ("avm_drop_value", helpers::drop_value as *const u8, 2, false),
+    (
+        "avm_clone_value",
+        helpers::clone_value as *const u8,
+        2,
+        false,
+    ),
+    ("avm_tuple_set", helpers::tuple_set as *const u8, 4, true),
+    ("avm_reserve", helpers::reserve as *const u8, 3, false),
+    (
+        "avm_count_overflow",
+        helpers::count_overflow as *const u8,
+        0,
+        false,
+    ),
+];
+
+/// Owns the executable memory of the regions it compiled.
+pub struct RegionModule {
+    module: Option<JITModule>,
+    context: cranelift_codegen::Context,
+    builder_context: FunctionBuilderContext,
+    helpers: Vec<FuncId>,
+    compiled: u32,
+}
+
+impl std::fmt::Debug for RegionModule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegionModule")
+            .field("compiled", &self.compiled)
+            .finish()
+    }
+}
+
+impl RegionModule {
+    /// A module for the host machine.
+    pub fn new() -> Result<RegionModule, String> {
+        let mut flags = settings::builder();
+        let set = |flags: &mut settings::Builder, name: &str, value: &str| {
+            flags
+                .set(name, value)
+                .map_err(|e| format!("cranelift setting {name}: {e}"))
+        };
+        set(&mut flags, "opt_level", "speed")?;
+        set(&mut flags, "enable_verifier", "false")?;
+        set(&mut flags, "use_colocated_libcalls", "false")?;
+        set(&mut flags, "is_pic", "false")?;
+        let isa = cranelift_native::builder()
+            .map_err(|e| format!("host not supported by cranelift: {e}"))?
+            .finish(settings::Flags::new(flags))
+            .map_err(|e| format!("cranelift isa: {e}"))?;
+        let mut builder = JITBuilder::with_isa(isa, default_libcall_names());
+        for (symbol, address, ..) in HELPERS {
+            builder.symbol(symbol, address);
+        }
+        let mut module = JITModule::new(builder);
+        let call_conv = module.isa().default_call_conv();
+        let mut helpers = Vec::with_capacity(HELPERS.len());
+        for (symbol, _, params, returns) in HELPERS {
+            let mut sig = Signature::new(call_conv);
+            sig.params
+                .extend((0..params).map(|_| AbiParam::new(types::I64)));
+            if returns {
+                sig.returns.push(AbiParam::new(types::I64));
+            }
+            let id = module
+                .declare_function(symbol, Linkage::Import, &sig)
+                .map_err(|e| e.to_string())?;
+            helpers.push(id);
+        }
+        Ok(RegionModule {
+            context: module.make_context(),
+            module: Some(module),
+            builder_context: FunctionBuilderContext::new(),
+            helpers,
+            compiled: 0,
+        })
+    }
+
+    /// Compiles `region` and returns its entry point.
+    pub fn compile(&mut self, region: &Region) -> Result<RegionFn, String> {
+        let module = self.module.as_mut().expect("present until drop");
+        let call_conv = module.isa().default_call_conv();
+        let pointer = module.target_config().pointer_type();
+        let sig = signature(pointer, call_conv);
+        let name = format!("region{}_{}", region.entry, self.compiled);
+        let id = module
+            .declare_function(&name, Linkage::Local, &sig)
+            .map_err(|e| e.to_string())?;
+        self.context.func.signature = sig;
+        let mut import = |id: FuncId| module.declare_func_in_func(id, &mut self.context.func);
+        let helpers = Helpers {
+            drop_value: import(self.helpers[0]),
+            clone_value: import(self.helpers[1]),
+            tuple_set: import(self.helpers[2]),
+            reserve: import(self.helpers[3]),
+            count_overflow: import(self.helpers[4]),
+        };
+        let config = module.target_config();
+        translate(
+            region,
+            &mut self.context.func,
+            &mut self.builder_context,
+            config,
+            &helpers,
+        );
+        if std::env::var_os("AVM_CLIF").is_some() {
+            eprintln!("{}", self.context.func.display());
+        }
+        module
+            .define_function(id, &mut self.context)
+            .map_err(|e| format!("{e:?}"))?;
+        module.clear_context(&mut self.context);
+        module.finalize_definitions().map_err(|e| e.to_string())?;
+        self.compiled += 1;
+        let code = module.get_finalized_function(id);
+        // SAFETY: `code` is the entry of a function this module just finalized with the
+        // signature `signature()` builds, which is `RegionFn`'s ABI (two pointers in, a `u32`
+        // out, the platform's default calling convention); the memory stays mapped as long
+        // as this module, which outlives every call (the JIT that holds the pointer owns it).
+        Ok(unsafe { std::mem::transmute::<*const u8, RegionFn>(code) })
+    }
+}
+
+impl Drop for RegionModule {
+    fn drop(&mut self) {
+        if let Some(module) = self.module.take() {
+            // SAFETY: the functions of this module are only called through the JIT that owns
+            // it, so none runs or will run once it drops.
+            unsafe { module.free_memory() };
+        }
+    }
+}
