@@ -83,6 +83,28 @@ pub unsafe extern "C" fn tuple_set(tuple: u64, index: u64, kind: u64, payload: u
     words(handle)[1]
 }
 
+/// The loaded pc that a jump to the codepoint `payload` goes to, or `u64::MAX` when the
+/// codepoint is not one of the program's (the interpreter then runs the jump).
+///
+/// # Safety
+/// `machine` points to a machine, and `payload` is the payload word of a live codepoint handle
+/// (borrowed: it stays the caller's).
+pub unsafe extern "C" fn resolve_jump(machine: *const Machine, payload: u64) -> u64 {
+    // SAFETY: region code passes the machine it runs, not otherwise borrowed during the call.
+    let machine = unsafe { &*machine };
+    // SAFETY: the handle is borrowed: rebuilt and never dropped.
+    let target = std::mem::ManuallyDrop::new(unsafe {
+        value(avm_runtime::value::layout::CODEPOINT, payload)
+    });
+    match &*target {
+        Value::CodePoint(cp) => machine
+            .program()
+            .index_of(cp)
+            .map_or(u64::MAX, |pc| pc as u64),
+        _ => unreachable!("region code checked the kind"),
+    }
+}
+
 /// Makes room for `data` more values on the data stack and `aux` more on the aux stack.
 ///
 /// # Safety

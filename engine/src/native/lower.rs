@@ -69,6 +69,8 @@ pub struct Helpers {
     pub reserve: FuncRef,
     /// Aborts: a count would reach the immortal mark.
     pub count_overflow: FuncRef,
+    /// The loaded pc of a codepoint, or `u64::MAX`.
+    pub resolve_jump: FuncRef,
 }
 
 /// What a region needs from the machine, over all its paths.
@@ -106,6 +108,13 @@ fn effect(step: &Step) -> (usize, usize, usize, usize) {
         Inst::XgetAt(_) => (0, 1, 1, 1),
         Inst::XsetAt(_) => (1, 0, 1, 1),
         Inst::Cjump(_) => (1, 0, 0, 0),
+        Inst::Tget => (2, 1, 0, 0),
+        Inst::Tset => (3, 1, 0, 0),
+        Inst::Xget => (1, 1, 1, 1),
+        Inst::Xset => (2, 0, 1, 1),
+        Inst::Tlen | Inst::Type => (1, 1, 0, 0),
+        Inst::JumpDynamic => (1, 0, 0, 0),
+        Inst::CjumpDynamic => (2, 0, 0, 0),
     };
     let first = usize::from(step.push.is_some());
     (pops, pushes + first, aux_pops, aux_pushes)
@@ -190,6 +199,13 @@ enum Val {
     },
 }
 
+/// A tuple slot: known when compiling, or an Int in SSA (checked to be in range).
+#[derive(Clone, Copy, Debug)]
+enum Index {
+    Known(u8),
+    Dynamic(ir::Value),
+}
+
 /// The stacks along one path, from the base (the entry depth minus what the region reads).
 #[derive(Clone, Debug)]
 struct State {
@@ -223,6 +239,7 @@ pub fn translate(
         aux_floor: m,
         helpers,
         branch: None,
+        dynamic: None,
     };
     let fail = lower.guard(ctx, &needs);
     let state = State {
@@ -255,6 +272,9 @@ struct Lower<'a> {
     helpers: &'a Helpers,
     /// The condition of the `cjump` that ends the current block.
     branch: Option<ir::Value>,
+    /// The jump from the stack that ends the current block: its codepoint, and the state and
+    /// step before it (where control leaves if the codepoint is not the program's).
+    dynamic: Option<(Val, State, Step)>,
 }
 
 fn flags() -> MemFlagsData {
@@ -398,29 +418,58 @@ impl Lower<'_> {
         for step in &block.steps {
             self.step(step, &mut state);
         }
+        let dynamic = self.dynamic.take();
         match block.end {
-            End::Goto(target) => self.go(region, target, state),
+            End::Goto(target) => self.go(region, target, state, dynamic.as_ref()),
             End::Branch { taken, fall } => {
                 let cond = self.branch.take().expect("a branch ends with its cjump");
                 let (taken_block, fall_block) = (self.b.create_block(), self.b.create_block());
                 self.b.ins().brif(cond, taken_block, &[], fall_block, &[]);
-                self.b.switch_to_block(taken_block);
-                self.go(region, taken, state.clone());
                 self.b.switch_to_block(fall_block);
-                self.go(region, fall, state);
+                if let Some((target, ..)) = &dynamic {
+                    // Not taken, a `cjump` from the stack still gives up its codepoint.
+                    self.drop_handle(target);
+                }
+                self.go(region, fall, state.clone(), None);
+                self.b.switch_to_block(taken_block);
+                self.go(region, taken, state, dynamic.as_ref());
             }
         }
     }
 
-    fn go(&mut self, region: &Region, target: Target, state: State) {
+    /// Emits where control goes: `dynamic` is the codepoint operand, state and step of a
+    /// jump from the stack that ended the block.
+    fn go(
+        &mut self,
+        region: &Region,
+        target: Target,
+        state: State,
+        dynamic: Option<&(Val, State, Step)>,
+    ) {
         match target {
             Target::Block(next) => self.block(region, next, state),
-            Target::Exit(pc) => self.leave(&state, pc, DONE),
+            Target::Exit(pc) => {
+                let pc = self.b.ins().iconst(types::I32, i64::from(pc));
+                self.leave(&state, pc, DONE);
+            }
+            Target::Dynamic => {
+                let (target, pre, step) = dynamic.expect("a jump from the stack");
+                let payload = Self::payload(target);
+                let m = self.m;
+                let call = self.b.ins().call(self.helpers.resolve_jump, &[m, payload]);
+                let pc = self.b.inst_results(call)[0];
+                let foreign = self.b.ins().icmp_imm_u(IntCC::Equal, pc, u64::MAX as i64);
+                self.side_exit_if(foreign, pre, step);
+                self.drop_handle(target);
+                let pc = self.b.ins().ireduce(types::I32, pc);
+                self.leave(&state, pc, DONE);
+            }
         }
     }
 
-    /// Writes `state` back to the machine, with the pc at `pc`, and returns `code`.
-    fn leave(&mut self, state: &State, pc: u32, code: u32) {
+    /// Writes `state` back to the machine, with the pc at loaded instruction `pc` (an `i32`),
+    /// and returns `code`.
+    fn leave(&mut self, state: &State, pc: ir::Value, code: u32) {
         let mut data = Vec::with_capacity(state.data.len());
         for (i, v) in state.data.iter().enumerate() {
             data.push(self.resolve_for_store(v, false, i));
@@ -458,13 +507,12 @@ impl Lower<'_> {
             .b
             .ins()
             .iconst(types::I32, i64::from(machine::PC_LOADED));
-        let index = self.b.ins().iconst(types::I32, i64::from(pc));
         self.b
             .ins()
             .store(flags(), kind, self.m, machine::PC_KIND as i32);
         self.b
             .ins()
-            .store(flags(), index, self.m, machine::PC_INDEX as i32);
+            .store(flags(), pc, self.m, machine::PC_INDEX as i32);
         self.ret(code);
     }
 
@@ -593,7 +641,8 @@ impl Lower<'_> {
     /// Leaves the function before `step` with `pre` (the state before it) if `bad` is true.
     fn side_exit_if(&mut self, bad: ir::Value, pre: &State, step: &Step) {
         let next = self.branch_off(bad);
-        self.leave(pre, step.pc, SIDE);
+        let pc = self.b.ins().iconst(types::I32, i64::from(step.pc));
+        self.leave(pre, pc, SIDE);
         self.b.switch_to_block(next);
     }
 
@@ -875,7 +924,7 @@ impl Lower<'_> {
                 let v = self.pop(state, false);
                 self.expect_kind(&t, value::TUPLE, &pre, step);
                 self.check_slot(&t, i, &pre, step);
-                let updated = self.set(&t, i, v);
+                let updated = self.set(&t, Index::Known(i), v);
                 state.data.push(updated);
             }
             Inst::XsetAt(i) => {
@@ -883,7 +932,7 @@ impl Lower<'_> {
                 let t = self.pop(state, true);
                 self.expect_kind(&t, value::TUPLE, &pre, step);
                 self.check_slot(&t, i, &pre, step);
-                let updated = self.set(&t, i, v);
+                let updated = self.set(&t, Index::Known(i), v);
                 state.aux.push(updated);
             }
             Inst::Cjump(_) => {
@@ -892,6 +941,82 @@ impl Lower<'_> {
                 let payload = Self::payload(&cond);
                 let taken = self.b.ins().icmp_imm_u(IntCC::NotEqual, payload, 0);
                 self.branch = Some(taken);
+            }
+            Inst::JumpDynamic => {
+                let target = self.pop(state, false);
+                self.expect_kind(&target, value::CODEPOINT, &pre, step);
+                self.dynamic = Some((target, pre.clone(), step.clone()));
+            }
+            Inst::CjumpDynamic => {
+                let target = self.pop(state, false);
+                let cond = self.pop(state, false);
+                self.expect_kind(&target, value::CODEPOINT, &pre, step);
+                self.expect_kind(&cond, value::SMALL_INT, &pre, step);
+                let payload = Self::payload(&cond);
+                let taken = self.b.ins().icmp_imm_u(IntCC::NotEqual, payload, 0);
+                self.branch = Some(taken);
+                self.dynamic = Some((target, pre.clone(), step.clone()));
+            }
+            Inst::Tget => {
+                let index = self.pop(state, false);
+                let t = self.pop(state, false);
+                self.expect_kind(&t, value::TUPLE, &pre, step);
+                self.expect_kind(&index, value::SMALL_INT, &pre, step);
+                let i = Self::payload(&index);
+                let slot = self.slot_at(&t, i, &pre, step);
+                self.clone_handle(&slot);
+                self.drop_handle(&t);
+                state.data.push(slot);
+            }
+            Inst::Xget => {
+                let index = self.pop(state, false);
+                let t = self.peek(state, true, 0);
+                self.expect_kind(&t, value::TUPLE, &pre, step);
+                self.expect_kind(&index, value::SMALL_INT, &pre, step);
+                let i = Self::payload(&index);
+                let slot = self.slot_at(&t, i, &pre, step);
+                self.clone_handle(&slot);
+                state.data.push(slot);
+            }
+            Inst::Tset => {
+                let index = self.pop(state, false);
+                let t = self.pop(state, false);
+                let v = self.pop(state, false);
+                self.expect_kind(&t, value::TUPLE, &pre, step);
+                self.expect_kind(&index, value::SMALL_INT, &pre, step);
+                let i = Self::payload(&index);
+                self.check_index(&t, i, &pre, step);
+                let updated = self.set(&t, Index::Dynamic(i), v);
+                state.data.push(updated);
+            }
+            Inst::Xset => {
+                let index = self.pop(state, false);
+                let v = self.pop(state, false);
+                let t = self.pop(state, true);
+                self.expect_kind(&t, value::TUPLE, &pre, step);
+                self.expect_kind(&index, value::SMALL_INT, &pre, step);
+                let i = Self::payload(&index);
+                self.check_index(&t, i, &pre, step);
+                let updated = self.set(&t, Index::Dynamic(i), v);
+                state.aux.push(updated);
+            }
+            Inst::Tlen => {
+                let t = self.pop(state, false);
+                self.expect_kind(&t, value::TUPLE, &pre, step);
+                let len = self
+                    .b
+                    .ins()
+                    .uload32(flags(), Self::payload(&t), node::LEN_OFFSET as i32);
+                self.drop_handle(&t);
+                let v = self.small(len);
+                state.data.push(v);
+            }
+            Inst::Type => {
+                let v = self.pop(state, false);
+                let code = self.type_code(&v);
+                self.drop_handle(&v);
+                let code = self.small(code);
+                state.data.push(code);
             }
         }
         state.steps += 1;
@@ -945,9 +1070,78 @@ impl Lower<'_> {
         }
     }
 
+    /// The base and offset of slot `i` of the tuple object at `tuple`.
+    fn slot_address(&mut self, tuple: ir::Value, i: Index) -> (ir::Value, usize) {
+        match i {
+            Index::Known(i) => (
+                tuple,
+                node::TUPLE_SLOTS_OFFSET + usize::from(i) * value::SIZE,
+            ),
+            Index::Dynamic(i) => {
+                let offset = self.b.ins().imul_imm_u(i, value::SIZE as i64);
+                (self.b.ins().iadd(tuple, offset), node::TUPLE_SLOTS_OFFSET)
+            }
+        }
+    }
+
+    /// Leaves before `step` unless the Int `i` is a slot of tuple `t`.
+    fn check_index(&mut self, t: &Val, i: ir::Value, pre: &State, step: &Step) {
+        let payload = Self::payload(t);
+        let len = self
+            .b
+            .ins()
+            .uload32(flags(), payload, node::LEN_OFFSET as i32);
+        let out = self.b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, i, len);
+        self.side_exit_if(out, pre, step);
+    }
+
+    /// Slot `i` (an Int in SSA) of tuple `t` (borrowed), leaving before `step` if there is none.
+    fn slot_at(&mut self, t: &Val, i: ir::Value, pre: &State, step: &Step) -> Val {
+        self.check_index(t, i, pre, step);
+        let (base, at) = self.slot_address(Self::payload(t), Index::Dynamic(i));
+        let kind = self.load(base, at + value::KIND_OFFSET);
+        let slot = self.load(base, at + value::PAYLOAD_OFFSET);
+        Val::Held {
+            kind: Kind::Dynamic(kind),
+            payload: slot,
+            counted: true,
+            home: None,
+            constant: None,
+        }
+    }
+
+    /// What `type` pushes for `v` (AVM.md §8.5): 0 for Ints, 1 codepoints, 3 tuples, 12
+    /// buffers.
+    fn type_code(&mut self, v: &Val) -> ir::Value {
+        let code = |kind: u64| match kind {
+            value::SMALL_INT | value::BIG_INT => 0,
+            value::CODEPOINT => 1,
+            value::TUPLE => 3,
+            _ => 12,
+        };
+        match *v {
+            Val::Held {
+                kind: Kind::Known(k),
+                ..
+            } => self.iconst(code(k)),
+            Val::Held {
+                kind: Kind::Dynamic(k),
+                ..
+            } => {
+                // Kind words 0..=4 map to 0, 0, 1, 3, 12: a table in one word, a byte each.
+                let table = (0..=4).fold(0u64, |t, k| t | (code(k) << (8 * k)));
+                let table = self.iconst(table);
+                let shift = self.b.ins().imul_imm_u(k, 8);
+                let shifted = self.b.ins().ushr(table, shift);
+                self.b.ins().band_imm_u(shifted, 0xff)
+            }
+            Val::Input { .. } => unreachable!("operands are held"),
+        }
+    }
+
     /// Tuple `t` (a handle the region owns) with slot `i` (in range) set to `v` (also owned):
     /// in place when the tuple is unique and unhashed, else through the helper.
-    fn set(&mut self, t: &Val, i: u8, v: Val) -> Val {
+    fn set(&mut self, t: &Val, i: Index, v: Val) -> Val {
         let v = self.held(v);
         let var: Variable = self.b.declare_var(types::I64);
         let tuple = Self::payload(t);
@@ -970,11 +1164,11 @@ impl Lower<'_> {
         self.b.set_cold_block(copy);
         self.b.ins().brif(in_place, here, &[], copy, &[]);
         self.b.switch_to_block(here);
-        let at = node::TUPLE_SLOTS_OFFSET + usize::from(i) * value::SIZE;
-        let old_kind = self.load(tuple, at + value::KIND_OFFSET);
-        let old_payload = self.load(tuple, at + value::PAYLOAD_OFFSET);
-        self.store(kind, tuple, at + value::KIND_OFFSET);
-        self.store(payload, tuple, at + value::PAYLOAD_OFFSET);
+        let (base, at) = self.slot_address(tuple, i);
+        let old_kind = self.load(base, at + value::KIND_OFFSET);
+        let old_payload = self.load(base, at + value::PAYLOAD_OFFSET);
+        self.store(kind, base, at + value::KIND_OFFSET);
+        self.store(payload, base, at + value::PAYLOAD_OFFSET);
         let old = Val::Held {
             kind: Kind::Dynamic(old_kind),
             payload: old_payload,
@@ -986,7 +1180,10 @@ impl Lower<'_> {
         self.b.def_var(var, tuple);
         self.b.ins().jump(done, &[]);
         self.b.switch_to_block(copy);
-        let index = self.iconst(u64::from(i));
+        let index = match i {
+            Index::Known(i) => self.iconst(u64::from(i)),
+            Index::Dynamic(i) => i,
+        };
         let call = self
             .b
             .ins()

@@ -16,7 +16,7 @@ use avm_interp::Machine;
 pub type RegionFn = unsafe extern "C" fn(machine: *mut Machine, ctx: *const Ctx) -> u32;
 
 /// The helpers: symbol, address, parameters (all 64-bit words) and whether one word returns.
-const HELPERS: [(&str, *const u8, usize, bool); 5] = [
+const HELPERS: [(&str, *const u8, usize, bool); 6] = [
     ("avm_drop_value", helpers::drop_value as *const u8, 2, false),
     (
         "avm_clone_value",
@@ -31,6 +31,12 @@ const HELPERS: [(&str, *const u8, usize, bool); 5] = [
         helpers::count_overflow as *const u8,
         0,
         false,
+    ),
+    (
+        "avm_resolve_jump",
+        helpers::resolve_jump as *const u8,
+        2,
+        true,
     ),
 ];
 
@@ -114,6 +120,7 @@ impl RegionModule {
             tuple_set: import(self.helpers[2]),
             reserve: import(self.helpers[3]),
             count_overflow: import(self.helpers[4]),
+            resolve_jump: import(self.helpers[5]),
         };
         let config = module.target_config();
         translate(

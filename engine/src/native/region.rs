@@ -45,10 +45,36 @@ pub enum Inst {
     XgetAt(u8),
     /// `xset` with this immediate index.
     XsetAt(u8),
+    /// `tget` with the index on the stack.
+    Tget,
+    /// `tset` with the index on the stack.
+    Tset,
+    /// `xget` with the index on the stack.
+    Xget,
+    /// `xset` with the index on the stack.
+    Xset,
+    /// `tlen`.
+    Tlen,
+    /// `type`.
+    Type,
     /// `jump` to this loaded instruction (an immediate target).
     Jump(u32),
     /// `cjump` to this loaded instruction (an immediate target).
     Cjump(u32),
+    /// `jump` to the codepoint on the stack.
+    JumpDynamic,
+    /// `cjump` to the codepoint on the stack.
+    CjumpDynamic,
+}
+
+impl Inst {
+    /// Whether it ends a block: control may go elsewhere after it.
+    pub fn transfers(&self) -> bool {
+        matches!(
+            self,
+            Inst::Jump(_) | Inst::Cjump(_) | Inst::JumpDynamic | Inst::CjumpDynamic
+        )
+    }
 }
 
 /// One instruction of a region: what it does and where it is.
@@ -72,6 +98,9 @@ pub enum Target {
     Block(usize),
     /// Out of the region, to loaded instruction `pc` (which has not run).
     Exit(u32),
+    /// Out of the region, to where the codepoint operand of the block's last step (a `jump` or
+    /// `cjump` from the stack) leads.
+    Dynamic,
 }
 
 /// A straight sequence of steps and where control goes after it.
@@ -158,6 +187,14 @@ pub fn decode(program: &Program, pc: u32) -> Option<Step> {
                 opcode::AUXPOP => Inst::AuxPop,
                 opcode::SPUSH => Inst::SPush,
                 opcode::RPUSH => Inst::RPush,
+                opcode::TGET => Inst::Tget,
+                opcode::TSET => Inst::Tset,
+                opcode::XGET => Inst::Xget,
+                opcode::XSET => Inst::Xset,
+                opcode::TLEN => Inst::Tlen,
+                opcode::TYPE => Inst::Type,
+                opcode::JUMP => Inst::JumpDynamic,
+                opcode::CJUMP => Inst::CjumpDynamic,
                 opcode::ISZERO => Inst::Unary(opcode::ISZERO),
                 op @ (opcode::ADD
                 | opcode::SUB
@@ -218,7 +255,7 @@ fn block_at(
         };
         *budget -= 1;
         next += 1;
-        let control = matches!(step.inst, Inst::Jump(_) | Inst::Cjump(_));
+        let control = step.inst.transfers();
         last = Some(step.inst.clone());
         steps.push(step);
         if control {
@@ -240,6 +277,14 @@ fn block_at(
             let taken = block_at(program, target, region, budget, path);
             let fall = block_at(program, next, region, budget, path);
             End::Branch { taken, fall }
+        }
+        Some(Inst::JumpDynamic) => End::Goto(Target::Dynamic),
+        Some(Inst::CjumpDynamic) => {
+            let fall = block_at(program, next, region, budget, path);
+            End::Branch {
+                taken: Target::Dynamic,
+                fall,
+            }
         }
         // The next instruction is left to the interpreter, or the bound was reached.
         _ => End::Goto(Target::Exit(next)),
@@ -282,20 +327,26 @@ mod tests {
     }
 
     #[test]
-    fn a_back_edge_is_left_to_the_interpreter() {
+    fn a_back_edge_leaves_through_its_codepoint() {
         // Immediate targets always lie ahead (a codepoint hashes the ones after it), so the
         // assembler reads a back edge's target from the static value: `spush; tget 0; cjump`.
         let r = region("push 0\nb:\npush 1\ncjump @b\nhalt");
-        assert_eq!(r.blocks.len(), 1, "{r:?}");
         let pcs: Vec<u32> = r.blocks[0].steps.iter().map(|s| s.pc).collect();
-        assert_eq!(pcs, [0, 1, 2, 3]);
+        assert_eq!(pcs, [0, 1, 2, 3, 4]);
         assert!(matches!(r.blocks[0].steps[3].inst, Inst::TgetAt(0)));
-        assert_eq!(r.blocks[0].end, End::Goto(Target::Exit(4)));
+        assert!(matches!(r.blocks[0].steps[4].inst, Inst::CjumpDynamic));
+        assert_eq!(
+            r.blocks[0].end,
+            End::Branch {
+                taken: Target::Dynamic,
+                fall: Target::Exit(5)
+            }
+        );
     }
 
     #[test]
     fn unsupported_instructions_end_a_block() {
-        let r = region("push 1\npush 2\nmul\nhalt");
+        let r = region("push 1\npush 2\nmulmod\nhalt");
         assert_eq!(r.blocks[0].steps.len(), 2);
         assert_eq!(r.blocks[0].end, End::Goto(Target::Exit(2)));
         assert!(region("halt").is_empty());
