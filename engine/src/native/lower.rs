@@ -20,7 +20,7 @@ use avm_runtime::value::layout as value;
 use avm_runtime::{Frozen, Value};
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{
-    self, AbiParam, FuncRef, Function, InstBuilder, MemFlagsData, Signature, types,
+    self, AbiParam, BlockArg, FuncRef, Function, InstBuilder, MemFlagsData, Signature, types,
 };
 use cranelift_codegen::isa::{CallConv, TargetFrontendConfig};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
@@ -240,6 +240,7 @@ pub fn translate(
         helpers,
         branch: None,
         dynamic: None,
+        tail: None,
     };
     let fail = lower.guard(ctx, &needs);
     let state = State {
@@ -275,6 +276,8 @@ struct Lower<'a> {
     /// The jump from the stack that ends the current block: its codepoint, and the state and
     /// step before it (where control leaves if the codepoint is not the program's).
     dynamic: Option<(Val, State, Step)>,
+    /// The block every exit ends in, once made.
+    tail: Option<ir::Block>,
 }
 
 fn flags() -> MemFlagsData {
@@ -500,9 +503,41 @@ impl Lower<'_> {
             .b
             .ins()
             .iadd_imm_s(self.aux_floor, state.aux.len() as i64);
+        let steps = self.iconst(state.steps);
+        let gas = self.iconst(state.gas);
+        let code = self.b.ins().iconst(types::I32, i64::from(code));
+        let tail = self.tail();
+        let args = [data_len, aux_len, steps, gas, pc, code].map(BlockArg::Value);
+        self.b.ins().jump(tail, &args);
+    }
+
+    /// The block every exit ends in (made on first use): it takes the stack lengths, the
+    /// steps and gas of the path, the pc and the return code, and finishes the machine's
+    /// counters.
+    fn tail(&mut self) -> ir::Block {
+        if let Some(tail) = self.tail {
+            return tail;
+        }
+        let here = self.b.current_block().expect("emitting an exit");
+        let tail = self.b.create_block();
+        for ty in [
+            types::I64,
+            types::I64,
+            types::I64,
+            types::I64,
+            types::I32,
+            types::I32,
+        ] {
+            self.b.append_block_param(tail, ty);
+        }
+        self.b.switch_to_block(tail);
+        let params = self.b.block_params(tail).to_vec();
+        let [data_len, aux_len, steps, gas, pc, code] = params[..] else {
+            unreachable!("six parameters")
+        };
         self.store(data_len, self.m, machine::STACK + stack::LEN_OFFSET);
         self.store(aux_len, self.m, machine::AUX + stack::LEN_OFFSET);
-        self.account(state.steps, state.gas);
+        self.account(steps, gas);
         let kind = self
             .b
             .ins()
@@ -513,7 +548,10 @@ impl Lower<'_> {
         self.b
             .ins()
             .store(flags(), pc, self.m, machine::PC_INDEX as i32);
-        self.ret(code);
+        self.b.ins().return_(&[code]);
+        self.b.switch_to_block(here);
+        self.tail = Some(tail);
+        tail
     }
 
     /// The words to store for `v` at position `i` of its stack, or `None` when it is already
@@ -536,15 +574,11 @@ impl Lower<'_> {
     }
 
     /// Adds the path's steps and gas to the machine's counters.
-    fn account(&mut self, steps: u64, gas: u64) {
-        if steps == 0 {
-            return;
-        }
+    fn account(&mut self, steps: ir::Value, gas: ir::Value) {
         let done = self.load(self.m, machine::STEPS);
-        let done = self.b.ins().iadd_imm_s(done, steps as i64);
+        let done = self.b.ins().iadd(done, steps);
         self.store(done, self.m, machine::STEPS);
-        let gas_value = self.iconst(gas);
-        let wide = self.b.ins().uextend(types::I128, gas_value);
+        let wide = self.b.ins().uextend(types::I128, gas);
         let used = self
             .b
             .ins()
@@ -647,7 +681,7 @@ impl Lower<'_> {
     }
 
     /// Leaves before `step` unless `v` is of kind `kind`.
-    fn expect_kind(&mut self, v: &Val, kind: u64, pre: &State, step: &Step) {
+    fn expect_kind(&mut self, v: &mut Val, kind: u64, pre: &State, step: &Step, state: &mut State) {
         match *v {
             Val::Held {
                 kind: Kind::Known(k),
@@ -662,10 +696,31 @@ impl Lower<'_> {
             }
             Val::Held {
                 kind: Kind::Dynamic(k),
+                payload,
                 ..
             } => {
                 let bad = self.b.ins().icmp_imm_u(IntCC::NotEqual, k, kind as i64);
                 self.side_exit_if(bad, pre, step);
+                // Past the check, this value and its copies on the path are of that kind.
+                let learn = |val: &mut Val| {
+                    if let Val::Held {
+                        kind: known @ Kind::Dynamic(_),
+                        payload: p,
+                        counted,
+                        ..
+                    } = val
+                        && *p == payload
+                    {
+                        *known = Kind::Known(kind);
+                        *counted &= kind != value::SMALL_INT;
+                    }
+                };
+                learn(v);
+                state
+                    .data
+                    .iter_mut()
+                    .chain(state.aux.iter_mut())
+                    .for_each(learn);
             }
             Val::Input { .. } => unreachable!("operands are held"),
         }
@@ -905,63 +960,63 @@ impl Lower<'_> {
             Inst::Unary(op) => self.unary(op, step, &pre, state),
             Inst::Binary(op) => self.binary(op, step, &pre, state),
             Inst::TgetAt(i) => {
-                let t = self.pop(state, false);
-                self.expect_kind(&t, value::TUPLE, &pre, step);
+                let mut t = self.pop(state, false);
+                self.expect_kind(&mut t, value::TUPLE, &pre, step, state);
                 let slot = self.slot(&t, i, &pre, step);
                 self.clone_handle(&slot);
                 self.drop_handle(&t);
                 state.data.push(slot);
             }
             Inst::XgetAt(i) => {
-                let t = self.peek(state, true, 0);
-                self.expect_kind(&t, value::TUPLE, &pre, step);
+                let mut t = self.peek(state, true, 0);
+                self.expect_kind(&mut t, value::TUPLE, &pre, step, state);
                 let slot = self.slot(&t, i, &pre, step);
                 self.clone_handle(&slot);
                 state.data.push(slot);
             }
             Inst::TsetAt(i) => {
-                let t = self.pop(state, false);
+                let mut t = self.pop(state, false);
                 let v = self.pop(state, false);
-                self.expect_kind(&t, value::TUPLE, &pre, step);
+                self.expect_kind(&mut t, value::TUPLE, &pre, step, state);
                 self.check_slot(&t, i, &pre, step);
                 let updated = self.set(&t, Index::Known(i), v);
                 state.data.push(updated);
             }
             Inst::XsetAt(i) => {
                 let v = self.pop(state, false);
-                let t = self.pop(state, true);
-                self.expect_kind(&t, value::TUPLE, &pre, step);
+                let mut t = self.pop(state, true);
+                self.expect_kind(&mut t, value::TUPLE, &pre, step, state);
                 self.check_slot(&t, i, &pre, step);
                 let updated = self.set(&t, Index::Known(i), v);
                 state.aux.push(updated);
             }
             Inst::Cjump(_) => {
-                let cond = self.pop(state, false);
-                self.expect_kind(&cond, value::SMALL_INT, &pre, step);
+                let mut cond = self.pop(state, false);
+                self.expect_kind(&mut cond, value::SMALL_INT, &pre, step, state);
                 let payload = Self::payload(&cond);
                 let taken = self.b.ins().icmp_imm_u(IntCC::NotEqual, payload, 0);
                 self.branch = Some(taken);
             }
             Inst::JumpDynamic => {
-                let target = self.pop(state, false);
-                self.expect_kind(&target, value::CODEPOINT, &pre, step);
+                let mut target = self.pop(state, false);
+                self.expect_kind(&mut target, value::CODEPOINT, &pre, step, state);
                 self.dynamic = Some((target, pre.clone(), step.clone()));
             }
             Inst::CjumpDynamic => {
-                let target = self.pop(state, false);
-                let cond = self.pop(state, false);
-                self.expect_kind(&target, value::CODEPOINT, &pre, step);
-                self.expect_kind(&cond, value::SMALL_INT, &pre, step);
+                let mut target = self.pop(state, false);
+                let mut cond = self.pop(state, false);
+                self.expect_kind(&mut target, value::CODEPOINT, &pre, step, state);
+                self.expect_kind(&mut cond, value::SMALL_INT, &pre, step, state);
                 let payload = Self::payload(&cond);
                 let taken = self.b.ins().icmp_imm_u(IntCC::NotEqual, payload, 0);
                 self.branch = Some(taken);
                 self.dynamic = Some((target, pre.clone(), step.clone()));
             }
             Inst::Tget => {
-                let index = self.pop(state, false);
-                let t = self.pop(state, false);
-                self.expect_kind(&t, value::TUPLE, &pre, step);
-                self.expect_kind(&index, value::SMALL_INT, &pre, step);
+                let mut index = self.pop(state, false);
+                let mut t = self.pop(state, false);
+                self.expect_kind(&mut t, value::TUPLE, &pre, step, state);
+                self.expect_kind(&mut index, value::SMALL_INT, &pre, step, state);
                 let i = Self::payload(&index);
                 let slot = self.slot_at(&t, i, &pre, step);
                 self.clone_handle(&slot);
@@ -969,40 +1024,40 @@ impl Lower<'_> {
                 state.data.push(slot);
             }
             Inst::Xget => {
-                let index = self.pop(state, false);
-                let t = self.peek(state, true, 0);
-                self.expect_kind(&t, value::TUPLE, &pre, step);
-                self.expect_kind(&index, value::SMALL_INT, &pre, step);
+                let mut index = self.pop(state, false);
+                let mut t = self.peek(state, true, 0);
+                self.expect_kind(&mut t, value::TUPLE, &pre, step, state);
+                self.expect_kind(&mut index, value::SMALL_INT, &pre, step, state);
                 let i = Self::payload(&index);
                 let slot = self.slot_at(&t, i, &pre, step);
                 self.clone_handle(&slot);
                 state.data.push(slot);
             }
             Inst::Tset => {
-                let index = self.pop(state, false);
-                let t = self.pop(state, false);
+                let mut index = self.pop(state, false);
+                let mut t = self.pop(state, false);
                 let v = self.pop(state, false);
-                self.expect_kind(&t, value::TUPLE, &pre, step);
-                self.expect_kind(&index, value::SMALL_INT, &pre, step);
+                self.expect_kind(&mut t, value::TUPLE, &pre, step, state);
+                self.expect_kind(&mut index, value::SMALL_INT, &pre, step, state);
                 let i = Self::payload(&index);
                 self.check_index(&t, i, &pre, step);
                 let updated = self.set(&t, Index::Dynamic(i), v);
                 state.data.push(updated);
             }
             Inst::Xset => {
-                let index = self.pop(state, false);
+                let mut index = self.pop(state, false);
                 let v = self.pop(state, false);
-                let t = self.pop(state, true);
-                self.expect_kind(&t, value::TUPLE, &pre, step);
-                self.expect_kind(&index, value::SMALL_INT, &pre, step);
+                let mut t = self.pop(state, true);
+                self.expect_kind(&mut t, value::TUPLE, &pre, step, state);
+                self.expect_kind(&mut index, value::SMALL_INT, &pre, step, state);
                 let i = Self::payload(&index);
                 self.check_index(&t, i, &pre, step);
                 let updated = self.set(&t, Index::Dynamic(i), v);
                 state.aux.push(updated);
             }
             Inst::Tlen => {
-                let t = self.pop(state, false);
-                self.expect_kind(&t, value::TUPLE, &pre, step);
+                let mut t = self.pop(state, false);
+                self.expect_kind(&mut t, value::TUPLE, &pre, step, state);
                 let len = self
                     .b
                     .ins()
@@ -1203,8 +1258,8 @@ impl Lower<'_> {
     }
 
     fn unary(&mut self, op: u8, step: &Step, pre: &State, state: &mut State) {
-        let a = self.pop(state, false);
-        self.expect_kind(&a, value::SMALL_INT, pre, step);
+        let mut a = self.pop(state, false);
+        self.expect_kind(&mut a, value::SMALL_INT, pre, step, state);
         let x = Self::payload(&a);
         let result = match op {
             opcode::ISZERO => {
@@ -1218,10 +1273,10 @@ impl Lower<'_> {
     }
 
     fn binary(&mut self, op: u8, step: &Step, pre: &State, state: &mut State) {
-        let a = self.pop(state, false);
-        let c = self.pop(state, false);
-        self.expect_kind(&a, value::SMALL_INT, pre, step);
-        self.expect_kind(&c, value::SMALL_INT, pre, step);
+        let mut a = self.pop(state, false);
+        let mut c = self.pop(state, false);
+        self.expect_kind(&mut a, value::SMALL_INT, pre, step, state);
+        self.expect_kind(&mut c, value::SMALL_INT, pre, step, state);
         let (x, y) = (Self::payload(&a), Self::payload(&c));
         let bool_of = |this: &mut Self, cc: IntCC, p: ir::Value, q: ir::Value| {
             let flag = this.b.ins().icmp(cc, p, q);

@@ -177,7 +177,10 @@ impl RegionJit {
         }
         *arrivals = DECIDED;
         let start = Instant::now();
-        let region = region::form(&self.program, pc);
+        // Arms control never reached stay out (all are in, at threshold 0: nothing ran yet).
+        let arrivals = &self.arrivals;
+        let reached = |pc: u32| self.threshold == 0 || arrivals[pc as usize] > 0;
+        let region = region::form(&self.program, pc, &reached);
         if region.is_empty() {
             return None;
         }

@@ -66,7 +66,11 @@ impl RegionModule {
                 .set(name, value)
                 .map_err(|e| format!("cranelift setting {name}: {e}"))
         };
-        set(&mut flags, "opt_level", "speed")?;
+        // Measured on evm_test_create (214 regions, 10,155 instructions): compiling took 264 ms
+        // at opt_level speed with the backtracking allocator, 170 ms with the single-pass
+        // one, 143 ms with no optimization as well, for the same native speed.
+        set(&mut flags, "opt_level", "none")?;
+        set(&mut flags, "regalloc_algorithm", "single_pass")?;
         set(&mut flags, "enable_verifier", "false")?;
         set(&mut flags, "use_colocated_libcalls", "false")?;
         set(&mut flags, "is_pic", "false")?;
@@ -130,9 +134,6 @@ impl RegionModule {
             config,
             &helpers,
         );
-        if std::env::var_os("AVM_CLIF").is_some() {
-            eprintln!("{}", self.context.func.display());
-        }
         module
             .define_function(id, &mut self.context)
             .map_err(|e| format!("{e:?}"))?;

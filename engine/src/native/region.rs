@@ -220,78 +220,93 @@ pub fn decode(program: &Program, pc: u32) -> Option<Step> {
     })
 }
 
-/// The region that starts at loaded instruction `entry`.
-pub fn form(program: &Program, entry: u32) -> Region {
+/// The region that starts at loaded instruction `entry`. A jump target or `cjump` arm that
+/// control never reached (`reached(pc)` false) is left out: control leaves the region there.
+pub fn form(program: &Program, entry: u32, reached: &dyn Fn(u32) -> bool) -> Region {
     let mut region = Region {
         entry,
         blocks: Vec::new(),
     };
-    let mut budget = MAX_REGION;
-    let mut path = Vec::new();
-    block_at(program, entry, &mut region, &mut budget, &mut path);
+    let mut former = Former {
+        program,
+        reached,
+        budget: MAX_REGION,
+        path: Vec::new(),
+    };
+    former.block_at(entry, &mut region);
     region
 }
 
-/// Adds the block that starts at `pc` (and, depth first, the blocks after it) to `region`,
-/// returning where control goes to reach it. `path` holds the pcs of the blocks on the way
-/// from the entry; `budget` the instructions the region may still take.
-fn block_at(
-    program: &Program,
-    pc: u32,
-    region: &mut Region,
-    budget: &mut usize,
-    path: &mut Vec<u32>,
-) -> Target {
-    let looped = path.contains(&pc) || (!region.blocks.is_empty() && pc == region.entry);
-    if looped || *budget == 0 {
-        return Target::Exit(pc);
-    }
-    let mut steps = Vec::new();
-    let mut next = pc;
-    let mut last = None;
-    while *budget > 0 {
-        let Some(step) = decode(program, next) else {
-            break;
-        };
-        *budget -= 1;
-        next += 1;
-        let control = step.inst.transfers();
-        last = Some(step.inst.clone());
-        steps.push(step);
-        if control {
-            break;
+/// The state of [`form`].
+struct Former<'a> {
+    program: &'a Program,
+    reached: &'a dyn Fn(u32) -> bool,
+    /// The instructions the region may still take.
+    budget: usize,
+    /// The pcs of the blocks on the way from the entry to the one being formed.
+    path: Vec<u32>,
+}
+
+impl Former<'_> {
+    /// Where control goes to reach `pc` after a transfer: a new block, or out of the region.
+    fn target(&mut self, pc: u32, region: &mut Region) -> Target {
+        match (self.reached)(pc) {
+            true => self.block_at(pc, region),
+            false => Target::Exit(pc),
         }
     }
-    if steps.is_empty() {
-        return Target::Exit(pc);
-    }
-    let index = region.blocks.len();
-    region.blocks.push(Block {
-        steps,
-        end: End::Goto(Target::Exit(next)),
-    });
-    path.push(pc);
-    let end = match last {
-        Some(Inst::Jump(target)) => End::Goto(block_at(program, target, region, budget, path)),
-        Some(Inst::Cjump(target)) => {
-            let taken = block_at(program, target, region, budget, path);
-            let fall = block_at(program, next, region, budget, path);
-            End::Branch { taken, fall }
+
+    /// Adds the block that starts at `pc` (and, depth first, the blocks after it) to `region`,
+    /// returning where control goes to reach it.
+    fn block_at(&mut self, pc: u32, region: &mut Region) -> Target {
+        let looped = self.path.contains(&pc) || (!region.blocks.is_empty() && pc == region.entry);
+        if looped || self.budget == 0 {
+            return Target::Exit(pc);
         }
-        Some(Inst::JumpDynamic) => End::Goto(Target::Dynamic),
-        Some(Inst::CjumpDynamic) => {
-            let fall = block_at(program, next, region, budget, path);
-            End::Branch {
-                taken: Target::Dynamic,
-                fall,
+        let mut steps = Vec::new();
+        let mut next = pc;
+        let mut last = None;
+        while self.budget > 0 {
+            let Some(step) = decode(self.program, next) else {
+                break;
+            };
+            self.budget -= 1;
+            next += 1;
+            let control = step.inst.transfers();
+            last = Some(step.inst.clone());
+            steps.push(step);
+            if control {
+                break;
             }
         }
-        // The next instruction is left to the interpreter, or the bound was reached.
-        _ => End::Goto(Target::Exit(next)),
-    };
-    path.pop();
-    region.blocks[index].end = end;
-    Target::Block(index)
+        if steps.is_empty() {
+            return Target::Exit(pc);
+        }
+        let index = region.blocks.len();
+        region.blocks.push(Block {
+            steps,
+            end: End::Goto(Target::Exit(next)),
+        });
+        self.path.push(pc);
+        let end = match last {
+            Some(Inst::Jump(target)) => End::Goto(self.target(target, region)),
+            Some(Inst::Cjump(target)) => {
+                let taken = self.target(target, region);
+                let fall = self.target(next, region);
+                End::Branch { taken, fall }
+            }
+            Some(Inst::JumpDynamic) => End::Goto(Target::Dynamic),
+            Some(Inst::CjumpDynamic) => End::Branch {
+                taken: Target::Dynamic,
+                fall: self.target(next, region),
+            },
+            // The next instruction is left to the interpreter, or the bound was reached.
+            _ => End::Goto(Target::Exit(next)),
+        };
+        self.path.pop();
+        region.blocks[index].end = end;
+        Target::Block(index)
+    }
 }
 
 #[cfg(test)]
@@ -301,7 +316,7 @@ mod tests {
     use super::*;
 
     fn region(source: &str) -> Region {
-        form(&assemble(source).unwrap(), 0)
+        form(&assemble(source).unwrap(), 0, &|_| true)
     }
 
     #[test]
@@ -350,6 +365,19 @@ mod tests {
         assert_eq!(r.blocks[0].steps.len(), 2);
         assert_eq!(r.blocks[0].end, End::Goto(Target::Exit(2)));
         assert!(region("halt").is_empty());
+    }
+
+    #[test]
+    fn arms_never_reached_are_left() {
+        let program = assemble("push 1\ncjump @a\npush 2\na:\npush 3\nhalt").unwrap();
+        let r = form(&program, 0, &|pc| pc != 2);
+        assert_eq!(
+            r.blocks[0].end,
+            End::Branch {
+                taken: Target::Block(1),
+                fall: Target::Exit(2)
+            }
+        );
     }
 
     #[test]
