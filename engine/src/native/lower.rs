@@ -826,49 +826,38 @@ impl Lower<'_> {
         );
     }
 
-    /// Runs `shared` on a big Int, codepoint or tuple handle and `buffer` on a buffer handle;
+    /// Runs `shared` on a handle known to be a big Int, codepoint or tuple, and `other` on a
+    /// buffer handle or one of a kind unknown when compiling (with the kind and payload words);
     /// nothing on an Int below 2^64.
     fn on_counted(
         &mut self,
         kind: Kind,
         payload: ir::Value,
         shared: impl FnOnce(&mut Self, ir::Value, ir::Value),
-        buffer: impl FnOnce(&mut Self, ir::Value, ir::Value),
+        other: impl FnOnce(&mut Self, ir::Value, ir::Value),
     ) {
         match kind {
             Kind::Known(value::SMALL_INT) => {}
             Kind::Known(value::BUFFER) => {
                 let k = self.iconst(value::BUFFER);
-                buffer(self, k, payload);
+                other(self, k, payload);
             }
             Kind::Known(k) => {
                 let k = self.iconst(k);
                 shared(self, k, payload);
             }
             Kind::Dynamic(k) => {
+                // An unknown kind: Ints below 2^64 inline, anything else through the helper
+                // (one call in place of the whole count logic, which keeps regions small).
                 let done = self.b.create_block();
-                let not_int = self.b.create_block();
+                let counted = self.b.create_block();
                 let is_int = self
                     .b
                     .ins()
                     .icmp_imm_u(IntCC::Equal, k, value::SMALL_INT as i64);
-                self.b.ins().brif(is_int, done, &[], not_int, &[]);
-                self.b.switch_to_block(not_int);
-                let is_buffer = self
-                    .b
-                    .ins()
-                    .icmp_imm_u(IntCC::Equal, k, value::BUFFER as i64);
-                let buffer_block = self.b.create_block();
-                let shared_block = self.b.create_block();
-                self.b.set_cold_block(buffer_block);
-                self.b
-                    .ins()
-                    .brif(is_buffer, buffer_block, &[], shared_block, &[]);
-                self.b.switch_to_block(buffer_block);
-                buffer(self, k, payload);
-                self.b.ins().jump(done, &[]);
-                self.b.switch_to_block(shared_block);
-                shared(self, k, payload);
+                self.b.ins().brif(is_int, done, &[], counted, &[]);
+                self.b.switch_to_block(counted);
+                other(self, k, payload);
                 self.b.ins().jump(done, &[]);
                 self.b.switch_to_block(done);
             }
