@@ -213,6 +213,53 @@ struct State {
     aux: Vec<Val>,
     steps: u64,
     gas: u64,
+    /// The handles the code holds to each counted value in SSA. Counts change lazily: a
+    /// `dup` or a `pop` only moves stack entries, and [`Lower::settle`] makes the handles held
+    /// equal to the entries (adding handles first, then dropping the extra ones) where counts
+    /// must be true: when control leaves, and before a tuple update.
+    ledger: Vec<Holding>,
+}
+
+/// The handles held to one counted value, known by its payload.
+#[derive(Clone, Copy, Debug)]
+struct Holding {
+    payload: ir::Value,
+    kind: Kind,
+    handles: u32,
+}
+
+impl State {
+    /// Records that `handles` handles are held to `v` (if it is counted and not yet known).
+    fn hold(&mut self, v: &Val, handles: u32) {
+        if let Val::Held {
+            kind,
+            payload,
+            counted: true,
+            ..
+        } = *v
+            && !self.ledger.iter().any(|h| h.payload == payload)
+        {
+            self.ledger.push(Holding {
+                payload,
+                kind,
+                handles,
+            });
+        }
+    }
+
+    /// Records that one handle to `v` left the code's hands (moved into a tuple or given to a
+    /// helper that takes it).
+    fn release(&mut self, v: &Val) {
+        if let Val::Held {
+            payload,
+            counted: true,
+            ..
+        } = *v
+            && let Some(h) = self.ledger.iter_mut().find(|h| h.payload == payload)
+        {
+            h.handles -= 1;
+        }
+    }
 }
 
 /// Builds the function of `region` into `func`.
@@ -252,6 +299,7 @@ pub fn translate(
             .collect(),
         steps: 0,
         gas: 0,
+        ledger: Vec::new(),
     };
     lower.block(region, 0, state);
     lower.b.switch_to_block(fail);
@@ -429,10 +477,6 @@ impl Lower<'_> {
                 let (taken_block, fall_block) = (self.b.create_block(), self.b.create_block());
                 self.b.ins().brif(cond, taken_block, &[], fall_block, &[]);
                 self.b.switch_to_block(fall_block);
-                if let Some((target, ..)) = &dynamic {
-                    // Not taken, a `cjump` from the stack still gives up its codepoint.
-                    self.drop_handle(target);
-                }
                 self.go(region, fall, state.clone(), None);
                 self.b.switch_to_block(taken_block);
                 self.go(region, taken, state, dynamic.as_ref());
@@ -463,7 +507,6 @@ impl Lower<'_> {
                 let pc = self.b.inst_results(call)[0];
                 let foreign = self.b.ins().icmp_imm_u(IntCC::Equal, pc, u64::MAX as i64);
                 self.side_exit_if(foreign, pre, step);
-                self.drop_handle(target);
                 let pc = self.b.ins().ireduce(types::I32, pc);
                 self.leave(&state, pc, DONE);
             }
@@ -473,6 +516,9 @@ impl Lower<'_> {
     /// Writes `state` back to the machine, with the pc at loaded instruction `pc` (an `i32`),
     /// and returns `code`.
     fn leave(&mut self, state: &State, pc: ir::Value, code: u32) {
+        let mut state = state.clone();
+        self.settle(&mut state, &[]);
+        let state = &state;
         let mut data = Vec::with_capacity(state.data.len());
         for (i, v) in state.data.iter().enumerate() {
             data.push(self.resolve_for_store(v, false, i));
@@ -645,9 +691,14 @@ impl Lower<'_> {
         let stack = if aux { &mut state.aux } else { &mut state.data };
         let at = stack.len() - 1 - depth;
         let v = stack[at].clone();
-        let v = self.held(v);
-        let stack = if aux { &mut state.aux } else { &mut state.data };
-        stack[at] = v.clone();
+        if matches!(v, Val::Input { .. }) {
+            let v = self.held(v);
+            // The entry's stack slot held a handle, which the code now holds.
+            state.hold(&v, 1);
+            let stack = if aux { &mut state.aux } else { &mut state.data };
+            stack[at] = v.clone();
+            return v;
+        }
         v
     }
 
@@ -721,8 +772,58 @@ impl Lower<'_> {
                     .iter_mut()
                     .chain(state.aux.iter_mut())
                     .for_each(learn);
+                for h in &mut state.ledger {
+                    if h.payload == payload {
+                        h.kind = Kind::Known(kind);
+                    }
+                }
             }
             Val::Input { .. } => unreachable!("operands are held"),
+        }
+    }
+
+    /// Makes the handles held to each counted value equal its entries on the stacks plus its
+    /// occurrences in `pinned` (operands being used): first adding the missing handles, then
+    /// dropping the extra ones, so that no object is freed while a value borrowed from it (a
+    /// tuple's slot) still waits for its own handle.
+    fn settle(&mut self, state: &mut State, pinned: &[&Val]) {
+        let wanted: Vec<u32> = state
+            .ledger
+            .iter()
+            .map(|h| {
+                let refers = |v: &Val| {
+                    matches!(v, Val::Held { payload, counted: true, .. } if *payload == h.payload)
+                };
+                let on_stacks = state.data.iter().chain(&state.aux).filter(|v| refers(v));
+                let pinned = pinned.iter().filter(|v| refers(v));
+                (on_stacks.count() + pinned.count()) as u32
+            })
+            .collect();
+        let ledger = state.ledger.clone();
+        for (h, &want) in ledger.iter().zip(&wanted) {
+            for _ in h.handles..want {
+                self.clone_handle(&Self::counted(h));
+            }
+        }
+        for (h, &want) in ledger.iter().zip(&wanted) {
+            for _ in want..h.handles {
+                self.drop_handle(&Self::counted(h));
+            }
+        }
+        for (h, want) in state.ledger.iter_mut().zip(wanted) {
+            h.handles = want;
+        }
+        state.ledger.retain(|h| h.handles > 0);
+    }
+
+    /// The counted value a ledger entry is about.
+    fn counted(h: &Holding) -> Val {
+        Val::Held {
+            kind: h.kind,
+            payload: h.payload,
+            counted: true,
+            home: None,
+            constant: None,
         }
     }
 
@@ -886,18 +987,16 @@ impl Lower<'_> {
         let pre = state.clone();
         if let Some(immediate) = &step.push {
             let v = self.constant(immediate);
-            self.clone_handle(&v);
+            state.hold(&v, 0);
             state.data.push(v);
         }
         match step.inst {
             Inst::Nop | Inst::Jump(_) => {}
             Inst::Pop => {
-                let v = self.pop(state, false);
-                self.drop_handle(&v);
+                self.pop(state, false);
             }
             Inst::Dup(depth) => {
                 let v = self.peek(state, false, depth.into());
-                self.clone_handle(&v);
                 let copy = match v {
                     Val::Held {
                         kind,
@@ -943,7 +1042,8 @@ impl Lower<'_> {
                     home: None,
                     constant: None,
                 };
-                self.clone_handle(&v);
+                // Borrowed: the region never changes the register or the static value.
+                state.hold(&v, 0);
                 state.data.push(v);
             }
             Inst::Unary(op) => self.unary(op, step, &pre, state),
@@ -952,15 +1052,14 @@ impl Lower<'_> {
                 let mut t = self.pop(state, false);
                 self.expect_kind(&mut t, value::TUPLE, &pre, step, state);
                 let slot = self.slot(&t, i, &pre, step);
-                self.clone_handle(&slot);
-                self.drop_handle(&t);
+                state.hold(&slot, 0);
                 state.data.push(slot);
             }
             Inst::XgetAt(i) => {
                 let mut t = self.peek(state, true, 0);
                 self.expect_kind(&mut t, value::TUPLE, &pre, step, state);
                 let slot = self.slot(&t, i, &pre, step);
-                self.clone_handle(&slot);
+                state.hold(&slot, 0);
                 state.data.push(slot);
             }
             Inst::TsetAt(i) => {
@@ -968,7 +1067,7 @@ impl Lower<'_> {
                 let v = self.pop(state, false);
                 self.expect_kind(&mut t, value::TUPLE, &pre, step, state);
                 self.check_slot(&t, i, &pre, step);
-                let updated = self.set(&t, Index::Known(i), v);
+                let updated = self.set(&t, Index::Known(i), v, state);
                 state.data.push(updated);
             }
             Inst::XsetAt(i) => {
@@ -976,7 +1075,7 @@ impl Lower<'_> {
                 let mut t = self.pop(state, true);
                 self.expect_kind(&mut t, value::TUPLE, &pre, step, state);
                 self.check_slot(&t, i, &pre, step);
-                let updated = self.set(&t, Index::Known(i), v);
+                let updated = self.set(&t, Index::Known(i), v, state);
                 state.aux.push(updated);
             }
             Inst::Cjump(_) => {
@@ -1008,8 +1107,7 @@ impl Lower<'_> {
                 self.expect_kind(&mut index, value::SMALL_INT, &pre, step, state);
                 let i = Self::payload(&index);
                 let slot = self.slot_at(&t, i, &pre, step);
-                self.clone_handle(&slot);
-                self.drop_handle(&t);
+                state.hold(&slot, 0);
                 state.data.push(slot);
             }
             Inst::Xget => {
@@ -1019,7 +1117,7 @@ impl Lower<'_> {
                 self.expect_kind(&mut index, value::SMALL_INT, &pre, step, state);
                 let i = Self::payload(&index);
                 let slot = self.slot_at(&t, i, &pre, step);
-                self.clone_handle(&slot);
+                state.hold(&slot, 0);
                 state.data.push(slot);
             }
             Inst::Tset => {
@@ -1030,7 +1128,7 @@ impl Lower<'_> {
                 self.expect_kind(&mut index, value::SMALL_INT, &pre, step, state);
                 let i = Self::payload(&index);
                 self.check_index(&t, i, &pre, step);
-                let updated = self.set(&t, Index::Dynamic(i), v);
+                let updated = self.set(&t, Index::Dynamic(i), v, state);
                 state.data.push(updated);
             }
             Inst::Xset => {
@@ -1041,7 +1139,7 @@ impl Lower<'_> {
                 self.expect_kind(&mut index, value::SMALL_INT, &pre, step, state);
                 let i = Self::payload(&index);
                 self.check_index(&t, i, &pre, step);
-                let updated = self.set(&t, Index::Dynamic(i), v);
+                let updated = self.set(&t, Index::Dynamic(i), v, state);
                 state.aux.push(updated);
             }
             Inst::Tlen => {
@@ -1051,14 +1149,12 @@ impl Lower<'_> {
                     .b
                     .ins()
                     .uload32(flags(), Self::payload(&t), node::LEN_OFFSET as i32);
-                self.drop_handle(&t);
                 let v = self.small(len);
                 state.data.push(v);
             }
             Inst::Type => {
                 let v = self.pop(state, false);
                 let code = self.type_code(&v);
-                self.drop_handle(&v);
                 let code = self.small(code);
                 state.data.push(code);
             }
@@ -1185,8 +1281,12 @@ impl Lower<'_> {
 
     /// Tuple `t` (a handle the region owns) with slot `i` (in range) set to `v` (also owned):
     /// in place when the tuple is unique and unhashed, else through the helper.
-    fn set(&mut self, t: &Val, i: Index, v: Val) -> Val {
-        let v = self.held(v);
+    fn set(&mut self, t: &Val, i: Index, v: Val, state: &mut State) -> Val {
+        // Counts must be true for the uniqueness test, and the old slot dropped below may be
+        // what a borrowed value on the stacks points to.
+        self.settle(state, &[t, &v]);
+        state.release(t);
+        state.release(&v);
         let var: Variable = self.b.declare_var(types::I64);
         let tuple = Self::payload(t);
         let (kind, payload) = match v {
@@ -1237,13 +1337,15 @@ impl Lower<'_> {
         self.b.ins().jump(done, &[]);
         self.b.switch_to_block(done);
         let result = self.b.use_var(var);
-        Val::Held {
+        let updated = Val::Held {
             kind: Kind::Known(value::TUPLE),
             payload: result,
             counted: true,
             home: None,
             constant: None,
-        }
+        };
+        state.hold(&updated, 1);
+        updated
     }
 
     fn unary(&mut self, op: u8, step: &Step, pre: &State, state: &mut State) {
