@@ -124,13 +124,42 @@ impl RegionJit {
                 self.stats.calls += 1;
                 self.stats.native_steps += ran;
                 match code {
-                    DONE => continue,
+                    DONE => {}
                     GUARD => self.stats.guard_exits += 1,
                     SIDE => self.stats.side_exits += 1,
                     _ => unreachable!("region code returns DONE, GUARD or SIDE"),
                 }
                 if budget == 0 {
                     return Stop::StepLimit;
+                }
+                // Control left native code before an instruction it does not run (or at the
+                // entry of code not compiled yet): when a region starts right after that
+                // instruction (counting an arrival there), the interpreter runs just it.
+                if code != GUARD
+                    && let Pc::Loaded(at) = *machine.pc()
+                    && self.regions[at as usize].is_none()
+                    && let Some(next) = at
+                        .checked_add(1)
+                        .filter(|&n| (n as usize) < self.regions.len())
+                    && self.region_at(next).is_some()
+                {
+                    let one = Limits {
+                        max_steps: Some(1),
+                        ..*limits
+                    };
+                    let before = machine.outputs().steps;
+                    if let Some(stop) = machine.run_segment(&one, first, |_| false)
+                        && stop != Stop::StepLimit
+                    {
+                        return stop;
+                    }
+                    let ran = machine.outputs().steps - before;
+                    budget -= ran;
+                    first &= ran == 0;
+                    continue;
+                }
+                if code == DONE {
+                    continue;
                 }
             }
             let before = machine.outputs().steps;
