@@ -39,12 +39,24 @@ pub const SIDE: u32 = 2;
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct Ctx {
-    /// Steps the run may still take.
-    pub budget: u64,
+    /// The machine's step count at which the run must stop (its steps since the program
+    /// started, plus the run's budget): regions chained one into another all check it.
+    pub step_limit: u64,
     /// The most gas used the machine may reach (see [`avm_interp::GasBound`]), low half.
     pub ceiling_lo: u64,
     /// High half of the ceiling.
     pub ceiling_hi: u64,
+}
+
+/// How a region goes on into the next one: the per-instruction table of compiled regions
+/// (the address of a slot per loaded pc, each a function pointer or null) and the region
+/// signature (the `tail` calling convention, so that going on is a jump, not a deeper call).
+#[derive(Clone, Copy, Debug)]
+pub struct Chain {
+    /// The table's address.
+    pub table: u64,
+    /// The region signature, imported into the function being built.
+    pub signature: ir::SigRef,
 }
 
 /// The signature of a region function.
@@ -269,6 +281,7 @@ pub fn translate(
     context: &mut FunctionBuilderContext,
     config: TargetFrontendConfig,
     helpers: &Helpers,
+    chain: Chain,
 ) {
     let needs = needs(region);
     let mut b = FunctionBuilder::new(func, context);
@@ -288,6 +301,8 @@ pub fn translate(
         branch: None,
         dynamic: None,
         tail: None,
+        chain,
+        ctx,
     };
     let fail = lower.guard(ctx, &needs);
     let state = State {
@@ -326,6 +341,9 @@ struct Lower<'a> {
     dynamic: Option<(Val, State, Step)>,
     /// The block every exit ends in, once made.
     tail: Option<ir::Block>,
+    chain: Chain,
+    /// The run's context.
+    ctx: ir::Value,
 }
 
 fn flags() -> MemFlagsData {
@@ -372,7 +390,9 @@ impl Lower<'_> {
             this.b.ins().brif(bad, fail, &[], next, &[]);
             this.b.switch_to_block(next);
         };
-        let budget = self.load(ctx, std::mem::offset_of!(Ctx, budget));
+        let limit = self.load(ctx, std::mem::offset_of!(Ctx, step_limit));
+        let steps = self.load(self.m, machine::STEPS);
+        let budget = self.b.ins().isub(limit, steps);
         let short = self
             .b
             .ins()
@@ -594,6 +614,26 @@ impl Lower<'_> {
         self.b
             .ins()
             .store(flags(), pc, self.m, machine::PC_INDEX as i32);
+        // Going on at a pc where a region starts: into it (its guard checks all again).
+        let done = self.b.ins().icmp_imm_u(IntCC::Equal, code, i64::from(DONE));
+        let chain = self.b.create_block();
+        let back = self.b.create_block();
+        self.b.ins().brif(done, chain, &[], back, &[]);
+        self.b.switch_to_block(chain);
+        let index = self.b.ins().uextend(types::I64, pc);
+        let offset = self.b.ins().imul_imm_u(index, 8);
+        let table = self.iconst(self.chain.table);
+        let slot = self.b.ins().iadd(table, offset);
+        let next = self.load(slot, 0);
+        let none = self.b.ins().icmp_imm_u(IntCC::Equal, next, 0);
+        let call = self.b.create_block();
+        self.b.ins().brif(none, back, &[], call, &[]);
+        self.b.switch_to_block(call);
+        let (m, ctx) = (self.m, self.ctx);
+        self.b
+            .ins()
+            .return_call_indirect(self.chain.signature, next, &[m, ctx]);
+        self.b.switch_to_block(back);
         self.b.ins().return_(&[code]);
         self.b.switch_to_block(here);
         self.tail = Some(tail);

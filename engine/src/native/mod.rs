@@ -47,8 +47,9 @@ const DECIDED: u32 = u32::MAX;
 pub struct RegionJit {
     program: Arc<Program>,
     module: RegionModule,
-    /// The compiled region entered at each pc.
-    regions: Vec<Option<RegionFn>>,
+    /// The compiled region entered at each pc (null: none). Region code reads it to go on
+    /// into the next region; its address stays put.
+    table: Box<[u64]>,
     /// Arrivals at each pc by a control transfer, until [`DECIDED`].
     arrivals: Vec<u32>,
     /// Whether the interpreter hands control back at each pc (a region starts there).
@@ -74,7 +75,7 @@ impl RegionJit {
         Ok(RegionJit {
             program,
             module: RegionModule::new()?,
-            regions: vec![None; slots],
+            table: vec![0; slots].into_boxed_slice(),
             arrivals: vec![0; slots],
             handback: vec![false; slots],
             threshold,
@@ -110,14 +111,16 @@ impl RegionJit {
             {
                 let before = machine.outputs().steps;
                 let ctx = Ctx {
-                    budget,
+                    step_limit: before + budget,
                     ceiling_lo: ceiling as u64,
                     ceiling_hi: (ceiling >> 64) as u64,
                 };
+                let entry = self.module.entry();
                 // SAFETY: `region` was compiled for this JIT's program, which `machine` runs
-                // (asserted above), from a pc it is at; the machine is not otherwise borrowed
-                // during the call, and the module that holds the code lives in `self`.
-                let code = unsafe { region(machine, &ctx) };
+                // (asserted above), from a pc it is at, and so were the regions of the table
+                // it goes on into; the machine is not otherwise borrowed during the call, and
+                // the module that holds the code and the table live in `self`.
+                let code = unsafe { entry(machine, &ctx, region) };
                 let ran = machine.outputs().steps - before;
                 budget -= ran;
                 first &= ran == 0;
@@ -131,32 +134,6 @@ impl RegionJit {
                 }
                 if budget == 0 {
                     return Stop::StepLimit;
-                }
-                // Control left native code before an instruction it does not run (or at the
-                // entry of code not compiled yet): when a region starts right after that
-                // instruction (counting an arrival there), the interpreter runs just it.
-                if code != GUARD
-                    && let Pc::Loaded(at) = *machine.pc()
-                    && self.regions[at as usize].is_none()
-                    && let Some(next) = at
-                        .checked_add(1)
-                        .filter(|&n| (n as usize) < self.regions.len())
-                    && self.region_at(next).is_some()
-                {
-                    let one = Limits {
-                        max_steps: Some(1),
-                        ..*limits
-                    };
-                    let before = machine.outputs().steps;
-                    if let Some(stop) = machine.run_segment(&one, first, |_| false)
-                        && stop != Stop::StepLimit
-                    {
-                        return stop;
-                    }
-                    let ran = machine.outputs().steps - before;
-                    budget -= ran;
-                    first &= ran == 0;
-                    continue;
                 }
                 if code == DONE {
                     continue;
@@ -193,8 +170,8 @@ impl RegionJit {
     /// The compiled region at `pc`, compiling it if control has arrived often enough.
     fn region_at(&mut self, pc: u32) -> Option<RegionFn> {
         let index = pc as usize;
-        if let Some(region) = self.regions[index] {
-            return Some(region);
+        if self.table[index] != 0 {
+            return Some(self.table[index] as RegionFn);
         }
         let arrivals = &mut self.arrivals[index];
         if *arrivals == DECIDED {
@@ -213,11 +190,11 @@ impl RegionJit {
         if region.is_empty() {
             return None;
         }
-        let compiled = self.module.compile(&region).ok()?;
+        let compiled = self.module.compile(&region, self.table.as_ptr()).ok()?;
         self.stats.compile_time += start.elapsed();
         self.stats.regions += 1;
         self.stats.compiled_instructions += region.len() as u64;
-        self.regions[index] = Some(compiled);
+        self.table[index] = compiled as u64;
         self.handback[index] = true;
         Some(compiled)
     }

@@ -1,19 +1,25 @@
 //! Compiles regions into executable memory (one Cranelift JIT module per program).
 
-use cranelift_codegen::ir::{AbiParam, Signature, types};
+use cranelift_codegen::ir::{AbiParam, InstBuilder, Signature, types};
+use cranelift_codegen::isa::CallConv;
 use cranelift_codegen::settings::{self, Configurable};
-use cranelift_frontend::FunctionBuilderContext;
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{FuncId, Linkage, Module, default_libcall_names};
 
 use super::helpers;
-use super::lower::{Ctx, Helpers, signature, translate};
+use super::lower::{Chain, Ctx, Helpers, signature, translate};
 use super::region::Region;
 use avm_interp::Machine;
 
-/// A compiled region: runs the machine from the region's entry, returns a code of
+/// A compiled region's entry (a function of the `tail` calling convention, entered from Rust
+/// through [`Entry`]).
+pub type RegionFn = *const u8;
+
+/// Runs the region at `region` (and the ones it goes on into), returning a code of
 /// [`super::lower`] (`DONE`, `GUARD` or `SIDE`).
-pub type RegionFn = unsafe extern "C" fn(machine: *mut Machine, ctx: *const Ctx) -> u32;
+pub type Entry =
+    unsafe extern "C" fn(machine: *mut Machine, ctx: *const Ctx, region: RegionFn) -> u32;
 
 /// The helpers: symbol, address, parameters (all 64-bit words) and whether one word returns.
 const HELPERS: [(&str, *const u8, usize, bool); 6] = [
@@ -43,6 +49,7 @@ const HELPERS: [(&str, *const u8, usize, bool); 6] = [
 /// Owns the executable memory of the regions it compiled.
 pub struct RegionModule {
     module: Option<JITModule>,
+    entry: Entry,
     context: cranelift_codegen::Context,
     builder_context: FunctionBuilderContext,
     helpers: Vec<FuncId>,
@@ -72,6 +79,8 @@ impl RegionModule {
         set(&mut flags, "opt_level", "none")?;
         set(&mut flags, "regalloc_algorithm", "single_pass")?;
         set(&mut flags, "enable_verifier", "false")?;
+        // Cranelift's tail calls (regions going on into regions) need frame pointers.
+        set(&mut flags, "preserve_frame_pointers", "true")?;
         set(&mut flags, "use_colocated_libcalls", "false")?;
         set(&mut flags, "is_pic", "false")?;
         let isa = cranelift_native::builder()
@@ -97,21 +106,30 @@ impl RegionModule {
                 .map_err(|e| e.to_string())?;
             helpers.push(id);
         }
+        let mut context = module.make_context();
+        let mut builder_context = FunctionBuilderContext::new();
+        let entry = entry_trampoline(&mut module, &mut context, &mut builder_context)?;
         Ok(RegionModule {
-            context: module.make_context(),
+            context,
             module: Some(module),
-            builder_context: FunctionBuilderContext::new(),
+            entry,
+            builder_context,
             helpers,
             compiled: 0,
         })
     }
 
-    /// Compiles `region` and returns its entry point.
-    pub fn compile(&mut self, region: &Region) -> Result<RegionFn, String> {
+    /// The function through which Rust enters a region.
+    pub fn entry(&self) -> Entry {
+        self.entry
+    }
+
+    /// Compiles `region`, which goes on into the regions of `table` (one slot per loaded pc,
+    /// a region's entry or null, alive as long as this module), and returns its entry point.
+    pub fn compile(&mut self, region: &Region, table: *const u64) -> Result<RegionFn, String> {
         let module = self.module.as_mut().expect("present until drop");
-        let call_conv = module.isa().default_call_conv();
         let pointer = module.target_config().pointer_type();
-        let sig = signature(pointer, call_conv);
+        let sig = signature(pointer, CallConv::Tail);
         let name = format!("region{}_{}", region.entry, self.compiled);
         let id = module
             .declare_function(&name, Linkage::Local, &sig)
@@ -126,6 +144,13 @@ impl RegionModule {
             count_overflow: import(self.helpers[4]),
             resolve_jump: import(self.helpers[5]),
         };
+        let chain = Chain {
+            table: table as u64,
+            signature: self
+                .context
+                .func
+                .import_signature(signature(pointer, CallConv::Tail)),
+        };
         let config = module.target_config();
         translate(
             region,
@@ -133,6 +158,7 @@ impl RegionModule {
             &mut self.builder_context,
             config,
             &helpers,
+            chain,
         );
         module
             .define_function(id, &mut self.context)
@@ -140,13 +166,49 @@ impl RegionModule {
         module.clear_context(&mut self.context);
         module.finalize_definitions().map_err(|e| e.to_string())?;
         self.compiled += 1;
-        let code = module.get_finalized_function(id);
-        // SAFETY: `code` is the entry of a function this module just finalized with the
-        // signature `signature()` builds, which is `RegionFn`'s ABI (two pointers in, a `u32`
-        // out, the platform's default calling convention); the memory stays mapped as long
-        // as this module, which outlives every call (the JIT that holds the pointer owns it).
-        Ok(unsafe { std::mem::transmute::<*const u8, RegionFn>(code) })
+        Ok(module.get_finalized_function(id))
     }
+}
+
+/// Compiles the function through which Rust (the platform's calling convention) calls a
+/// region (the `tail` convention): `entry(machine, ctx, region)` returns what the region does.
+fn entry_trampoline(
+    module: &mut JITModule,
+    context: &mut cranelift_codegen::Context,
+    builder_context: &mut FunctionBuilderContext,
+) -> Result<Entry, String> {
+    let pointer = module.target_config().pointer_type();
+    let mut sig = signature(pointer, module.isa().default_call_conv());
+    sig.params.push(AbiParam::new(pointer));
+    let id = module
+        .declare_function("avm_enter_region", Linkage::Local, &sig)
+        .map_err(|e| e.to_string())?;
+    context.func.signature = sig;
+    let region_sig = context
+        .func
+        .import_signature(signature(pointer, CallConv::Tail));
+    let mut b = FunctionBuilder::new(&mut context.func, builder_context);
+    let block = b.create_block();
+    b.append_block_params_for_function_params(block);
+    b.switch_to_block(block);
+    b.seal_block(block);
+    let params = b.block_params(block).to_vec();
+    let call = b
+        .ins()
+        .call_indirect(region_sig, params[2], &[params[0], params[1]]);
+    let code = b.inst_results(call)[0];
+    b.ins().return_(&[code]);
+    b.finalize(module.target_config());
+    module
+        .define_function(id, context)
+        .map_err(|e| format!("{e:?}"))?;
+    module.clear_context(context);
+    module.finalize_definitions().map_err(|e| e.to_string())?;
+    let code = module.get_finalized_function(id);
+    // SAFETY: `code` is the entry of the function just finalized with `Entry`'s signature
+    // (three pointers in, a `u32` out, the platform's calling convention); it lives as long
+    // as the module, which outlives every call through it (the JIT owns both).
+    Ok(unsafe { std::mem::transmute::<*const u8, Entry>(code) })
 }
 
 impl Drop for RegionModule {
