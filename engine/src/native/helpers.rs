@@ -8,7 +8,7 @@
 //! words and dropping or keeping it is what the interpreter would do with that handle.
 #![allow(unsafe_code)]
 
-use avm_interp::Machine;
+use avm_interp::{Limits, Machine, Pc, Status};
 use avm_runtime::Value;
 
 /// The handle whose words are `kind` and `payload`.
@@ -103,6 +103,27 @@ pub unsafe extern "C" fn resolve_jump(machine: *const Machine, payload: u64) -> 
             .map_or(u64::MAX, |pc| pc as u64),
         _ => unreachable!("region code checked the kind"),
     }
+}
+
+/// Runs the instruction at the machine's pc (a loaded, plain one) in the interpreter; returns 0
+/// when control goes on to the next instruction, 1 when it went elsewhere (an error).
+///
+/// # Safety
+/// `machine` points to a machine nothing else borrows during the call, written back whole.
+pub unsafe extern "C" fn interpret_step(machine: *mut Machine) -> u64 {
+    // SAFETY: region code passes the machine it runs, with nothing of it held in registers
+    // that the interpreter could change (it wrote everything back first).
+    let machine = unsafe { &mut *machine };
+    let Pc::Loaded(at) = *machine.pc() else {
+        unreachable!("region code runs at loaded pcs")
+    };
+    machine.step(&Limits {
+        max_steps: Some(1),
+        ..Limits::default()
+    });
+    let went_on = machine.status() == Status::Running
+        && matches!(machine.pc(), Pc::Loaded(to) if *to == at + 1);
+    u64::from(!went_on)
 }
 
 /// Makes room for `data` more values on the data stack and `aux` more on the aux stack.

@@ -83,6 +83,8 @@ pub struct Helpers {
     pub count_overflow: FuncRef,
     /// The loaded pc of a codepoint, or `u64::MAX`.
     pub resolve_jump: FuncRef,
+    /// Runs the instruction at the machine's pc in the interpreter.
+    pub interpret_step: FuncRef,
 }
 
 /// What a region needs from the machine, over all its paths.
@@ -102,9 +104,9 @@ pub struct Needs {
     pub gas: u64,
 }
 
-/// Values pushed and popped by one step: (data pops, data pushes, aux pops, aux pushes), the
-/// immediate it pushes first counted as a push.
-fn effect(step: &Step) -> (usize, usize, usize, usize) {
+/// What one step does to the stacks: (whether it pushes its immediate first, data pops, data
+/// pushes, aux pops, aux pushes).
+fn effect(step: &Step) -> (bool, usize, usize, usize, usize) {
     let (pops, pushes, aux_pops, aux_pushes) = match step.inst {
         Inst::Nop | Inst::Jump(_) => (0, 0, 0, 0),
         Inst::Pop => (1, 0, 0, 0),
@@ -127,9 +129,14 @@ fn effect(step: &Step) -> (usize, usize, usize, usize) {
         Inst::Tlen | Inst::Type => (1, 1, 0, 0),
         Inst::JumpDynamic => (1, 0, 0, 0),
         Inst::CjumpDynamic => (2, 0, 0, 0),
+        Inst::Interpret { opcode, immediate } => {
+            let info = opcode::info(opcode).expect("a plain instruction is valid");
+            let (pops, pushes) = (usize::from(info.pops), usize::from(info.pushes));
+            let (aux_pops, aux_pushes) = (usize::from(info.aux_pops), usize::from(info.aux_pushes));
+            return (immediate, pops, pushes, aux_pops, aux_pushes);
+        }
     };
-    let first = usize::from(step.push.is_some());
-    (pops, pushes + first, aux_pops, aux_pushes)
+    (step.push.is_some(), pops, pushes, aux_pops, aux_pushes)
 }
 
 /// The needs of `region`'s paths.
@@ -144,12 +151,12 @@ pub fn needs(region: &Region) -> Needs {
     fn walk(region: &Region, index: usize, mut at: Path, needs: &mut Needs) {
         let block = &region.blocks[index];
         for step in &block.steps {
-            let (pops, pushes, aux_pops, aux_pushes) = effect(step);
-            let first = isize::from(step.push.is_some());
+            let (first, pops, pushes, aux_pops, aux_pushes) = effect(step);
+            let first = isize::from(first);
             // The immediate goes on first; then the instruction's operands are taken.
             let low = at.height + first - pops as isize;
             needs.data = needs.data.max((-low).max(0) as usize);
-            at.height += pushes as isize - pops as isize;
+            at.height += first + pushes as isize - pops as isize;
             needs.data_growth = needs.data_growth.max(at.height.max(0) as usize);
             needs.data_growth = needs.data_growth.max((low + pops as isize).max(0) as usize);
             let aux_low = at.aux_height - aux_pops as isize;
@@ -293,8 +300,8 @@ pub fn translate(
     let mut lower = Lower {
         b,
         m,
-        data_base: m,
-        aux_base: m,
+        data_base: Variable::from_u32(0),
+        aux_base: Variable::from_u32(0),
         data_floor: m,
         aux_floor: m,
         helpers,
@@ -328,8 +335,8 @@ struct Lower<'a> {
     /// The machine.
     m: ir::Value,
     /// The address of the data stack's base slot (the first the region may change).
-    data_base: ir::Value,
-    aux_base: ir::Value,
+    data_base: Variable,
+    aux_base: Variable,
     /// The stack lengths at the base.
     data_floor: ir::Value,
     aux_floor: ir::Value,
@@ -476,8 +483,12 @@ impl Lower<'_> {
         let aux_ptr = self.load(self.m, machine::AUX + stack::PTR_OFFSET);
         let data_off = self.b.ins().imul_imm_u(data_floor, value::SIZE as i64);
         let aux_off = self.b.ins().imul_imm_u(aux_floor, value::SIZE as i64);
-        self.data_base = self.b.ins().iadd(data_ptr, data_off);
-        self.aux_base = self.b.ins().iadd(aux_ptr, aux_off);
+        let data_base = self.b.ins().iadd(data_ptr, data_off);
+        let aux_base = self.b.ins().iadd(aux_ptr, aux_off);
+        self.data_base = self.b.declare_var(types::I64);
+        self.aux_base = self.b.declare_var(types::I64);
+        self.b.def_var(self.data_base, data_base);
+        self.b.def_var(self.aux_base, aux_base);
         self.data_floor = data_floor;
         self.aux_floor = aux_floor;
         fail
@@ -536,6 +547,18 @@ impl Lower<'_> {
     /// Writes `state` back to the machine, with the pc at loaded instruction `pc` (an `i32`),
     /// and returns `code`.
     fn leave(&mut self, state: &State, pc: ir::Value, code: u32) {
+        let (data_len, aux_len) = self.write_back(state);
+        let steps = self.iconst(state.steps);
+        let gas = self.iconst(state.gas);
+        let code = self.b.ins().iconst(types::I32, i64::from(code));
+        let tail = self.tail();
+        let args = [data_len, aux_len, steps, gas, pc, code].map(BlockArg::Value);
+        self.b.ins().jump(tail, &args);
+    }
+
+    /// Settles the counts of `state` and writes its values back to the machine's stacks;
+    /// returns the stack lengths they make (not yet stored).
+    fn write_back(&mut self, state: &State) -> (ir::Value, ir::Value) {
         let mut state = state.clone();
         self.settle(&mut state, &[]);
         let state = &state;
@@ -550,15 +573,17 @@ impl Lower<'_> {
         for (i, words) in data.into_iter().enumerate() {
             if let Some((kind, payload)) = words {
                 let at = i * value::SIZE;
-                self.store(kind, self.data_base, at + value::KIND_OFFSET);
-                self.store(payload, self.data_base, at + value::PAYLOAD_OFFSET);
+                let base = self.b.use_var(self.data_base);
+                self.store(kind, base, at + value::KIND_OFFSET);
+                self.store(payload, base, at + value::PAYLOAD_OFFSET);
             }
         }
         for (i, words) in aux.into_iter().enumerate() {
             if let Some((kind, payload)) = words {
                 let at = i * value::SIZE;
-                self.store(kind, self.aux_base, at + value::KIND_OFFSET);
-                self.store(payload, self.aux_base, at + value::PAYLOAD_OFFSET);
+                let base = self.b.use_var(self.aux_base);
+                self.store(kind, base, at + value::KIND_OFFSET);
+                self.store(payload, base, at + value::PAYLOAD_OFFSET);
             }
         }
         let data_len = self
@@ -569,12 +594,54 @@ impl Lower<'_> {
             .b
             .ins()
             .iadd_imm_s(self.aux_floor, state.aux.len() as i64);
+        (data_len, aux_len)
+    }
+
+    /// Has the interpreter run `step` on the machine written back, then goes on natively after
+    /// it with every stack value read from memory again; if control went elsewhere (the
+    /// instruction raised an error), returns [`DONE`] from there.
+    fn interpret(&mut self, step: &Step, state: &mut State) {
+        let (data_len, aux_len) = self.write_back(state);
+        self.store(data_len, self.m, machine::STACK + stack::LEN_OFFSET);
+        self.store(aux_len, self.m, machine::AUX + stack::LEN_OFFSET);
         let steps = self.iconst(state.steps);
         let gas = self.iconst(state.gas);
-        let code = self.b.ins().iconst(types::I32, i64::from(code));
-        let tail = self.tail();
-        let args = [data_len, aux_len, steps, gas, pc, code].map(BlockArg::Value);
-        self.b.ins().jump(tail, &args);
+        self.account(steps, gas);
+        let pc = self.b.ins().iconst(types::I32, i64::from(step.pc));
+        self.b
+            .ins()
+            .store(flags(), pc, self.m, machine::PC_INDEX as i32);
+        let m = self.m;
+        let call = self.b.ins().call(self.helpers.interpret_step, &[m]);
+        let left = self.b.inst_results(call)[0];
+        let next = self.branch_off(left);
+        let done = self.b.ins().iconst(types::I32, i64::from(DONE));
+        self.b.ins().return_(&[done]);
+        self.b.switch_to_block(next);
+        // The interpreter may have moved the stacks' buffers; their floors stay where they are.
+        for (offset, floor, var) in [
+            (machine::STACK, self.data_floor, self.data_base),
+            (machine::AUX, self.aux_floor, self.aux_base),
+        ] {
+            let ptr = self.load(self.m, offset + stack::PTR_OFFSET);
+            let at = self.b.ins().imul_imm_u(floor, value::SIZE as i64);
+            let base = self.b.ins().iadd(ptr, at);
+            self.b.def_var(var, base);
+        }
+        let (first, pops, pushes, aux_pops, aux_pushes) = effect(step);
+        let data = state.data.len() + usize::from(first) + pushes - pops;
+        let aux = state.aux.len() + aux_pushes - aux_pops;
+        *state = State {
+            data: (0..data)
+                .map(|index| Val::Input { aux: false, index })
+                .collect(),
+            aux: (0..aux)
+                .map(|index| Val::Input { aux: true, index })
+                .collect(),
+            steps: 0,
+            gas: 0,
+            ledger: Vec::new(),
+        };
     }
 
     /// The block every exit ends in (made on first use): it takes the stack lengths, the
@@ -701,7 +768,9 @@ impl Lower<'_> {
 
     /// The words of entry value `index` of a stack (memory is unchanged until control leaves).
     fn read_input(&mut self, aux: bool, index: usize) -> (ir::Value, ir::Value) {
-        let base = if aux { self.aux_base } else { self.data_base };
+        let base = self
+            .b
+            .use_var(if aux { self.aux_base } else { self.data_base });
         let at = index * value::SIZE;
         (
             self.load(base, at + value::KIND_OFFSET),
@@ -1024,6 +1093,10 @@ impl Lower<'_> {
 
     /// One instruction.
     fn step(&mut self, step: &Step, state: &mut State) {
+        if let Inst::Interpret { .. } = step.inst {
+            // The interpreter counts its step and gas.
+            return self.interpret(step, state);
+        }
         let pre = state.clone();
         if let Some(immediate) = &step.push {
             let v = self.constant(immediate);
@@ -1031,6 +1104,7 @@ impl Lower<'_> {
             state.data.push(v);
         }
         match step.inst {
+            Inst::Interpret { .. } => unreachable!("run by the interpreter above"),
             Inst::Nop | Inst::Jump(_) => {}
             Inst::Pop => {
                 self.pop(state, false);

@@ -22,7 +22,7 @@ pub type Entry =
     unsafe extern "C" fn(machine: *mut Machine, ctx: *const Ctx, region: RegionFn) -> u32;
 
 /// The helpers: symbol, address, parameters (all 64-bit words) and whether one word returns.
-const HELPERS: [(&str, *const u8, usize, bool); 6] = [
+const HELPERS: [(&str, *const u8, usize, bool); 7] = [
     ("avm_drop_value", helpers::drop_value as *const u8, 2, false),
     (
         "avm_clone_value",
@@ -42,6 +42,12 @@ const HELPERS: [(&str, *const u8, usize, bool); 6] = [
         "avm_resolve_jump",
         helpers::resolve_jump as *const u8,
         2,
+        true,
+    ),
+    (
+        "avm_interpret_step",
+        helpers::interpret_step as *const u8,
+        1,
         true,
     ),
 ];
@@ -143,6 +149,7 @@ impl RegionModule {
             reserve: import(self.helpers[3]),
             count_overflow: import(self.helpers[4]),
             resolve_jump: import(self.helpers[5]),
+            interpret_step: import(self.helpers[6]),
         };
         let chain = Chain {
             table: table as u64,

@@ -65,6 +65,14 @@ pub enum Inst {
     JumpDynamic,
     /// `cjump` to the codepoint on the stack.
     CjumpDynamic,
+    /// Any other plain instruction (it never jumps, blocks or reads the pc or the gas): the
+    /// interpreter runs it on the machine written back, and native code goes on after it.
+    Interpret {
+        /// Its opcode.
+        opcode: u8,
+        /// Whether it has an immediate (which the interpreter pushes).
+        immediate: bool,
+    },
 }
 
 impl Inst {
@@ -206,6 +214,15 @@ pub fn decode(program: &Program, pc: u32) -> Option<Step> {
                 | opcode::XOR
                 | opcode::SHL
                 | opcode::SHR) => Inst::Binary(op),
+                opcode if info.flags == Flags::NONE => {
+                    let immediate = immediate.is_some();
+                    return Some(Step {
+                        pc,
+                        inst: Inst::Interpret { opcode, immediate },
+                        push: None,
+                        gas: info.gas,
+                    });
+                }
                 _ => return None,
             };
             let push = immediate.map(|v| Frozen::of(v).expect("a program's values are immortal"));
@@ -361,7 +378,7 @@ mod tests {
 
     #[test]
     fn unsupported_instructions_end_a_block() {
-        let r = region("push 1\npush 2\nmulmod\nhalt");
+        let r = region("push 1\npush 2\ninbox\nhalt");
         assert_eq!(r.blocks[0].steps.len(), 2);
         assert_eq!(r.blocks[0].end, End::Goto(Target::Exit(2)));
         assert!(region("halt").is_empty());
