@@ -4,6 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use avm_engine::native::RegionJit;
 use avm_engine::{CompileMode, ExitCounts, Jit, JitOptions};
 pub use avm_interp::Observed;
 use avm_interp::{Limits, Machine};
@@ -20,6 +21,9 @@ pub enum Engine {
     /// The JIT at this threshold, compiling inline (so which blocks run natively is
     /// deterministic and a finding reproduces).
     Jit(u32),
+    /// The region JIT (`avm_engine::native`, being built to replace the JIT) at this
+    /// threshold.
+    Regions(u32),
 }
 
 /// The JIT configurations every case runs under: everything compiled before it runs, and a
@@ -116,6 +120,10 @@ fn run_with_stats(
     let program = Arc::clone(machine.program());
     let (stop, stats) = match engine {
         Engine::Interp => (machine.run(limits), None),
+        Engine::Regions(threshold) => {
+            let mut jit = RegionJit::new(program, threshold).expect("the host supports cranelift");
+            (jit.run(&mut machine, limits), None)
+        }
         Engine::Jit(threshold) => {
             let options = JitOptions {
                 threshold,
@@ -143,8 +151,10 @@ fn compare(program: &Arc<Program>, case: &Case) -> Result<Agreement, Box<Finding
         steps: expected.steps,
         ..Agreement::default()
     };
-    for threshold in JIT_THRESHOLDS {
-        let engine = Engine::Jit(threshold);
+    let engines = JIT_THRESHOLDS
+        .into_iter()
+        .flat_map(|threshold| [Engine::Jit(threshold), Engine::Regions(threshold)]);
+    for engine in engines {
         let (actual, stats) = run(program, &case.inbox, &case.limits, engine);
         if actual != expected {
             return Err(Box::new(Finding {
@@ -156,9 +166,10 @@ fn compare(program: &Arc<Program>, case: &Case) -> Result<Agreement, Box<Finding
                 actual,
             }));
         }
-        let stats = stats.expect("a JIT run has stats");
-        agreement.native_steps += stats.native_steps;
-        agreement.exits += stats.exits;
+        if let Some(stats) = stats {
+            agreement.native_steps += stats.native_steps;
+            agreement.exits += stats.exits;
+        }
     }
     Ok(agreement)
 }

@@ -268,12 +268,14 @@ pub fn arbos_inbox(prefix: &ArbosPrefix, data: &[u8]) -> Result<(), String> {
     };
     let expected = run(Engine::Interp);
     for threshold in oracle::JIT_THRESHOLDS {
-        let actual = run(Engine::Jit(threshold));
-        if actual != expected {
-            return Err(format!(
-                "ArbOS differs under threshold {threshold} on message {message:?}:\n\
-                 interpreter {expected:?}\njit {actual:?}"
-            ));
+        for engine in [Engine::Jit(threshold), Engine::Regions(threshold)] {
+            let actual = run(engine);
+            if actual != expected {
+                return Err(format!(
+                    "ArbOS differs under {engine:?} on message {message:?}:\n\
+                     interpreter {expected:?}\njit {actual:?}"
+                ));
+            }
         }
     }
     Ok(())
