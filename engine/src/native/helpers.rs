@@ -126,6 +126,63 @@ pub unsafe extern "C" fn interpret_step(machine: *mut Machine) -> u64 {
     u64::from(!went_on)
 }
 
+/// The opcode `op` (`iszero`, or one of the binary opcodes region code runs inline) on the
+/// values `(a_kind, a_payload)` (the top operand) and `(b_kind, b_payload)` (ignored by
+/// `iszero`), as the interpreter computes it, for the operands the inline code does not take
+/// (Ints of 64 bits or more, `eq` on any values, results past 64 bits). Writes the result's
+/// words (a handle the caller owns) to `out` and returns 0, or returns 1 when the operation
+/// raises an error (an operand is not an Int), writing nothing.
+///
+/// # Safety
+/// The operand words are those of live value handles, borrowed (they stay the caller's), and
+/// `out` points to two writable words.
+pub unsafe extern "C" fn value_op(
+    op: u64,
+    a_kind: u64,
+    a_payload: u64,
+    b_kind: u64,
+    b_payload: u64,
+    out: *mut u64,
+) -> u64 {
+    use avm_runtime::{U256, math, opcode};
+    // SAFETY: both handles are borrowed: rebuilt and never dropped.
+    let (a, b) = unsafe {
+        (
+            std::mem::ManuallyDrop::new(value(a_kind, a_payload)),
+            std::mem::ManuallyDrop::new(value(b_kind, b_payload)),
+        )
+    };
+    let int = |v: &Value| v.as_int();
+    let result = match op as u8 {
+        opcode::EQ => Some(Value::bool(*a == *b)),
+        opcode::ISZERO => int(&a).map(|x| Value::bool(x.is_zero())),
+        op => int(&a).zip(int(&b)).map(|(x, y): (U256, U256)| match op {
+            opcode::ADD => Value::int(math::add(x, y)),
+            opcode::SUB => Value::int(math::sub(x, y)),
+            opcode::LT => Value::bool(x < y),
+            opcode::GT => Value::bool(x > y),
+            opcode::AND => Value::int(x & y),
+            opcode::OR => Value::int(x | y),
+            opcode::XOR => Value::int(x ^ y),
+            opcode::SHL => Value::int(math::shl(x, y)),
+            opcode::SHR => Value::int(math::shr(x, y)),
+            _ => unreachable!("region code calls it for these opcodes"),
+        }),
+    };
+    match result {
+        Some(result) => {
+            let [kind, payload] = words(result);
+            // SAFETY: `out` points to two writable words (the function's contract).
+            unsafe {
+                out.write(kind);
+                out.add(1).write(payload);
+            }
+            0
+        }
+        None => 1,
+    }
+}
+
 /// Makes room for `data` more values on the data stack and `aux` more on the aux stack.
 ///
 /// # Safety

@@ -85,6 +85,8 @@ pub struct Helpers {
     pub resolve_jump: FuncRef,
     /// Runs the instruction at the machine's pc in the interpreter.
     pub interpret_step: FuncRef,
+    /// An arithmetic or compare opcode on values the inline code does not take.
+    pub value_op: FuncRef,
 }
 
 /// What a region needs from the machine, over all its paths.
@@ -310,6 +312,7 @@ pub fn translate(
         tail: None,
         chain,
         ctx,
+        scratch: None,
     };
     let fail = lower.guard(ctx, &needs);
     let state = State {
@@ -351,6 +354,8 @@ struct Lower<'a> {
     chain: Chain,
     /// The run's context.
     ctx: ir::Value,
+    /// Room for a helper's two-word result.
+    scratch: Option<ir::StackSlot>,
 }
 
 fn flags() -> MemFlagsData {
@@ -1463,73 +1468,170 @@ impl Lower<'_> {
     }
 
     fn unary(&mut self, op: u8, step: &Step, pre: &State, state: &mut State) {
-        let mut a = self.pop(state, false);
-        self.expect_kind(&mut a, value::SMALL_INT, pre, step, state);
-        let x = Self::payload(&a);
-        let result = match op {
-            opcode::ISZERO => {
-                let zero = self.b.ins().icmp_imm_u(IntCC::Equal, x, 0);
-                self.b.ins().uextend(types::I64, zero)
-            }
-            _ => unreachable!("only iszero is decoded as unary"),
-        };
-        let v = self.small(result);
-        state.data.push(v);
+        let a = self.pop(state, false);
+        let zero = self.b.ins().iconst(types::I64, 0);
+        let zero = self.small(zero);
+        self.operate(op, a, zero, step, pre, state, |this, x, _| {
+            let zero = this.b.ins().icmp_imm_u(IntCC::Equal, x, 0);
+            (this.b.ins().uextend(types::I64, zero), None)
+        });
     }
 
     fn binary(&mut self, op: u8, step: &Step, pre: &State, state: &mut State) {
-        let mut a = self.pop(state, false);
-        let mut c = self.pop(state, false);
-        self.expect_kind(&mut a, value::SMALL_INT, pre, step, state);
-        self.expect_kind(&mut c, value::SMALL_INT, pre, step, state);
-        let (x, y) = (Self::payload(&a), Self::payload(&c));
+        let a = self.pop(state, false);
+        let c = self.pop(state, false);
         let bool_of = |this: &mut Self, cc: IntCC, p: ir::Value, q: ir::Value| {
             let flag = this.b.ins().icmp(cc, p, q);
-            this.b.ins().uextend(types::I64, flag)
+            (this.b.ins().uextend(types::I64, flag), None)
         };
-        let result = match op {
+        self.operate(op, a, c, step, pre, state, |this, x, y| match op {
             opcode::ADD => {
-                let (sum, carry) = self.b.ins().uadd_overflow(x, y);
-                self.side_exit_if(carry, pre, step);
-                sum
+                let (sum, carry) = this.b.ins().uadd_overflow(x, y);
+                (sum, Some(carry))
             }
             opcode::SUB => {
-                let borrow = self.b.ins().icmp(IntCC::UnsignedLessThan, x, y);
-                self.side_exit_if(borrow, pre, step);
-                self.b.ins().isub(x, y)
+                let borrow = this.b.ins().icmp(IntCC::UnsignedLessThan, x, y);
+                (this.b.ins().isub(x, y), Some(borrow))
             }
-            opcode::LT => bool_of(self, IntCC::UnsignedLessThan, x, y),
-            opcode::GT => bool_of(self, IntCC::UnsignedGreaterThan, x, y),
-            opcode::EQ => bool_of(self, IntCC::Equal, x, y),
-            opcode::AND => self.b.ins().band(x, y),
-            opcode::OR => self.b.ins().bor(x, y),
-            opcode::XOR => self.b.ins().bxor(x, y),
+            opcode::LT => bool_of(this, IntCC::UnsignedLessThan, x, y),
+            opcode::GT => bool_of(this, IntCC::UnsignedGreaterThan, x, y),
+            opcode::EQ => bool_of(this, IntCC::Equal, x, y),
+            opcode::AND => (this.b.ins().band(x, y), None),
+            opcode::OR => (this.b.ins().bor(x, y), None),
+            opcode::XOR => (this.b.ins().bxor(x, y), None),
             opcode::SHL => {
-                // `y << x`, native only while no bit leaves the low 64.
-                let wide = self
+                // `y << x`, inline only while no bit leaves the low 64.
+                let wide = this
                     .b
                     .ins()
                     .icmp_imm_u(IntCC::UnsignedGreaterThanOrEqual, x, 64);
-                self.side_exit_if(wide, pre, step);
-                let shifted = self.b.ins().ishl(y, x);
-                let back = self.b.ins().ushr(shifted, x);
-                let lost = self.b.ins().icmp(IntCC::NotEqual, back, y);
-                self.side_exit_if(lost, pre, step);
-                shifted
+                let x = this.b.ins().band_imm_u(x, 63);
+                let shifted = this.b.ins().ishl(y, x);
+                let back = this.b.ins().ushr(shifted, x);
+                let lost = this.b.ins().icmp(IntCC::NotEqual, back, y);
+                (shifted, Some(this.b.ins().bor(wide, lost)))
             }
             opcode::SHR => {
-                let shifted = self.b.ins().ushr(y, x);
-                let zero = self.iconst(0);
-                let wide = self
+                let shifted = this.b.ins().ushr(y, x);
+                let zero = this.iconst(0);
+                let wide = this
                     .b
                     .ins()
                     .icmp_imm_u(IntCC::UnsignedGreaterThanOrEqual, x, 64);
-                self.b.ins().select(wide, zero, shifted)
+                (this.b.ins().select(wide, zero, shifted), None)
             }
             _ => unreachable!("decoded binary opcodes"),
+        });
+    }
+
+    /// Pushes `op` on `a` (the top operand) and `c`: inline on two Ints below 2^64 by `inline`
+    /// (which gives the result and, if the result may not fit 64 bits, a flag saying so), else
+    /// through the `value_op` helper, which computes what the interpreter does and says if the
+    /// operation raises an error (then control leaves before `step`). Operands stay on the
+    /// ledger (they are dropped lazily).
+    #[allow(clippy::too_many_arguments)]
+    fn operate(
+        &mut self,
+        op: u8,
+        a: Val,
+        c: Val,
+        step: &Step,
+        pre: &State,
+        state: &mut State,
+        inline: impl FnOnce(&mut Self, ir::Value, ir::Value) -> (ir::Value, Option<ir::Value>),
+    ) {
+        let boolean = matches!(op, opcode::EQ | opcode::LT | opcode::GT | opcode::ISZERO);
+        let small = |v: &Val| match v {
+            Val::Held {
+                kind: Kind::Known(k),
+                ..
+            } => Err(*k == value::SMALL_INT),
+            Val::Held {
+                kind: Kind::Dynamic(k),
+                ..
+            } => Ok(*k),
+            Val::Input { .. } => unreachable!("operands are held"),
         };
-        let v = self.small(result);
+        let (fast, slow, merge) = (
+            self.b.create_block(),
+            self.b.create_block(),
+            self.b.create_block(),
+        );
+        self.b.set_cold_block(slow);
+        self.b.append_block_param(merge, types::I64);
+        self.b.append_block_param(merge, types::I64);
+        let mut both = self.b.ins().iconst(types::I8, 1);
+        for v in [&a, &c] {
+            let ok = match small(v) {
+                Err(known) => self.b.ins().iconst(types::I8, i64::from(known)),
+                Ok(kind) => self
+                    .b
+                    .ins()
+                    .icmp_imm_u(IntCC::Equal, kind, value::SMALL_INT as i64),
+            };
+            both = self.b.ins().band(both, ok);
+        }
+        self.b.ins().brif(both, fast, &[], slow, &[]);
+        self.b.switch_to_block(fast);
+        let (result, wide) = inline(self, Self::payload(&a), Self::payload(&c));
+        let int = self.iconst(value::SMALL_INT);
+        let args = [int, result].map(BlockArg::Value);
+        match wide {
+            Some(wide) => self.b.ins().brif(wide, slow, &[], merge, &args),
+            None => self.b.ins().jump(merge, &args),
+        };
+        self.b.switch_to_block(slow);
+        let out = self.scratch();
+        let code = self.iconst(u64::from(op));
+        let (ak, ck) = (self.kind_of(&a), self.kind_of(&c));
+        let (ap, cp) = (Self::payload(&a), Self::payload(&c));
+        let call = self
+            .b
+            .ins()
+            .call(self.helpers.value_op, &[code, ak, ap, ck, cp, out]);
+        let raised = self.b.inst_results(call)[0];
+        self.side_exit_if(raised, pre, step);
+        let kind = self.load(out, 0);
+        let payload = self.load(out, 8);
+        self.b
+            .ins()
+            .jump(merge, &[kind, payload].map(BlockArg::Value));
+        self.b.switch_to_block(merge);
+        let params = self.b.block_params(merge).to_vec();
+        let v = match boolean {
+            true => self.small(params[1]),
+            false => Val::Held {
+                kind: Kind::Dynamic(params[0]),
+                payload: params[1],
+                counted: true,
+                home: None,
+                constant: None,
+            },
+        };
+        state.hold(&v, 1);
         state.data.push(v);
+    }
+
+    /// The kind word of held value `v` in SSA.
+    fn kind_of(&mut self, v: &Val) -> ir::Value {
+        match v {
+            Val::Held { kind, .. } => self.kind_value(*kind),
+            Val::Input { .. } => unreachable!("operands are held"),
+        }
+    }
+
+    /// The address of the function's two-word scratch slot (made on first use).
+    fn scratch(&mut self) -> ir::Value {
+        let slot = match self.scratch {
+            Some(slot) => slot,
+            None => {
+                let data = ir::StackSlotData::new(ir::StackSlotKind::ExplicitSlot, 16, 3);
+                let slot = self.b.create_sized_stack_slot(data);
+                self.scratch = Some(slot);
+                slot
+            }
+        };
+        self.b.ins().stack_addr(types::I64, slot, 0)
     }
 }
 

@@ -22,7 +22,7 @@ pub type Entry =
     unsafe extern "C" fn(machine: *mut Machine, ctx: *const Ctx, region: RegionFn) -> u32;
 
 /// The helpers: symbol, address, parameters (all 64-bit words) and whether one word returns.
-const HELPERS: [(&str, *const u8, usize, bool); 7] = [
+const HELPERS: [(&str, *const u8, usize, bool); 8] = [
     ("avm_drop_value", helpers::drop_value as *const u8, 2, false),
     (
         "avm_clone_value",
@@ -50,6 +50,7 @@ const HELPERS: [(&str, *const u8, usize, bool); 7] = [
         1,
         true,
     ),
+    ("avm_value_op", helpers::value_op as *const u8, 6, true),
 ];
 
 /// Owns the executable memory of the regions it compiled.
@@ -152,6 +153,7 @@ impl RegionModule {
             count_overflow: import(self.helpers[4]),
             resolve_jump: import(self.helpers[5]),
             interpret_step: import(self.helpers[6]),
+            value_op: import(self.helpers[7]),
         };
         let chain = Chain {
             table: table as u64,
