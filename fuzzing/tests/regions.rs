@@ -44,6 +44,7 @@ fn region_jit_agrees_with_the_interpreter() {
                 case.limits, case.text
             );
             native += jit.stats().native_steps;
+            assert_eq!(jit.stats().failed_compiles, 0, "case {n}:\n{}", case.text);
         }
     }
     assert!(native > 1_000_000, "only {native} steps ran natively");

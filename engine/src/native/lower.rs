@@ -313,6 +313,7 @@ pub fn translate(
         chain,
         ctx,
         scratch: None,
+        side: None,
     };
     let fail = lower.guard(ctx, &needs);
     let state = State {
@@ -356,6 +357,8 @@ struct Lower<'a> {
     ctx: ir::Value,
     /// Room for a helper's two-word result.
     scratch: Option<ir::StackSlot>,
+    /// The side exit of the step being emitted, once made.
+    side: Option<(*const Step, ir::Block)>,
 }
 
 fn flags() -> MemFlagsData {
@@ -537,6 +540,8 @@ impl Lower<'_> {
             }
             Target::Dynamic => {
                 let (target, pre, step) = dynamic.expect("a jump from the stack");
+                // A fresh side exit: this path's, whatever was emitted in between.
+                self.side = None;
                 let payload = Self::payload(target);
                 let m = self.m;
                 let call = self.b.ins().call(self.helpers.resolve_jump, &[m, payload]);
@@ -838,10 +843,26 @@ impl Lower<'_> {
     }
 
     /// Leaves the function before `step` with `pre` (the state before it) if `bad` is true.
+    /// All the checks of one step share its side exit (the same state leaves from each); a
+    /// step starts without one.
     fn side_exit_if(&mut self, bad: ir::Value, pre: &State, step: &Step) {
-        let next = self.branch_off(bad);
-        let pc = self.b.ins().iconst(types::I32, i64::from(step.pc));
-        self.leave(pre, pc, SIDE);
+        let next = self.b.create_block();
+        let key = step as *const Step;
+        let exit = match self.side {
+            Some((at, exit)) if at == key => exit,
+            _ => {
+                let exit = self.b.create_block();
+                self.b.set_cold_block(exit);
+                let here = self.b.current_block().expect("emitting a check");
+                self.b.switch_to_block(exit);
+                let pc = self.b.ins().iconst(types::I32, i64::from(step.pc));
+                self.leave(pre, pc, SIDE);
+                self.b.switch_to_block(here);
+                self.side = Some((key, exit));
+                exit
+            }
+        };
+        self.b.ins().brif(bad, exit, &[], next, &[]);
         self.b.switch_to_block(next);
     }
 
@@ -1098,6 +1119,7 @@ impl Lower<'_> {
 
     /// One instruction.
     fn step(&mut self, step: &Step, state: &mut State) {
+        self.side = None;
         if let Inst::Interpret { .. } = step.inst {
             // The interpreter counts its step and gas.
             return self.interpret(step, state);

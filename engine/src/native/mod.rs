@@ -38,6 +38,8 @@ pub struct RegionStats {
     pub side_exits: u64,
     /// Time spent compiling.
     pub compile_time: Duration,
+    /// Regions Cranelift refused (their entries stay interpreted): a bug if ever above 0.
+    pub failed_compiles: u32,
 }
 
 /// A pc whose region is decided: compiled, or not worth compiling.
@@ -190,7 +192,10 @@ impl RegionJit {
         if region.is_empty() {
             return None;
         }
-        let compiled = self.module.compile(&region, self.table.as_ptr()).ok()?;
+        let Ok(compiled) = self.module.compile(&region, self.table.as_ptr()) else {
+            self.stats.failed_compiles += 1;
+            return None;
+        };
         self.stats.compile_time += start.elapsed();
         self.stats.regions += 1;
         self.stats.compiled_instructions += region.len() as u64;
