@@ -1,0 +1,98 @@
+//! Runs a program (a `.mexe` or assembler text, with an optional inbox file) on the interpreter
+//! and on the region JIT (`avm_engine::native`, not yet an engine of `avm`), checks that they
+//! end in the same state, and prints both times, a second (warm) run of the region JIT reusing
+//! its compiled code, the share of steps run natively and what compiling cost:
+//!
+//! ```sh
+//! cargo run --release -p avm-engine --example region_replay -- \
+//!     ../shared/corpus/arbos/arbos.mexe ../shared/corpus/arbos/evm_test_create.inbox.json [THRESHOLD]
+//! ```
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use avm_engine::native::RegionJit;
+use avm_interp::{Limits, Machine, Observed};
+use avm_runtime::{InboxMessage, Program, parse_inbox_json};
+
+fn main() -> ExitCode {
+    match replay(std::env::args().skip(1).collect()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("region_replay: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn replay(args: Vec<String>) -> Result<(), String> {
+    let [program, rest @ ..] = &args[..] else {
+        return Err("usage: region_replay PROGRAM [INBOX.json] [THRESHOLD]".into());
+    };
+    let read = |path: &str| std::fs::read(path).map_err(|e| format!("{path}: {e}"));
+    let program =
+        Arc::new(Program::from_source(&read(program)?).map_err(|e| format!("{program}: {e}"))?);
+    let (inbox, threshold): (Vec<InboxMessage>, u32) = match rest {
+        [] => (Vec::new(), 0),
+        [inbox] => (parse_inbox(&read(inbox)?)?, 0),
+        [inbox, threshold, ..] => (
+            parse_inbox(&read(inbox)?)?,
+            threshold.parse().map_err(|e| format!("{threshold}: {e}"))?,
+        ),
+    };
+    let fresh = || {
+        let mut m = Machine::new(Arc::clone(&program));
+        inbox.iter().for_each(|msg| m.push_inbox(msg.to_value()));
+        m
+    };
+    let limits = Limits::default();
+    let mut m = fresh();
+    let start = Instant::now();
+    let stop = m.run(&limits);
+    let interp = start.elapsed().as_secs_f64() * 1e3;
+    let expected = Observed::of(&mut m, stop);
+
+    let mut jit = RegionJit::new(Arc::clone(&program), threshold)?;
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        let mut m = fresh();
+        let start = Instant::now();
+        let stop = jit.run(&mut m, &limits);
+        let ms = start.elapsed().as_secs_f64() * 1e3;
+        if Observed::of(&mut m, stop) != expected {
+            return Err("the region JIT ended in another state than the interpreter".into());
+        }
+        runs.push((ms, jit.stats()));
+    }
+    let steps = expected.steps as f64;
+    let (first, cold) = runs[0];
+    let (warm, hot) = runs[1];
+    println!("{} steps, results equal", expected.steps);
+    println!("interpreter {interp:.1} ms");
+    println!(
+        "region JIT  {first:.1} ms ({:.2}x), compiling {:.1} ms of it: {} regions, {} instructions, {} refused",
+        interp / first,
+        cold.compile_time.as_secs_f64() * 1e3,
+        cold.regions,
+        cold.compiled_instructions,
+        cold.failed_compiles,
+    );
+    println!(
+        "  native {:.1}% of steps; {} calls from Rust, {} side exits, {} guard exits",
+        100.0 * cold.native_steps as f64 / steps,
+        cold.calls,
+        cold.side_exits,
+        cold.guard_exits,
+    );
+    println!(
+        "warm run    {warm:.1} ms ({:.2}x), native {:.1}% of steps",
+        interp / warm,
+        100.0 * (hot.native_steps - cold.native_steps) as f64 / steps,
+    );
+    Ok(())
+}
+
+fn parse_inbox(bytes: &[u8]) -> Result<Vec<InboxMessage>, String> {
+    parse_inbox_json(bytes).map_err(|e| format!("inbox: {e}"))
+}
