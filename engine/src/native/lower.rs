@@ -1,17 +1,21 @@
 //! A region to Cranelift IR: native code that runs the machine in place.
 //!
-//! The function is `extern "C" fn(machine: *mut Machine, ctx: *const Ctx) -> u32`. Its entry
-//! guard checks what the longest path of the region needs (stack depths, step budget, gas and
-//! the gas bound) and returns [`GUARD`] with nothing changed if anything is missing. Then stack
-//! values live in SSA: moves cost nothing, and only values that end somewhere new are written
-//! back when control leaves. Counts change as the interpreter changes them (a `dup` adds a
-//! handle, a `pop` drops one), inline, with the rare paths (the last handle, buffers, shared
-//! or hashed tuples) in [`super::helpers`].
+//! The function takes the machine and the run's [`Ctx`] and returns a code (the `tail` calling
+//! convention; Rust enters through the module's trampoline). Its entry guard checks what the
+//! longest path of the region needs (stack depths, step budget, gas and the gas bound) and
+//! returns [`GUARD`] with nothing changed if anything is missing. Then stack values live in SSA:
+//! moves cost nothing, and only values that end somewhere new are written back when control
+//! leaves. Counts change lazily: a ledger per path ([`State`]) records the handles held to each
+//! counted value, and settling makes them true where they must be (before a tuple update and
+//! where control leaves); the rare paths (the last handle, buffers, values of unknown kind,
+//! shared or hashed tuples, wide arithmetic) go through [`super::helpers`].
 //!
-//! Control leaves at a path's end ([`DONE`]: the pc is where the interpreter or another region
-//! goes on), or before an instruction whose operands native code does not handle ([`SIDE`]:
-//! wrong kind, missing slot, a result past 64 bits): then the stacks, steps, gas and pc are
-//! exactly the interpreter's before that instruction, which the interpreter executes next.
+//! Control leaves at a path's end ([`DONE`]: the pc is where the interpreter or the next region,
+//! entered by a tail call through the table of [`Chain`], goes on), or before an instruction
+//! whose operands raise an error ([`SIDE`]: wrong kind, missing slot): then the stacks, steps,
+//! gas and pc are exactly the interpreter's before that instruction, which the interpreter
+//! executes next. A plain instruction native code has no code for runs in the interpreter in
+//! place, on the machine written back.
 
 use avm_interp::layout::{self as machine, stack};
 use avm_runtime::heap::layout as node;
