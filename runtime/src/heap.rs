@@ -21,6 +21,12 @@
 //! A count that would reach the immortal mark aborts the process, as `Rc` does on overflow;
 //! 2^32 handles of 16 bytes need 64 GiB before that can happen.
 //!
+//! Immortal objects are never freed, since a handle to one can outlive anything (a clone of
+//! it counts nothing): a program's values live until the process ends, even after the
+//! [`crate::Program`] drops. A node loads a handful of programs; a process that loads new ones
+//! without end (a fuzzer feeding programs) grows by each one's values: about 2 KB for a
+//! 16-instruction program, 11 MB for ArbOS (measured by loading each repeatedly).
+//!
 //! This module holds the runtime's `unsafe` code for values; each block says why it is sound.
 #![allow(unsafe_code)]
 

@@ -85,7 +85,8 @@ pub struct RawInstruction {
 }
 
 /// A loaded, linked program: the initial pc is instruction 0. Its values are immortal, so one
-/// program serves machines on any number of threads.
+/// program serves machines on any number of threads; they are never freed, even when the
+/// program drops (see [`crate::heap`]): load a program once and share it.
 #[derive(Clone, Debug)]
 pub struct Program {
     /// Instructions `0..n`, then `ERR` at index `n`.
