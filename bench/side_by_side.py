@@ -130,7 +130,7 @@ def table(title, rows, engines):
         cells += [f"{best[e][1]:.0f}" for e in engines]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     if len(rows) > 1:
-        cells = ["geomean"] + [""] * len(engines)
+        cells = ["geomean", ""] + [""] * len(engines)
         for key, rs in ratios.items():
             cells.append(f"**{math.exp(sum(map(math.log, rs)) / len(rs)):.2f}×**")
         cells += [""] * len(engines)
