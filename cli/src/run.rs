@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use avm_engine::jit::{CompileMode, JitOptions};
+use avm_engine::native::{RegionJit, RegionStats};
 use avm_engine::node::Store;
 use avm_engine::{Jit, JitStats};
 use avm_interp::{BlockReason, GasBound, Limits, Machine, Stop};
@@ -86,11 +87,11 @@ pub struct ResumeArgs {
 #[derive(Debug, clap::Args)]
 pub struct EngineArgs {
     /// The engine that runs the program.
-    #[arg(long, value_enum, default_value_t = EngineKind::Jit)]
+    #[arg(long, value_enum, default_value_t = EngineKind::Interp)]
     engine: EngineKind,
-    /// JIT: a block compiles once control has arrived at it more than N times and, unless
-    /// --jit-hot-steps 0, its arrivals × its length reach --jit-hot-steps (0: every block
-    /// compiles before it first runs). [default: 32]
+    /// JIT: a block (`jit`) or region (`regions`) compiles once control has arrived at it more
+    /// than N times and, for blocks unless --jit-hot-steps 0, its arrivals × its length reach
+    /// --jit-hot-steps (0: every block or region compiles before it first runs). [default: 32]
     #[arg(long, value_name = "N")]
     jit_threshold: Option<u32>,
     /// JIT: the steps a block must have run (arrivals × length) before it compiles, on top of
@@ -107,36 +108,85 @@ pub struct EngineArgs {
 }
 
 impl EngineArgs {
-    /// Refuses JIT options with the interpreter: they would be silently ignored.
+    /// Refuses options the chosen engine does not take: they would be silently ignored.
     pub fn check(&self) -> Result<(), String> {
+        // (flag, given, whether the region JIT takes it)
         let jit_options = [
-            ("--jit-threshold", self.jit_threshold.is_some()),
-            ("--jit-hot-steps", self.jit_hot_steps.is_some()),
-            ("--jit-compile", self.jit_compile.is_some()),
+            ("--jit-threshold", self.jit_threshold.is_some(), true),
+            ("--jit-hot-steps", self.jit_hot_steps.is_some(), false),
+            ("--jit-compile", self.jit_compile.is_some(), false),
         ];
-        match jit_options.iter().find(|(_, given)| *given) {
-            Some((flag, _)) if self.engine == EngineKind::Interp => Err(format!(
+        let refused = |&(_, given, regions): &(&str, bool, bool)| match self.engine {
+            EngineKind::Interp => given,
+            EngineKind::Regions => given && !regions,
+            EngineKind::Jit => false,
+        };
+        match jit_options.iter().find(|option| refused(option)) {
+            Some((flag, ..)) if self.engine == EngineKind::Interp => Err(format!(
                 "{flag} is a JIT option and cannot be used with --engine interp"
             )),
-            _ => Ok(()),
+            Some((flag, ..)) => Err(format!(
+                "{flag} is an option of the block JIT and cannot be used with --engine regions"
+            )),
+            None => Ok(()),
         }
     }
 
-    /// A JIT for `program`, or `None` for the interpreter.
-    fn jit(&self, program: &Arc<Program>) -> Result<Option<Jit>, Failure> {
-        if self.engine == EngineKind::Interp {
-            return Ok(None);
-        }
+    /// The engine, made for `program`.
+    fn runner(&self, program: &Arc<Program>) -> Result<Runner, Failure> {
         let defaults = JitOptions::default();
-        let options = JitOptions {
-            threshold: self.jit_threshold.unwrap_or(defaults.threshold),
-            hot_steps: self.jit_hot_steps.unwrap_or(defaults.hot_steps),
-            compile: self.jit_compile.map_or(defaults.compile, CompileMode::from),
-            ..defaults
-        };
-        Jit::with_options(Arc::clone(program), options)
-            .map(Some)
-            .map_err(|message| Failure::engine("jit", message))
+        let threshold = self.jit_threshold.unwrap_or(defaults.threshold);
+        match self.engine {
+            EngineKind::Interp => Ok(Runner::Interp),
+            EngineKind::Jit => {
+                let options = JitOptions {
+                    threshold,
+                    hot_steps: self.jit_hot_steps.unwrap_or(defaults.hot_steps),
+                    compile: self.jit_compile.map_or(defaults.compile, CompileMode::from),
+                    ..defaults
+                };
+                Jit::with_options(Arc::clone(program), options)
+                    .map(|jit| Runner::Blocks(Box::new(jit)))
+                    .map_err(|message| Failure::engine("jit", message))
+            }
+            EngineKind::Regions => RegionJit::new(Arc::clone(program), threshold)
+                .map(|jit| Runner::Regions(Box::new(jit)))
+                .map_err(|message| Failure::engine("regions", message)),
+        }
+    }
+}
+
+/// The engine a run drives.
+enum Runner {
+    Interp,
+    /// The JITs are boxed: they hold Cranelift state (0.4 and 8.7 KB).
+    Blocks(Box<Jit>),
+    Regions(Box<RegionJit>),
+}
+
+/// What the engine of a run did, for the report.
+#[derive(Clone, Copy, Debug)]
+enum EngineReport {
+    Interp,
+    Blocks(JitStats),
+    Regions(RegionStats),
+}
+
+impl Runner {
+    fn run(&mut self, machine: &mut Machine, limits: &Limits) -> Stop {
+        match self {
+            Runner::Interp => machine.run(limits),
+            Runner::Blocks(jit) => jit.run(machine, limits),
+            Runner::Regions(jit) => jit.run(machine, limits),
+        }
+    }
+
+    fn report(&self) -> EngineReport {
+        match self {
+            Runner::Interp => EngineReport::Interp,
+            Runner::Blocks(jit) => EngineReport::Blocks(jit.stats()),
+            Runner::Regions(jit) => EngineReport::Regions(jit.stats()),
+        }
     }
 }
 
@@ -197,8 +247,11 @@ impl BoundArgs {
 pub enum EngineKind {
     /// The reference interpreter.
     Interp,
-    /// The Cranelift JIT, tiered over the interpreter.
+    /// The block JIT (Cranelift), tiered over the interpreter.
     Jit,
+    /// The region JIT (Cranelift): native code that runs the machine itself, over regions
+    /// entered from the interpreter once hot. It compiles on the run's thread.
+    Regions,
 }
 
 /// Where the JIT compiles hot blocks (see [`CompileMode`]).
@@ -249,7 +302,7 @@ pub fn run(args: RunArgs, out: &mut Out) -> Result<Exit, Failure> {
         }),
     };
     let session = Session {
-        jit: args.engine.jit(&program)?,
+        runner: args.engine.runner(&program)?,
         program,
         limits: args.bounds.limits(),
         memory_bound: args.bounds.memory_bound(),
@@ -298,7 +351,7 @@ pub fn resume(args: ResumeArgs, out: &mut Out) -> Result<Exit, Failure> {
         ));
     }
     let session = Session {
-        jit: args.engine.jit(&program)?,
+        runner: args.engine.runner(&program)?,
         program,
         limits: args.bounds.limits(),
         memory_bound: args.bounds.memory_bound(),
@@ -334,7 +387,7 @@ struct Checkpointing {
 /// A run about to start: what runs, on which engine, within which bounds, saving where.
 struct Session {
     program: Arc<Program>,
-    jit: Option<Jit>,
+    runner: Runner,
     limits: Limits,
     /// Resident bytes past which the run stops.
     memory_bound: Option<u64>,
@@ -362,7 +415,7 @@ struct Summary {
     steps_run: u64,
     wall_ms: f64,
     load_ms: f64,
-    jit: Option<JitStats>,
+    engine: EngineReport,
     /// The checkpoint saved when the run stopped, if checkpointing, and how long saving it took.
     checkpoint: Option<(u64, f64)>,
 }
@@ -407,7 +460,7 @@ impl Session {
             steps_run: machine.outputs().steps - start_steps,
             wall_ms,
             load_ms: self.load_ms,
-            jit: self.jit.as_ref().map(Jit::stats),
+            engine: self.runner.report(),
             checkpoint,
             ended,
         };
@@ -456,10 +509,7 @@ impl Session {
                 continues: before > start_steps,
                 ..self.limits
             };
-            let stop = match self.jit.as_mut() {
-                Some(jit) => jit.run(machine, &limits),
-                None => machine.run(&limits),
-            };
+            let stop = self.runner.run(machine, &limits);
             let ran = machine.outputs().steps - before;
             if ran == size {
                 slice = next_slice(slice, size, slice_start.elapsed());
@@ -530,6 +580,14 @@ fn stop_fields(ended: &Ended) -> (&'static str, Option<&'static str>) {
     }
 }
 
+/// The share of this run's steps that region code ran (0 when it ran none).
+fn native_share(stats: &RegionStats, steps_run: u64) -> f64 {
+    match steps_run {
+        0 => 0.0,
+        n => stats.native_steps as f64 / n as f64,
+    }
+}
+
 /// Longest rendering of a debugprint value in a report.
 const BRIEF_CHARS: usize = 120;
 
@@ -555,9 +613,24 @@ fn report_json(machine: &mut Machine, summary: &Summary, out: &mut Out) -> Resul
         "load_ms": summary.load_ms,
         "wall_ms": summary.wall_ms,
     });
-    if let Some(stats) = summary.jit {
-        object["compiled_blocks"] = json!(stats.compiled_blocks);
-        object["compile_ms"] = json!(stats.compile_time.as_secs_f64() * 1e3);
+    match summary.engine {
+        EngineReport::Interp => {}
+        EngineReport::Blocks(stats) => {
+            object["compiled_blocks"] = json!(stats.compiled_blocks);
+            object["compile_ms"] = json!(stats.compile_time.as_secs_f64() * 1e3);
+        }
+        EngineReport::Regions(stats) => {
+            object["regions"] = json!({
+                "compiled": stats.regions,
+                "compiled_instructions": stats.compiled_instructions,
+                "failed_compiles": stats.failed_compiles,
+                "compile_ms": stats.compile_time.as_secs_f64() * 1e3,
+                "native_steps": stats.native_steps,
+                "native_share": native_share(&stats, summary.steps_run),
+                "calls": stats.calls,
+                "exits": { "guard": stats.guard_exits, "side": stats.side_exits },
+            });
+        }
     }
     if let Some((id, save_ms)) = summary.checkpoint {
         object["checkpoint"] = json!(id);
@@ -617,13 +690,29 @@ fn report_text(
         "load: {:.1} ms  run: {wall_ms:.1} ms ({speed})",
         summary.load_ms
     )?;
-    if let Some(stats) = summary.jit {
-        let compile_ms = stats.compile_time.as_secs_f64() * 1e3;
-        writeln!(
-            out,
-            "jit: {} blocks compiled in {compile_ms:.1} ms",
-            stats.compiled_blocks
-        )?;
+    match summary.engine {
+        EngineReport::Interp => {}
+        EngineReport::Blocks(stats) => {
+            let compile_ms = stats.compile_time.as_secs_f64() * 1e3;
+            writeln!(
+                out,
+                "jit: {} blocks compiled in {compile_ms:.1} ms",
+                stats.compiled_blocks
+            )?;
+        }
+        EngineReport::Regions(stats) => {
+            let compile_ms = stats.compile_time.as_secs_f64() * 1e3;
+            writeln!(
+                out,
+                "regions: {} compiled ({} instructions) in {compile_ms:.1} ms; {:.1}% of steps \
+                 native; {} side exits, {} guard exits",
+                stats.regions,
+                stats.compiled_instructions,
+                100.0 * native_share(&stats, summary.steps_run),
+                stats.side_exits,
+                stats.guard_exits,
+            )?;
+        }
     }
     if let (Some((id, save_ms)), Some(dir)) = (summary.checkpoint, checkpoint_dir) {
         writeln!(out, "checkpoint: {id} saved in {dir} ({save_ms:.1} ms)")?;

@@ -41,6 +41,7 @@ fn without_timings(mut report: serde_json::Value) -> serde_json::Value {
         "wall_ms",
         "compile_ms",
         "compiled_blocks",
+        "regions",
         "steps_run",
         "checkpoint",
         "save_ms",
@@ -77,7 +78,7 @@ fn cli_resume_reports_what_one_run_would() {
         .map(|c| c["steps"].as_u64().unwrap())
         .collect();
     assert_eq!(steps, [1000, 2000, 2500]);
-    for (engine, from) in [("interp", None), ("jit", Some("1"))] {
+    for (engine, from) in [("interp", None), ("jit", Some("1")), ("regions", Some("2"))] {
         let mut args = vec!["resume", ckpt_dir, "--engine", engine];
         if let Some(id) = from {
             args.extend(["--checkpoint", id]);

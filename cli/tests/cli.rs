@@ -144,24 +144,38 @@ fn json_fields_of_a_halting_run() {
 }
 
 #[test]
-fn the_jit_is_the_default_and_every_engine_agrees() {
+fn the_interpreter_is_the_default_and_every_engine_agrees() {
     let fields = |out: &serde_json::Value| {
         ["status", "steps", "gas_used", "machine_hash", "logs"].map(|k| out[k].clone())
     };
     let reference = run_json(&["run", &example("loop.avm"), "--engine", "interp", "--json"]);
-    assert!(reference.get("compiled_blocks").is_none());
-    let default = run_json(&[
-        "run",
-        &example("loop.avm"),
-        "--jit-threshold",
-        "0",
-        "--json",
-    ]);
-    assert!(
-        default["compiled_blocks"].as_u64().unwrap() > 0,
-        "{default}"
-    );
+    let default = run_json(&["run", &example("loop.avm"), "--json"]);
+    for out in [&reference, &default] {
+        assert!(out.get("compiled_blocks").is_none() && out.get("regions").is_none());
+    }
     assert_eq!(fields(&default), fields(&reference));
+    for threshold in ["0", "1", "32"] {
+        let out = run_json(&[
+            "run",
+            &example("loop.avm"),
+            "--engine",
+            "regions",
+            "--jit-threshold",
+            threshold,
+            "--json",
+        ]);
+        assert_eq!(fields(&out), fields(&reference), "regions {threshold}");
+        let regions = &out["regions"];
+        assert!(regions["compiled"].as_u64().unwrap() > 0, "{out}");
+        assert_eq!(regions["failed_compiles"], 0, "{out}");
+        let share = regions["native_share"].as_f64().unwrap();
+        assert!(share > 0.5 && share <= 1.0, "{out}");
+        let native = regions["native_steps"].as_f64().unwrap();
+        assert!(
+            (native - share * out["steps"].as_f64().unwrap()).abs() < 1e-6,
+            "{out}"
+        );
+    }
     for mode in ["inline", "background"] {
         for threshold in ["0", "1", "32"] {
             let out = run_json(&[

@@ -170,6 +170,8 @@ fn the_jit_threshold_alone_decides_with_hot_steps_zero() {
     let compiled = |extra: &[&str]| {
         let mut args = vec![
             "run",
+            "--engine",
+            "jit",
             "--jit-compile",
             "inline",
             "--jit-threshold",
@@ -192,7 +194,7 @@ fn breakpoints_and_sideloads_stop_the_run_when_asked() {
     let breakpoint = program(&dir, "bp.avm", "push 1\nbreakpoint\npush 2\nhalt\n");
     let out = json_of(&avm(&["run", &breakpoint, "--json"]), 0);
     assert_eq!(out["status"], "halted");
-    for engine in ["interp", "jit"] {
+    for engine in ["interp", "jit", "regions"] {
         let ckpt = dir.join(format!("ckpt-{engine}"));
         let ckpt = ckpt.to_str().unwrap();
         // Checkpoints every step cut the run into slices: the breakpoint still blocks.
@@ -345,7 +347,7 @@ fn wait_for_checkpoints(ckpt: &Path) {
 fn sigint_stops_at_a_step_boundary_with_a_report_and_a_checkpoint() {
     let dir = temp_dir("sigint");
     let forever = program(&dir, "forever.avm", FOREVER);
-    for engine in ["interp", "jit"] {
+    for engine in ["interp", "jit", "regions"] {
         let ckpt = dir.join(format!("ckpt-{engine}"));
         let ckpt_dir = ckpt.to_str().unwrap();
         let child = spawn(&[
