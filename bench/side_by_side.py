@@ -9,7 +9,8 @@ Engines (each an external command, so any build can be compared with any other):
   cpp     arb-avm-cpp's runner: AVMRUN=/path/to/avmrun (built by ../shared/anchors/build-avm-cpp.sh)
   prev    an earlier build of `avm`, run with --engine interp: AVM_PREV=/path/to/avm
   interp  this build's `avm run --engine interp` (AVM_BIN, default target/release/avm)
-  jit     this build's `avm run` (the JIT)
+  jit     this build's `avm run --engine jit` (the block JIT)
+  regions this build's `avm run --engine regions` (the region JIT, compiling in the background)
 
 Every cell is the best of --rounds runs, the engines interleaved within each round (one run of
 each engine, then the next round), of the wall time of the run alone (load excluded: each runner
@@ -69,8 +70,7 @@ def engine_command(engine, program, inbox, steps):
         return cmd
     binary = os.environ["AVM_PREV"] if engine == "prev" else str(AVM)
     cmd = [binary, "run", str(program), "--json"]
-    if engine in ("prev", "interp"):
-        cmd += ["--engine", "interp"]
+    cmd += ["--engine", "interp" if engine == "prev" else engine]
     if inbox:
         cmd += ["--inbox", str(inbox)]
     if steps:
@@ -104,25 +104,28 @@ def measure(engines, program, inbox, steps, rounds):
     return reference[0], best
 
 
-def table(title, rows, engines):
-    base = engines[0]
-    head = ["steps"] + [f"{e} M steps/s" for e in engines]
-    head += [f"{e} / {base}" for e in engines[1:]]
+def ratio_pairs(engines):
+    """The (engine, baseline) pairs a table shows: each engine against the first, the
+    interpreter against the previous one, each JIT against the interpreter; each pair once."""
+    pairs = [(e, engines[0]) for e in engines[1:]]
     if "interp" in engines and "prev" in engines:
-        head.append("interp / prev")
-    if "jit" in engines and "interp" in engines:
-        head.append("jit / interp")
+        pairs.append(("interp", "prev"))
+    for jit in ("jit", "regions"):
+        if jit in engines and "interp" in engines:
+            pairs.append((jit, "interp"))
+    return list(dict.fromkeys(pairs))
+
+
+def table(title, rows, engines):
+    pairs = ratio_pairs(engines)
+    head = ["steps"] + [f"{e} M steps/s" for e in engines]
+    head += [f"{a} / {b}" for a, b in pairs]
     head += [f"{e} peak RSS MB" for e in engines]
     lines = [f"| {title} | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
     ratios = {}
     for name, steps, best in rows:
         rate = {e: steps / best[e][0] / 1e3 for e in engines}
         cells = [f"{steps:,}"] + [f"{rate[e]:,.1f}" if rate[e] >= 1 else f"{rate[e]:.3f}" for e in engines]
-        pairs = [(e, base) for e in engines[1:]]
-        if "interp" in engines and "prev" in engines:
-            pairs.append(("interp", "prev"))
-        if "jit" in engines and "interp" in engines:
-            pairs.append(("jit", "interp"))
         for a, b in pairs:
             r = rate[a] / rate[b]
             ratios.setdefault((a, b), []).append(r)
@@ -202,7 +205,8 @@ ENGINE_NAMES = {
     "cpp": "`cpp` arb-avm-cpp's interpreter (`../shared/anchors/build-avm-cpp.sh`)",
     "prev": "`prev` this project's interpreter when the machine-layout issue was filed (commit c11a83b)",
     "interp": "`interp` this build's interpreter",
-    "jit": "`jit` this build's JIT",
+    "jit": "`jit` this build's block JIT",
+    "regions": "`regions` this build's region JIT (compiling in the background)",
 }
 
 

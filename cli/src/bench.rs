@@ -18,8 +18,9 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Instant;
 
-use avm_engine::Jit;
+use avm_engine::native::RegionJit;
 use avm_engine::workloads::{self, Workload};
+use avm_engine::{CompileMode, Jit};
 use avm_interp::{Limits, Machine};
 use avm_runtime::{InboxMessage, Program};
 use serde_json::{Value as Json, json};
@@ -72,7 +73,11 @@ fn runs(text: &str) -> Result<usize, String> {
 enum Engines {
     Interp,
     Jit,
+    Regions,
+    /// The interpreter and the block JIT.
     Both,
+    /// The interpreter and both JITs.
+    All,
 }
 
 /// One engine, as a row names it and as `--worker` takes it.
@@ -80,6 +85,7 @@ enum Engines {
 enum Engine {
     Interp,
     Jit,
+    Regions,
 }
 
 impl Engine {
@@ -87,6 +93,7 @@ impl Engine {
         match self {
             Engine::Interp => "interp",
             Engine::Jit => "jit",
+            Engine::Regions => "regions",
         }
     }
 }
@@ -178,7 +185,9 @@ pub fn bench(args: BenchArgs, out: &mut Out) -> Result<(), Failure> {
     let engines: &[Engine] = match args.engine {
         Engines::Interp => &[Engine::Interp],
         Engines::Jit => &[Engine::Jit],
+        Engines::Regions => &[Engine::Regions],
         Engines::Both => &[Engine::Interp, Engine::Jit],
+        Engines::All => &[Engine::Interp, Engine::Jit, Engine::Regions],
     };
     let rows = measure_all(&subjects, engines, &args);
     out::progress(None);
@@ -419,6 +428,18 @@ fn measure(
             let seconds = start.elapsed().as_secs_f64();
             (seconds, jit.stats().compile_time.as_secs_f64() * 1e3)
         }
+        Engine::Regions => {
+            let mut jit = RegionJit::with_compile(
+                Arc::clone(program),
+                avm_engine::DEFAULT_THRESHOLD,
+                CompileMode::Background,
+            )
+            .map_err(|message| Failure::engine("regions", message))?;
+            let start = Instant::now();
+            jit.run(&mut machine, &limits);
+            let seconds = start.elapsed().as_secs_f64();
+            (seconds, jit.stats().compile_time.as_secs_f64() * 1e3)
+        }
     };
     Ok(Sample {
         run,
@@ -458,18 +479,18 @@ fn print_table(rows: &[Row], out: &mut Out) -> Result<(), Failure> {
         .max(28);
     writeln!(
         out,
-        "{:<width$} {:>12} {:<6} {:>10} {:>19} {:>9} {:>10} {:>9}",
-        "program", "steps", "engine", "Minstr/s", "min..max", "jit/int", "compile ms", "peak MB"
+        "{:<width$} {:>12} {:<7} {:>10} {:>19} {:>9} {:>10} {:>9}",
+        "program", "steps", "engine", "Minstr/s", "min..max", "/ interp", "compile ms", "peak MB"
     )?;
     for row in rows {
         let ratio = match row.engine {
-            Engine::Jit => interp_median(rows, &row.subject.label)
+            Engine::Jit | Engine::Regions => interp_median(rows, &row.subject.label)
                 .map_or(String::new(), |base| format!("{:.2}x", row.median / base)),
             Engine::Interp => String::new(),
         };
         writeln!(
             out,
-            "{:<width$} {:>12} {:<6} {:>10.1} {:>19} {:>9} {:>10.2} {:>9}",
+            "{:<width$} {:>12} {:<7} {:>10.1} {:>19} {:>9} {:>10.2} {:>9}",
             row.subject.label,
             row.steps,
             row.engine.name(),

@@ -98,11 +98,11 @@ pub struct EngineArgs {
     /// --jit-threshold; 0 lets the threshold alone decide. [default: 16384]
     #[arg(long, value_name = "STEPS", value_parser = u64_count)]
     jit_hot_steps: Option<u64>,
-    /// JIT: where hot blocks compile. `inline`: the run waits while a block compiles.
-    /// `background`: a worker thread compiles while the run goes on interpreting the block
-    /// until its code arrives. Results are the same either way; only the speed differs. With
-    /// --jit-threshold 0 blocks always compile inline (each must compile before it first runs).
-    /// [default: background]
+    /// JIT: where hot blocks or regions compile. `inline`: the run waits while one compiles.
+    /// `background`: a worker thread compiles while the run goes on interpreting until the code
+    /// arrives. Results are the same either way; only the speed differs. With --jit-threshold 0
+    /// code always compiles inline (each must compile before it first runs). [default:
+    /// background]
     #[arg(long, value_enum)]
     jit_compile: Option<JitCompile>,
 }
@@ -114,7 +114,7 @@ impl EngineArgs {
         let jit_options = [
             ("--jit-threshold", self.jit_threshold.is_some(), true),
             ("--jit-hot-steps", self.jit_hot_steps.is_some(), false),
-            ("--jit-compile", self.jit_compile.is_some(), false),
+            ("--jit-compile", self.jit_compile.is_some(), true),
         ];
         let refused = |&(_, given, regions): &(&str, bool, bool)| match self.engine {
             EngineKind::Interp => given,
@@ -136,20 +136,21 @@ impl EngineArgs {
     fn runner(&self, program: &Arc<Program>) -> Result<Runner, Failure> {
         let defaults = JitOptions::default();
         let threshold = self.jit_threshold.unwrap_or(defaults.threshold);
+        let compile = self.jit_compile.map_or(defaults.compile, CompileMode::from);
         match self.engine {
             EngineKind::Interp => Ok(Runner::Interp),
             EngineKind::Jit => {
                 let options = JitOptions {
                     threshold,
                     hot_steps: self.jit_hot_steps.unwrap_or(defaults.hot_steps),
-                    compile: self.jit_compile.map_or(defaults.compile, CompileMode::from),
+                    compile,
                     ..defaults
                 };
                 Jit::with_options(Arc::clone(program), options)
                     .map(|jit| Runner::Blocks(Box::new(jit)))
                     .map_err(|message| Failure::engine("jit", message))
             }
-            EngineKind::Regions => RegionJit::new(Arc::clone(program), threshold)
+            EngineKind::Regions => RegionJit::with_compile(Arc::clone(program), threshold, compile)
                 .map(|jit| Runner::Regions(Box::new(jit)))
                 .map_err(|message| Failure::engine("regions", message)),
         }
@@ -159,7 +160,7 @@ impl EngineArgs {
 /// The engine a run drives.
 enum Runner {
     Interp,
-    /// The JITs are boxed: they hold Cranelift state (0.4 and 8.7 KB).
+    /// The JITs are boxed: each holds hundreds of bytes of state.
     Blocks(Box<Jit>),
     Regions(Box<RegionJit>),
 }
@@ -250,7 +251,7 @@ pub enum EngineKind {
     /// The block JIT (Cranelift), tiered over the interpreter.
     Jit,
     /// The region JIT (Cranelift): native code that runs the machine itself, over regions
-    /// entered from the interpreter once hot. It compiles on the run's thread.
+    /// entered from the interpreter once hot.
     Regions,
 }
 

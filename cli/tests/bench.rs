@@ -139,9 +139,11 @@ fn rows_are_labelled_by_program_and_inbox() {
     let message = r#"[{"kind": "3", "l1_block_number": "1", "l1_timestamp": "2", "sender": "0x401",
         "inbox_sequence_number": "0", "l1_gas_price": "0", "data": "0x01"}]"#;
     let inbox = file(&dir, "one_message.inbox.json", message);
-    let with = rows(&["--repeat", "1", &reader, "--inbox", &inbox]);
-    assert_eq!(with.len(), 2, "{with:?}");
-    for (row, engine) in with.iter().zip(["interp", "jit"]) {
+    let with = rows(&[
+        "--repeat", "1", "--engine", "all", &reader, "--inbox", &inbox,
+    ]);
+    assert_eq!(with.len(), 3, "{with:?}");
+    for (row, engine) in with.iter().zip(["interp", "jit", "regions"]) {
         assert_eq!(row["label"], "reader < one_message", "{row}");
         assert_eq!(row["program"], "reader", "{row}");
         assert_eq!(row["inbox"], "one_message", "{row}");

@@ -1,4 +1,4 @@
-//! Real ArbOS under the JIT: the 11 recorded replays give exactly their expected results, and
+//! Real ArbOS under the JITs: the 11 recorded replays give exactly their expected results, and
 //! runs stopped at step limits inside them match the interpreter (skipped, with the reason
 //! printed, when `../shared` is absent).
 
@@ -7,6 +7,7 @@ mod common;
 
 use std::sync::Arc;
 
+use avm_engine::native::RegionJit;
 use avm_engine::{DEFAULT_THRESHOLD, Jit};
 use avm_interp::{BlockReason, Limits, Machine, Stop};
 use avm_runtime::{Program, mexe};
@@ -44,18 +45,51 @@ fn replays_give_their_expected_results_under_the_jit() {
                 threshold > 0 || jit.stats().native_runs > 0,
                 "{name}: compiled code ran"
             );
-            let out = m.outputs().clone();
-            replay.check(&common::Outcome {
-                logs: &out.logs,
-                sends: &out.sends,
-                steps: out.steps,
-                gas_used: out.gas_used,
-                inbox_consumed: out.inbox_consumed,
-                machine_hash: m.hash(),
-                log_acc: Some(out.log_acc),
-            });
+            check(&mut m, replay);
         }
     }
+}
+
+/// The region JIT at the default threshold, compiling inline (so that what is hot is native
+/// whatever the timing): most steps run natively, and every replay ends exactly as recorded.
+#[test]
+fn replays_give_their_expected_results_under_the_region_jit() {
+    let Some(shared) = common::shared("replays_give_their_expected_results_under_the_region_jit")
+    else {
+        return;
+    };
+    let dir = shared.join("corpus/arbos");
+    let program = Arc::new(mexe::load_file(dir.join("arbos.mexe")).unwrap());
+    let replays = common::replays(&dir);
+    assert_eq!(replays.len(), 11);
+    for replay in &replays {
+        let mut m = machine(&program, replay);
+        let mut jit = RegionJit::new(Arc::clone(&program), DEFAULT_THRESHOLD).unwrap();
+        let stop = jit.run(&mut m, &Limits::default());
+        assert_eq!(stop, Stop::Blocked(BlockReason::Inbox), "{}", replay.name);
+        let stats = jit.stats();
+        assert_eq!(stats.failed_compiles, 0, "{}", replay.name);
+        assert!(
+            stats.native_steps * 2 > m.outputs().steps,
+            "{}: {stats:?}",
+            replay.name
+        );
+        check(&mut m, replay);
+    }
+}
+
+/// Checks `m`, stopped at the end of `replay`, against its recording.
+fn check(m: &mut Machine, replay: &common::Replay) {
+    let out = m.outputs().clone();
+    replay.check(&common::Outcome {
+        logs: &out.logs,
+        sends: &out.sends,
+        steps: out.steps,
+        gas_used: out.gas_used,
+        inbox_consumed: out.inbox_consumed,
+        machine_hash: m.hash(),
+        log_acc: Some(out.log_acc),
+    });
 }
 
 #[test]
@@ -75,10 +109,22 @@ fn replays_stopped_at_step_limits_match_the_interpreter() {
             };
             let mut reference = machine(&program, &replay);
             assert_eq!(reference.run(&limits), Stop::StepLimit);
-            for threshold in [0, DEFAULT_THRESHOLD] {
+            let engines = [
+                (0, false),
+                (DEFAULT_THRESHOLD, false),
+                (DEFAULT_THRESHOLD, true),
+            ];
+            for (threshold, regions) in engines {
                 let mut m = machine(&program, &replay);
-                let mut jit = Jit::new(Arc::clone(&program), threshold).unwrap();
-                assert_eq!(jit.run(&mut m, &limits), Stop::StepLimit, "{name} {limit}");
+                let stop = match regions {
+                    true => RegionJit::new(Arc::clone(&program), threshold)
+                        .unwrap()
+                        .run(&mut m, &limits),
+                    false => Jit::new(Arc::clone(&program), threshold)
+                        .unwrap()
+                        .run(&mut m, &limits),
+                };
+                assert_eq!(stop, Stop::StepLimit, "{name} {limit}");
                 assert_eq!(m.outputs().steps, limit);
                 assert_eq!(
                     m.outputs().gas_used,
@@ -88,7 +134,7 @@ fn replays_stopped_at_step_limits_match_the_interpreter() {
                 assert_eq!(
                     m.hash(),
                     reference.hash(),
-                    "{name} {limit} threshold {threshold}"
+                    "{name} {limit} threshold {threshold} regions {regions}"
                 );
                 assert_eq!(
                     m.stack().values(),

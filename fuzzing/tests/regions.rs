@@ -1,9 +1,11 @@
 //! The region JIT against the interpreter: generated programs from a fixed seed, at threshold
-//! 0 (every region compiled before it runs) and 2 (interpreted first, then native), must end
-//! in exactly the interpreter's state.
+//! 0 (every region compiled before it runs) and 2 (interpreted first, then native), and with
+//! regions compiled on a background thread (threshold 1: whenever they land), must end in
+//! exactly the interpreter's state.
 
 use std::sync::Arc;
 
+use avm_engine::CompileMode;
 use avm_engine::native::RegionJit;
 use avm_fuzzing::case;
 use avm_interp::{Machine, Observed};
@@ -33,14 +35,20 @@ fn region_jit_agrees_with_the_interpreter() {
         let mut m = fresh();
         let stop = m.run(&case.limits);
         let expected = Observed::of(&mut m, stop);
-        for threshold in [0, 2] {
-            let mut jit = RegionJit::new(Arc::clone(&program), threshold).expect("cranelift");
+        let configs = [
+            (0, CompileMode::Inline),
+            (2, CompileMode::Inline),
+            (1, CompileMode::Background),
+        ];
+        for (threshold, mode) in configs {
+            let mut jit =
+                RegionJit::with_compile(Arc::clone(&program), threshold, mode).expect("cranelift");
             let mut m = fresh();
             let stop = jit.run(&mut m, &case.limits);
             let actual = Observed::of(&mut m, stop);
             assert_eq!(
                 actual, expected,
-                "case {n}, threshold {threshold}, limits {:?}:\n{}",
+                "case {n}, threshold {threshold} {mode:?}, limits {:?}:\n{}",
                 case.limits, case.text
             );
             native += jit.stats().native_steps;

@@ -5,21 +5,26 @@
 //! code, static jumps and both arms of static `cjump`s, compiled to one native function
 //! ([`lower`]) that changes the machine in place and leaves it exactly as the interpreter would.
 //! Everything else runs in the interpreter, which hands control back when it arrives at a
-//! compiled entry.
+//! compiled entry. Regions compile on the machine's thread, which waits, or on a compile thread
+//! of the JIT's own ([`worker`]) while the machine goes on interpreting.
 
 mod helpers;
 pub mod lower;
 mod module;
 pub mod region;
+mod worker;
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use avm_interp::{Limits, Machine, Pc, Status, Stop};
 use avm_runtime::Program;
 
+use crate::jit::CompileMode;
 use lower::{Ctx, DONE, GUARD, SIDE};
-use module::{RegionFn, RegionModule};
+use module::{Entry, RegionFn, RegionModule};
+use worker::Worker;
 
 /// What a region JIT did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -36,7 +41,7 @@ pub struct RegionStats {
     pub guard_exits: u64,
     /// Calls that left before an instruction native code does not handle there.
     pub side_exits: u64,
-    /// Time spent compiling.
+    /// Time spent compiling (on the compile thread, in background mode).
     pub compile_time: Duration,
     /// Regions Cranelift refused (their entries stay interpreted): a bug if ever above 0.
     pub failed_compiles: u32,
@@ -45,10 +50,18 @@ pub struct RegionStats {
 /// A pc whose region is decided: compiled, or not worth compiling.
 const DECIDED: u32 = u32::MAX;
 
+/// Where regions compile.
+enum Compiler {
+    /// On the machine's thread, which waits. (Boxed: it holds Cranelift's compile context.)
+    Inline(Box<RegionModule>),
+    /// On the JIT's compile thread.
+    Background(Worker),
+}
+
 /// A region JIT for one program.
 pub struct RegionJit {
     program: Arc<Program>,
-    module: RegionModule,
+    compiler: Compiler,
     /// The compiled region entered at each pc (null: none). Region code reads it to go on
     /// into the next region; its address stays put.
     table: Box<[u64]>,
@@ -70,19 +83,52 @@ impl std::fmt::Debug for RegionJit {
 }
 
 impl RegionJit {
-    /// A region JIT for `program` that compiles the region at a pc once control has arrived
-    /// there more than `threshold` times (0: before it first runs).
+    /// A region JIT for `program` that compiles the region at a pc, on the machine's thread,
+    /// once control has arrived there more than `threshold` times (0: before it first runs).
     pub fn new(program: Arc<Program>, threshold: u32) -> Result<RegionJit, String> {
+        RegionJit::with_compile(program, threshold, CompileMode::Inline)
+    }
+
+    /// A region JIT like [`RegionJit::new`] that compiles where `mode` says. With a threshold
+    /// of 0 regions always compile inline: each must exist before it first runs.
+    pub fn with_compile(
+        program: Arc<Program>,
+        threshold: u32,
+        mode: CompileMode,
+    ) -> Result<RegionJit, String> {
         let slots = program.len() + 1;
+        let table = vec![0; slots].into_boxed_slice();
+        let compiler = match mode {
+            CompileMode::Background if threshold > 0 => {
+                Compiler::Background(Worker::spawn(table.as_ptr())?)
+            }
+            _ => Compiler::Inline(Box::new(RegionModule::new()?)),
+        };
         Ok(RegionJit {
             program,
-            module: RegionModule::new()?,
-            table: vec![0; slots].into_boxed_slice(),
+            compiler,
+            table,
             arrivals: vec![0; slots],
             handback: vec![false; slots],
             threshold,
             stats: RegionStats::default(),
         })
+    }
+
+    /// Where this JIT compiles.
+    pub fn compile_mode(&self) -> CompileMode {
+        match self.compiler {
+            Compiler::Inline(_) => CompileMode::Inline,
+            Compiler::Background(_) => CompileMode::Background,
+        }
+    }
+
+    /// The function through which Rust enters a region.
+    fn entry(&self) -> Entry {
+        match &self.compiler {
+            Compiler::Inline(module) => module.entry(),
+            Compiler::Background(worker) => worker.entry(),
+        }
     }
 
     /// What the JIT did so far.
@@ -108,6 +154,7 @@ impl RegionJit {
             if budget == 0 {
                 return Stop::StepLimit;
             }
+            self.install_compiled();
             if let Pc::Loaded(pc) = *machine.pc()
                 && let Some(region) = self.region_at(pc)
             {
@@ -117,7 +164,7 @@ impl RegionJit {
                     ceiling_lo: ceiling as u64,
                     ceiling_hi: (ceiling >> 64) as u64,
                 };
-                let entry = self.module.entry();
+                let entry = self.entry();
                 // SAFETY: `region` was compiled for this JIT's program, which `machine` runs
                 // (asserted above), from a pc it is at, and so were the regions of the table
                 // it goes on into; the machine is not otherwise borrowed during the call, and
@@ -148,8 +195,12 @@ impl RegionJit {
             };
             let (threshold, arrivals, handback) =
                 (self.threshold, &mut self.arrivals, &self.handback);
+            let ready = match &self.compiler {
+                Compiler::Background(worker) => Some(worker.ready_flag()),
+                Compiler::Inline(_) => None,
+            };
             let arrive = |pc: u32| {
-                if handback[pc as usize] {
+                if handback[pc as usize] || ready.is_some_and(|r| r.load(Ordering::Relaxed)) {
                     return true;
                 }
                 let count = &mut arrivals[pc as usize];
@@ -192,15 +243,55 @@ impl RegionJit {
         if region.is_empty() {
             return None;
         }
-        let Ok(compiled) = self.module.compile(&region, self.table.as_ptr()) else {
+        let instructions = region.len() as u64;
+        let compiled = match &mut self.compiler {
+            Compiler::Inline(module) => module.compile(&region, self.table.as_ptr()).ok(),
+            Compiler::Background(worker) => {
+                // The entry stays decided: it is interpreted until the code arrives, or for
+                // good if the thread is gone.
+                worker.request(pc, region);
+                return None;
+            }
+        };
+        self.install(
+            pc,
+            compiled.map(|f| f as usize),
+            instructions,
+            start.elapsed(),
+        )
+    }
+
+    /// Installs the regions the compile thread has finished since the last call.
+    fn install_compiled(&mut self) {
+        let Compiler::Background(worker) = &self.compiler else {
+            return;
+        };
+        if !worker.ready() {
+            return;
+        }
+        for reply in worker.take_replies() {
+            self.install(reply.pc, reply.entry, reply.instructions, reply.time);
+        }
+    }
+
+    /// Records a compile of the region at `pc` that took `time`: its entry goes in the table
+    /// (and the interpreter hands control back there), or nothing if Cranelift refused it.
+    fn install(
+        &mut self,
+        pc: u32,
+        entry: Option<usize>,
+        instructions: u64,
+        time: Duration,
+    ) -> Option<RegionFn> {
+        self.stats.compile_time += time;
+        let Some(entry) = entry else {
             self.stats.failed_compiles += 1;
             return None;
         };
-        self.stats.compile_time += start.elapsed();
         self.stats.regions += 1;
-        self.stats.compiled_instructions += region.len() as u64;
-        self.table[index] = compiled as u64;
-        self.handback[index] = true;
-        Some(compiled)
+        self.stats.compiled_instructions += instructions;
+        self.table[pc as usize] = entry as u64;
+        self.handback[pc as usize] = true;
+        Some(entry as RegionFn)
     }
 }

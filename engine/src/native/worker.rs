@@ -1,0 +1,162 @@
+//! Background compilation for the region JIT: a worker thread owns the JIT's module, compiles
+//! the regions the JIT sends it while the machine keeps interpreting, and answers with their
+//! entries, which the JIT installs in its table between runs of the interpreter.
+//!
+//! The worker only writes code into its own module; the table the code reads (to go on into
+//! other regions) belongs to the JIT, which alone writes it. Dropping the worker closes its
+//! queue and joins the thread, which then frees the module: the JIT drops the worker only
+//! when no region code runs or will run.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::module::{Entry, RegionModule};
+use super::region::Region;
+
+/// A region to compile, entered at `pc`.
+struct Request {
+    pc: u32,
+    region: Region,
+}
+
+/// A compiled region (its entry's address) or `None` if Cranelift refused it.
+pub(super) struct Reply {
+    pub pc: u32,
+    pub entry: Option<usize>,
+    pub instructions: u64,
+    pub time: Duration,
+}
+
+/// The JIT's end of its compile thread.
+pub(super) struct Worker {
+    requests: Option<Sender<Request>>,
+    replies: Receiver<Reply>,
+    /// Set by the worker after each reply: the interpreter hands control back at its next
+    /// jump so that the JIT installs what arrived.
+    ready: Arc<AtomicBool>,
+    entry: Entry,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker").finish_non_exhaustive()
+    }
+}
+
+impl Worker {
+    /// Starts the thread, whose module compiles regions that go on through `table` (the JIT's
+    /// table, one slot per loaded pc, which outlives the worker).
+    pub fn spawn(table: *const u64) -> Result<Worker, String> {
+        let table = table as usize;
+        let (requests, inbox) = mpsc::channel::<Request>();
+        let (reply_to, replies) = mpsc::channel();
+        let (started_to, started) = mpsc::channel();
+        let ready = Arc::new(AtomicBool::new(false));
+        let thread = std::thread::Builder::new()
+            .name("avm-regions".into())
+            .spawn({
+                let ready = Arc::clone(&ready);
+                move || {
+                    let mut module = match RegionModule::new() {
+                        Ok(module) => module,
+                        Err(message) => {
+                            let _ = started_to.send(Err(message));
+                            return;
+                        }
+                    };
+                    let _ = started_to.send(Ok(module.entry() as usize));
+                    work(&mut module, table as *const u64, &inbox, &reply_to, &ready);
+                }
+            })
+            .map_err(|e| format!("region compile thread: {e}"))?;
+        let entry = started
+            .recv()
+            .map_err(|_| "region compile thread ended before starting".to_string())??;
+        // SAFETY: `entry` is the address of the module's trampoline, of `Entry`'s type
+        // (`RegionModule::entry`), in a module that lives until the thread ends, which is when
+        // this worker drops.
+        let entry = unsafe { std::mem::transmute::<usize, Entry>(entry) };
+        Ok(Worker {
+            requests: Some(requests),
+            replies,
+            ready,
+            entry,
+            thread: Some(thread),
+        })
+    }
+
+    /// The function through which Rust enters a region of this worker's module.
+    pub fn entry(&self) -> Entry {
+        self.entry
+    }
+
+    /// Queues `region` (entered at `pc`); `false` if the thread is gone.
+    pub fn request(&self, pc: u32, region: Region) -> bool {
+        self.requests
+            .as_ref()
+            .is_some_and(|requests| requests.send(Request { pc, region }).is_ok())
+    }
+
+    /// Whether a reply may be waiting (cheap: one relaxed load).
+    pub fn ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+
+    /// The flag [`Worker::ready`] reads, for the interpreter's arrival test.
+    pub fn ready_flag(&self) -> &AtomicBool {
+        &self.ready
+    }
+
+    /// The replies that arrived.
+    pub fn take_replies(&self) -> Vec<Reply> {
+        // Cleared first: a reply sent after this sets it again.
+        self.ready.store(false, Ordering::Relaxed);
+        let mut replies = Vec::new();
+        loop {
+            match self.replies.try_recv() {
+                Ok(reply) => replies.push(reply),
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => return replies,
+            }
+        }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        // Close the queue and wait: the thread finishes at most the region it is compiling,
+        // then frees the module.
+        self.requests = None;
+        if let Some(thread) = self.thread.take() {
+            // A thread that panicked has nothing left to clean up; its panic was reported.
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The thread: compiles requests in order until the queue closes.
+fn work(
+    module: &mut RegionModule,
+    table: *const u64,
+    requests: &Receiver<Request>,
+    replies: &Sender<Reply>,
+    ready: &AtomicBool,
+) {
+    while let Ok(Request { pc, region }) = requests.recv() {
+        let start = Instant::now();
+        let entry = module.compile(&region, table).ok().map(|f| f as usize);
+        let reply = Reply {
+            pc,
+            entry,
+            instructions: region.len() as u64,
+            time: start.elapsed(),
+        };
+        if replies.send(reply).is_err() {
+            return;
+        }
+        ready.store(true, Ordering::Release);
+    }
+}
