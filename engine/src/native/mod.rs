@@ -15,7 +15,7 @@ pub mod region;
 mod worker;
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use avm_interp::{Limits, Machine, Pc, Status, Stop};
@@ -24,7 +24,7 @@ use avm_runtime::Program;
 use crate::jit::CompileMode;
 use lower::{Ctx, DONE, GUARD, SIDE};
 use module::{Entry, RegionFn, RegionModule};
-use worker::Worker;
+use worker::{Outcome, Worker};
 
 /// What a region JIT did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -58,6 +58,27 @@ enum Compiler {
     Background(Worker),
 }
 
+/// Arrivals at each pc by a control transfer (or [`DECIDED`]), written by the machine's thread
+/// and read by the compile thread when it forms a region. Relaxed loads and stores: no more
+/// than plain ones on the hardware, and a count seen late only changes which arms a region
+/// leaves out.
+#[derive(Clone)]
+struct Arrivals(Arc<[AtomicU32]>);
+
+impl Arrivals {
+    fn new(slots: usize) -> Arrivals {
+        Arrivals((0..slots).map(|_| AtomicU32::new(0)).collect())
+    }
+
+    fn get(&self, pc: u32) -> u32 {
+        self.0[pc as usize].load(Ordering::Relaxed)
+    }
+
+    fn set(&self, pc: u32, count: u32) {
+        self.0[pc as usize].store(count, Ordering::Relaxed);
+    }
+}
+
 /// A region JIT for one program.
 pub struct RegionJit {
     program: Arc<Program>,
@@ -66,7 +87,7 @@ pub struct RegionJit {
     /// into the next region; its address stays put.
     table: Box<[u64]>,
     /// Arrivals at each pc by a control transfer, until [`DECIDED`].
-    arrivals: Vec<u32>,
+    arrivals: Arrivals,
     /// Whether the interpreter hands control back at each pc (a region starts there).
     handback: Vec<bool>,
     threshold: u32,
@@ -98,17 +119,20 @@ impl RegionJit {
     ) -> Result<RegionJit, String> {
         let slots = program.len() + 1;
         let table = vec![0; slots].into_boxed_slice();
+        let arrivals = Arrivals::new(slots);
         let compiler = match mode {
-            CompileMode::Background if threshold > 0 => {
-                Compiler::Background(Worker::spawn(table.as_ptr())?)
-            }
+            CompileMode::Background if threshold > 0 => Compiler::Background(Worker::spawn(
+                Arc::clone(&program),
+                arrivals.clone(),
+                table.as_ptr(),
+            )?),
             _ => Compiler::Inline(Box::new(RegionModule::new()?)),
         };
         Ok(RegionJit {
             program,
             compiler,
             table,
-            arrivals: vec![0; slots],
+            arrivals,
             handback: vec![false; slots],
             threshold,
             stats: RegionStats::default(),
@@ -193,8 +217,7 @@ impl RegionJit {
                 max_steps: Some(budget),
                 ..*limits
             };
-            let (threshold, arrivals, handback) =
-                (self.threshold, &mut self.arrivals, &self.handback);
+            let (threshold, arrivals, handback) = (self.threshold, &self.arrivals, &self.handback);
             let ready = match &self.compiler {
                 Compiler::Background(worker) => Some(worker.ready_flag()),
                 Compiler::Inline(_) => None,
@@ -203,12 +226,13 @@ impl RegionJit {
                 if handback[pc as usize] || ready.is_some_and(|r| r.load(Ordering::Relaxed)) {
                     return true;
                 }
-                let count = &mut arrivals[pc as usize];
-                if *count == DECIDED {
-                    return false;
+                match arrivals.get(pc) {
+                    DECIDED => false,
+                    count => {
+                        arrivals.set(pc, count + 1);
+                        count + 1 > threshold
+                    }
                 }
-                *count += 1;
-                *count > threshold
             };
             let stop = machine.run_segment(&segment, first, arrive);
             let ran = machine.outputs().steps - before;
@@ -226,39 +250,39 @@ impl RegionJit {
         if self.table[index] != 0 {
             return Some(self.table[index] as RegionFn);
         }
-        let arrivals = &mut self.arrivals[index];
-        if *arrivals == DECIDED {
-            return None;
+        match self.arrivals.get(pc) {
+            DECIDED => return None,
+            count if count < self.threshold => {
+                self.arrivals.set(pc, count + 1);
+                return None;
+            }
+            _ => self.arrivals.set(pc, DECIDED),
         }
-        if *arrivals < self.threshold {
-            *arrivals += 1;
-            return None;
-        }
-        *arrivals = DECIDED;
+        let module = match &mut self.compiler {
+            Compiler::Inline(module) => module,
+            Compiler::Background(worker) => {
+                // The entry stays decided: it is interpreted until the code arrives, or for
+                // good if the thread is gone.
+                worker.request(pc);
+                return None;
+            }
+        };
         let start = Instant::now();
         // Arms control never reached stay out (all are in, at threshold 0: nothing ran yet).
-        let arrivals = &self.arrivals;
-        let reached = |pc: u32| self.threshold == 0 || arrivals[pc as usize] > 0;
+        let (arrivals, threshold) = (&self.arrivals, self.threshold);
+        let reached = |pc: u32| threshold == 0 || arrivals.get(pc) > 0;
         let region = region::form(&self.program, pc, &reached);
         if region.is_empty() {
             return None;
         }
-        let instructions = region.len() as u64;
-        let compiled = match &mut self.compiler {
-            Compiler::Inline(module) => module.compile(&region, self.table.as_ptr()).ok(),
-            Compiler::Background(worker) => {
-                // The entry stays decided: it is interpreted until the code arrives, or for
-                // good if the thread is gone.
-                worker.request(pc, region);
-                return None;
-            }
+        let outcome = match module.compile(&region, self.table.as_ptr()) {
+            Ok(entry) => Outcome::Compiled {
+                entry: entry as usize,
+                instructions: region.len() as u64,
+            },
+            Err(_) => Outcome::Refused,
         };
-        self.install(
-            pc,
-            compiled.map(|f| f as usize),
-            instructions,
-            start.elapsed(),
-        )
+        self.install(pc, outcome, start.elapsed())
     }
 
     /// Installs the regions the compile thread has finished since the last call.
@@ -270,23 +294,24 @@ impl RegionJit {
             return;
         }
         for reply in worker.take_replies() {
-            self.install(reply.pc, reply.entry, reply.instructions, reply.time);
+            self.install(reply.pc, reply.outcome, reply.time);
         }
     }
 
-    /// Records a compile of the region at `pc` that took `time`: its entry goes in the table
-    /// (and the interpreter hands control back there), or nothing if Cranelift refused it.
-    fn install(
-        &mut self,
-        pc: u32,
-        entry: Option<usize>,
-        instructions: u64,
-        time: Duration,
-    ) -> Option<RegionFn> {
+    /// Records what became of the region at `pc`, which took `time`: a compiled entry goes in
+    /// the table (and the interpreter hands control back there).
+    fn install(&mut self, pc: u32, outcome: Outcome, time: Duration) -> Option<RegionFn> {
         self.stats.compile_time += time;
-        let Some(entry) = entry else {
-            self.stats.failed_compiles += 1;
-            return None;
+        let (entry, instructions) = match outcome {
+            Outcome::Compiled {
+                entry,
+                instructions,
+            } => (entry, instructions),
+            Outcome::Empty => return None,
+            Outcome::Refused => {
+                self.stats.failed_compiles += 1;
+                return None;
+            }
         };
         self.stats.regions += 1;
         self.stats.compiled_instructions += instructions;

@@ -1,6 +1,9 @@
-//! Background compilation for the region JIT: a worker thread owns the JIT's module, compiles
-//! the regions the JIT sends it while the machine keeps interpreting, and answers with their
-//! entries, which the JIT installs in its table between runs of the interpreter.
+//! Background compilation for the region JIT: a worker thread owns the JIT's module, forms and
+//! compiles the regions whose entries the JIT sends it while the machine keeps interpreting,
+//! and answers with their entries, which the JIT installs in its table between runs of the
+//! interpreter. Forming a region reads the arrival counts the machine's thread keeps writing:
+//! they only decide which arms control has reached (and so which are left out), never what
+//! the code does, so a count read early or late changes the region's size, not its results.
 //!
 //! The worker only writes code into its own module; the table the code reads (to go on into
 //! other regions) belongs to the JIT, which alone writes it. Dropping the worker closes its
@@ -13,20 +16,31 @@ use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::module::{Entry, RegionModule};
-use super::region::Region;
+use avm_runtime::Program;
 
-/// A region to compile, entered at `pc`.
+use super::Arrivals;
+use super::module::{Entry, RegionModule};
+use super::region;
+
+/// The entry of a region to form and compile.
 struct Request {
     pc: u32,
-    region: Region,
 }
 
-/// A compiled region (its entry's address) or `None` if Cranelift refused it.
+/// What became of a request.
+pub(super) enum Outcome {
+    /// Compiled: the region's entry address and its instructions.
+    Compiled { entry: usize, instructions: u64 },
+    /// No instruction there native code runs: the entry stays interpreted.
+    Empty,
+    /// Cranelift refused the region.
+    Refused,
+}
+
+/// The answer to a request, and the time it took.
 pub(super) struct Reply {
     pub pc: u32,
-    pub entry: Option<usize>,
-    pub instructions: u64,
+    pub outcome: Outcome,
     pub time: Duration,
 }
 
@@ -48,9 +62,14 @@ impl std::fmt::Debug for Worker {
 }
 
 impl Worker {
-    /// Starts the thread, whose module compiles regions that go on through `table` (the JIT's
-    /// table, one slot per loaded pc, which outlives the worker).
-    pub fn spawn(table: *const u64) -> Result<Worker, String> {
+    /// Starts the thread, which forms regions of `program` from the counts of `arrivals` and
+    /// compiles them into code that goes on through `table` (the JIT's table, one slot per
+    /// loaded pc, which outlives the worker).
+    pub fn spawn(
+        program: Arc<Program>,
+        arrivals: Arrivals,
+        table: *const u64,
+    ) -> Result<Worker, String> {
         let table = table as usize;
         let (requests, inbox) = mpsc::channel::<Request>();
         let (reply_to, replies) = mpsc::channel();
@@ -69,7 +88,9 @@ impl Worker {
                         }
                     };
                     let _ = started_to.send(Ok(module.entry() as usize));
-                    work(&mut module, table as *const u64, &inbox, &reply_to, &ready);
+                    let forming = Forming { program, arrivals };
+                    let table = table as *const u64;
+                    work(&forming, &mut module, table, &inbox, &reply_to, &ready);
                 }
             })
             .map_err(|e| format!("region compile thread: {e}"))?;
@@ -94,11 +115,11 @@ impl Worker {
         self.entry
     }
 
-    /// Queues `region` (entered at `pc`); `false` if the thread is gone.
-    pub fn request(&self, pc: u32, region: Region) -> bool {
+    /// Queues the region entered at `pc`; `false` if the thread is gone.
+    pub fn request(&self, pc: u32) -> bool {
         self.requests
             .as_ref()
-            .is_some_and(|requests| requests.send(Request { pc, region }).is_ok())
+            .is_some_and(|requests| requests.send(Request { pc }).is_ok())
     }
 
     /// Whether a reply may be waiting (cheap: one relaxed load).
@@ -137,21 +158,38 @@ impl Drop for Worker {
     }
 }
 
-/// The thread: compiles requests in order until the queue closes.
+/// What the thread forms regions from.
+struct Forming {
+    program: Arc<Program>,
+    arrivals: Arrivals,
+}
+
+/// The thread: forms and compiles requests in order until the queue closes.
 fn work(
+    forming: &Forming,
     module: &mut RegionModule,
     table: *const u64,
     requests: &Receiver<Request>,
     replies: &Sender<Reply>,
     ready: &AtomicBool,
 ) {
-    while let Ok(Request { pc, region }) = requests.recv() {
+    while let Ok(Request { pc }) = requests.recv() {
         let start = Instant::now();
-        let entry = module.compile(&region, table).ok().map(|f| f as usize);
+        let reached = |pc: u32| forming.arrivals.get(pc) > 0;
+        let region = region::form(&forming.program, pc, &reached);
+        let outcome = match region.is_empty() {
+            true => Outcome::Empty,
+            false => match module.compile(&region, table) {
+                Ok(entry) => Outcome::Compiled {
+                    entry: entry as usize,
+                    instructions: region.len() as u64,
+                },
+                Err(_) => Outcome::Refused,
+            },
+        };
         let reply = Reply {
             pc,
-            entry,
-            instructions: region.len() as u64,
+            outcome,
             time: start.elapsed(),
         };
         if replies.send(reply).is_err() {
