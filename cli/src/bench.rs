@@ -18,9 +18,9 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Instant;
 
-use avm_engine::native::RegionJit;
+use avm_engine::Jit;
+use avm_engine::native::{RegionJit, RegionOptions};
 use avm_engine::workloads::{self, Workload};
-use avm_engine::{CompileMode, Jit};
 use avm_interp::{Limits, Machine};
 use avm_runtime::{InboxMessage, Program};
 use serde_json::{Value as Json, json};
@@ -429,12 +429,8 @@ fn measure(
             (seconds, jit.stats().compile_time.as_secs_f64() * 1e3)
         }
         Engine::Regions => {
-            let mut jit = RegionJit::with_compile(
-                Arc::clone(program),
-                avm_engine::DEFAULT_THRESHOLD,
-                CompileMode::Background,
-            )
-            .map_err(|message| Failure::engine("regions", message))?;
+            let mut jit = RegionJit::with_options(Arc::clone(program), RegionOptions::default())
+                .map_err(|message| Failure::engine("regions", message))?;
             let start = Instant::now();
             jit.run(&mut machine, &limits);
             let seconds = start.elapsed().as_secs_f64();

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use avm_engine::jit::{CompileMode, JitOptions};
-use avm_engine::native::{RegionJit, RegionStats};
+use avm_engine::native::{RegionJit, RegionOptions, RegionStats};
 use avm_engine::node::Store;
 use avm_engine::{Jit, JitStats};
 use avm_interp::{BlockReason, GasBound, Limits, Machine, Stop};
@@ -105,28 +105,43 @@ pub struct EngineArgs {
     /// background]
     #[arg(long, value_enum)]
     jit_compile: Option<JitCompile>,
+    /// Regions: name each compiled region for `perf` in /tmp/perf-PID.map.
+    #[arg(long)]
+    perf_map: bool,
+    /// Regions: when the run ends, write each compiled region's Cranelift IR (`PC.clif`) and
+    /// machine code (`PC.s`) into DIR (created if missing). With `--jit-compile background`
+    /// only regions that landed before the end are written.
+    #[arg(long, value_name = "DIR")]
+    dump_regions: Option<PathBuf>,
 }
 
 impl EngineArgs {
     /// Refuses options the chosen engine does not take: they would be silently ignored.
     pub fn check(&self) -> Result<(), String> {
-        // (flag, given, whether the region JIT takes it)
-        let jit_options = [
-            ("--jit-threshold", self.jit_threshold.is_some(), true),
-            ("--jit-hot-steps", self.jit_hot_steps.is_some(), false),
-            ("--jit-compile", self.jit_compile.is_some(), true),
+        use EngineKind::{Jit, Regions};
+        let options: [(&str, bool, &[EngineKind]); 5] = [
+            (
+                "--jit-threshold",
+                self.jit_threshold.is_some(),
+                &[Jit, Regions],
+            ),
+            ("--jit-hot-steps", self.jit_hot_steps.is_some(), &[Jit]),
+            ("--jit-compile", self.jit_compile.is_some(), &[Jit, Regions]),
+            ("--perf-map", self.perf_map, &[Regions]),
+            ("--dump-regions", self.dump_regions.is_some(), &[Regions]),
         ];
-        let refused = |&(_, given, regions): &(&str, bool, bool)| match self.engine {
-            EngineKind::Interp => given,
-            EngineKind::Regions => given && !regions,
-            EngineKind::Jit => false,
-        };
-        match jit_options.iter().find(|option| refused(option)) {
-            Some((flag, ..)) if self.engine == EngineKind::Interp => Err(format!(
-                "{flag} is a JIT option and cannot be used with --engine interp"
+        match options
+            .iter()
+            .find(|(_, given, takes)| *given && !takes.contains(&self.engine))
+        {
+            Some((flag, _, [Jit])) if self.engine == Regions => Err(format!(
+                "{flag} is an option of the block JIT and cannot be used with --engine regions"
+            )),
+            Some((flag, _, [Regions])) => Err(format!(
+                "{flag} is an option of the region JIT (--engine regions)"
             )),
             Some((flag, ..)) => Err(format!(
-                "{flag} is an option of the block JIT and cannot be used with --engine regions"
+                "{flag} is a JIT option and cannot be used with --engine interp"
             )),
             None => Ok(()),
         }
@@ -150,9 +165,17 @@ impl EngineArgs {
                     .map(|jit| Runner::Blocks(Box::new(jit)))
                     .map_err(|message| Failure::engine("jit", message))
             }
-            EngineKind::Regions => RegionJit::with_compile(Arc::clone(program), threshold, compile)
-                .map(|jit| Runner::Regions(Box::new(jit)))
-                .map_err(|message| Failure::engine("regions", message)),
+            EngineKind::Regions => RegionJit::with_options(
+                Arc::clone(program),
+                RegionOptions {
+                    threshold,
+                    compile,
+                    perf_map: self.perf_map,
+                    keep_text: self.dump_regions.is_some(),
+                },
+            )
+            .map(|jit| Runner::Regions(Box::new(jit)))
+            .map_err(|message| Failure::engine("regions", message)),
         }
     }
 }
@@ -304,6 +327,7 @@ pub fn run(args: RunArgs, out: &mut Out) -> Result<Exit, Failure> {
     };
     let session = Session {
         runner: args.engine.runner(&program)?,
+        dump_regions: args.engine.dump_regions.clone(),
         program,
         limits: args.bounds.limits(),
         memory_bound: args.bounds.memory_bound(),
@@ -353,6 +377,7 @@ pub fn resume(args: ResumeArgs, out: &mut Out) -> Result<Exit, Failure> {
     }
     let session = Session {
         runner: args.engine.runner(&program)?,
+        dump_regions: args.engine.dump_regions.clone(),
         program,
         limits: args.bounds.limits(),
         memory_bound: args.bounds.memory_bound(),
@@ -389,6 +414,8 @@ struct Checkpointing {
 struct Session {
     program: Arc<Program>,
     runner: Runner,
+    /// Where to write the compiled regions' text when the run ends.
+    dump_regions: Option<PathBuf>,
     limits: Limits,
     /// Resident bytes past which the run stops.
     memory_bound: Option<u64>,
@@ -446,6 +473,9 @@ impl Session {
         let start_steps = machine.outputs().steps;
         let ended = self.drive(&mut machine)?;
         let wall_ms = elapsed_ms(start);
+        if let (Some(dir), Runner::Regions(jit)) = (&self.dump_regions, &self.runner) {
+            dump_regions(jit, dir)?;
+        }
         let save_start = Instant::now();
         let checkpoint = match &self.checkpoints {
             Some(c) => Some((
@@ -549,6 +579,19 @@ impl Session {
     }
 }
 
+/// Writes the Cranelift IR (`PC.clif`) and machine code (`PC.s`) of every region `jit`
+/// compiled into `dir`.
+fn dump_regions(jit: &RegionJit, dir: &std::path::Path) -> Result<(), Failure> {
+    std::fs::create_dir_all(dir).map_err(|e| Failure::io(dir, e))?;
+    for text in jit.texts() {
+        for (extension, content) in [("clif", &text.clif), ("s", &text.disassembly)] {
+            let path = dir.join(format!("{}.{extension}", text.entry));
+            std::fs::write(&path, content).map_err(|e| Failure::io(&path, e))?;
+        }
+    }
+    Ok(())
+}
+
 /// The size of the next slice, from how long a slice of `size` steps took: about
 /// [`SLICE_TIME`], growing at most 8× at a time.
 fn next_slice(current: u64, size: u64, took: Duration) -> u64 {
@@ -625,6 +668,7 @@ fn report_json(machine: &mut Machine, summary: &Summary, out: &mut Out) -> Resul
                 "compiled": stats.regions,
                 "compiled_instructions": stats.compiled_instructions,
                 "failed_compiles": stats.failed_compiles,
+                "code_bytes": stats.code_bytes,
                 "compile_ms": stats.compile_time.as_secs_f64() * 1e3,
                 "native_steps": stats.native_steps,
                 "native_share": native_share(&stats, summary.steps_run),

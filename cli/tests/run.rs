@@ -166,6 +166,64 @@ fn jit_options_are_refused_with_the_interpreter() {
 }
 
 #[test]
+fn each_jit_refuses_the_other_ones_options() {
+    let loop_avm = example("loop.avm");
+    let dir = temp_dir("refused");
+    let dump = dir.join("dump");
+    let dump = dump.to_str().unwrap();
+    for (engine, flag) in [
+        ("regions", &["--jit-hot-steps", "0"][..]),
+        ("jit", &["--perf-map"][..]),
+        ("jit", &["--dump-regions", dump][..]),
+        ("interp", &["--perf-map"][..]),
+    ] {
+        let mut args = vec!["run", &loop_avm, "--engine", engine];
+        args.extend(flag);
+        assert_fails(&avm(&args), 2, flag[0]);
+    }
+}
+
+#[test]
+fn dump_regions_writes_the_clif_and_code_of_each_region() {
+    let dir = temp_dir("dump-regions");
+    let dump = dir.join("regions");
+    let loop_avm = example("loop.avm");
+    let out = json_of(
+        &avm(&[
+            "run",
+            &loop_avm,
+            "--engine",
+            "regions",
+            "--jit-compile",
+            "inline",
+            "--jit-threshold",
+            "0",
+            "--dump-regions",
+            dump.to_str().unwrap(),
+            "--json",
+        ]),
+        0,
+    );
+    let compiled = out["regions"]["compiled"].as_u64().unwrap();
+    assert!(compiled > 0, "{out}");
+    assert!(out["regions"]["code_bytes"].as_u64().unwrap() > 0, "{out}");
+    let mut names: Vec<String> = std::fs::read_dir(&dump)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names.len() as u64, 2 * compiled, "{names:?}");
+    assert!(names.contains(&"0.clif".to_string()), "{names:?}");
+    let clif = std::fs::read_to_string(dump.join("0.clif")).unwrap();
+    assert!(clif.starts_with("function "), "{clif}");
+    assert!(
+        !std::fs::read_to_string(dump.join("0.s"))
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
 fn the_jit_threshold_alone_decides_with_hot_steps_zero() {
     let compiled = |extra: &[&str]| {
         let mut args = vec![

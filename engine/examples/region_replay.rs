@@ -20,6 +20,10 @@ use avm_engine::native::RegionJit;
 use avm_interp::{Limits, Machine, Observed};
 use avm_runtime::{InboxMessage, Program, parse_inbox_json};
 
+/// The allocator `avm` runs with, so that times compare with it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     match replay(std::env::args().skip(1).collect()) {
         Ok(()) => ExitCode::SUCCESS,

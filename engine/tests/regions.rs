@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use avm_engine::CompileMode;
-use avm_engine::native::RegionJit;
+use avm_engine::native::{RegionJit, RegionOptions};
 use avm_interp::{Limits, Machine, Observed, Stop};
 use avm_runtime::asm;
 
@@ -36,8 +36,12 @@ fn background_regions_land_and_the_run_stays_exact() {
     assert_eq!(stop, Stop::Halted);
     let expected = Observed::of(&mut reference, stop);
 
-    let mut jit = RegionJit::with_compile(Arc::clone(&program), 1, CompileMode::Background)
-        .expect("cranelift");
+    let options = RegionOptions {
+        threshold: 1,
+        compile: CompileMode::Background,
+        ..RegionOptions::default()
+    };
+    let mut jit = RegionJit::with_options(Arc::clone(&program), options).expect("cranelift");
     assert_eq!(jit.compile_mode(), CompileMode::Background);
     let mut machine = Machine::new(Arc::clone(&program));
     // Slices of 50 steps: between them the compile thread has time to deliver, and the machine
@@ -66,6 +70,11 @@ fn background_regions_land_and_the_run_stays_exact() {
 #[test]
 fn threshold_zero_compiles_inline_whatever_the_mode() {
     let program = Arc::new(asm::assemble(LOOP).expect("assembles"));
-    let jit = RegionJit::with_compile(program, 0, CompileMode::Background).expect("cranelift");
+    let options = RegionOptions {
+        threshold: 0,
+        compile: CompileMode::Background,
+        ..RegionOptions::default()
+    };
+    let jit = RegionJit::with_options(program, options).expect("cranelift");
     assert_eq!(jit.compile_mode(), CompileMode::Inline);
 }

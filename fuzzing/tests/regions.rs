@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use avm_engine::CompileMode;
-use avm_engine::native::RegionJit;
+use avm_engine::native::{RegionJit, RegionOptions};
 use avm_fuzzing::case;
 use avm_interp::{Machine, Observed};
 use avm_runtime::asm;
@@ -41,8 +41,13 @@ fn region_jit_agrees_with_the_interpreter() {
             (1, CompileMode::Background),
         ];
         for (threshold, mode) in configs {
+            let options = RegionOptions {
+                threshold,
+                compile: mode,
+                ..RegionOptions::default()
+            };
             let mut jit =
-                RegionJit::with_compile(Arc::clone(&program), threshold, mode).expect("cranelift");
+                RegionJit::with_options(Arc::clone(&program), options).expect("cranelift");
             let mut m = fresh();
             let stop = jit.run(&mut m, &case.limits);
             let actual = Observed::of(&mut m, stop);

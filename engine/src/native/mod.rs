@@ -21,9 +21,11 @@ use std::time::{Duration, Instant};
 use avm_interp::{Limits, Machine, Pc, Status, Stop};
 use avm_runtime::Program;
 
-use crate::jit::CompileMode;
+use crate::jit::{CompileMode, DEFAULT_THRESHOLD};
 use lower::{Ctx, DONE, GUARD, SIDE};
-use module::{Entry, RegionFn, RegionModule};
+use module::{Entry, Extras, RegionFn, RegionModule};
+
+pub use module::RegionText;
 use worker::{Outcome, Worker};
 
 /// What a region JIT did.
@@ -45,6 +47,33 @@ pub struct RegionStats {
     pub compile_time: Duration,
     /// Regions Cranelift refused (their entries stay interpreted): a bug if ever above 0.
     pub failed_compiles: u32,
+    /// Bytes of machine code compiled.
+    pub code_bytes: u64,
+}
+
+/// How a region JIT works.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RegionOptions {
+    /// A region compiles once control has arrived at its entry more than this many times (0:
+    /// before it first runs, always inline).
+    pub threshold: u32,
+    /// Where regions compile.
+    pub compile: CompileMode,
+    /// Keep each region's Cranelift IR and disassembly ([`RegionJit::texts`]).
+    pub keep_text: bool,
+    /// Name each region's code for `perf` in `/tmp/perf-PID.map`.
+    pub perf_map: bool,
+}
+
+impl Default for RegionOptions {
+    fn default() -> RegionOptions {
+        RegionOptions {
+            threshold: DEFAULT_THRESHOLD,
+            compile: CompileMode::Background,
+            keep_text: false,
+            perf_map: false,
+        }
+    }
 }
 
 /// A pc whose region is decided: compiled, or not worth compiling.
@@ -92,6 +121,8 @@ pub struct RegionJit {
     handback: Vec<bool>,
     threshold: u32,
     stats: RegionStats,
+    /// The text of each region compiled, when kept.
+    texts: Vec<RegionText>,
 }
 
 impl std::fmt::Debug for RegionJit {
@@ -107,26 +138,37 @@ impl RegionJit {
     /// A region JIT for `program` that compiles the region at a pc, on the machine's thread,
     /// once control has arrived there more than `threshold` times (0: before it first runs).
     pub fn new(program: Arc<Program>, threshold: u32) -> Result<RegionJit, String> {
-        RegionJit::with_compile(program, threshold, CompileMode::Inline)
+        let options = RegionOptions {
+            threshold,
+            compile: CompileMode::Inline,
+            ..RegionOptions::default()
+        };
+        RegionJit::with_options(program, options)
     }
 
-    /// A region JIT like [`RegionJit::new`] that compiles where `mode` says. With a threshold
-    /// of 0 regions always compile inline: each must exist before it first runs.
-    pub fn with_compile(
+    /// A region JIT for `program` that works as `options` say.
+    pub fn with_options(
         program: Arc<Program>,
-        threshold: u32,
-        mode: CompileMode,
+        options: RegionOptions,
     ) -> Result<RegionJit, String> {
+        let RegionOptions {
+            threshold, compile, ..
+        } = options;
+        let extras = Extras {
+            keep_text: options.keep_text,
+            perf_map: options.perf_map,
+        };
         let slots = program.len() + 1;
         let table = vec![0; slots].into_boxed_slice();
         let arrivals = Arrivals::new(slots);
-        let compiler = match mode {
+        let compiler = match compile {
             CompileMode::Background if threshold > 0 => Compiler::Background(Worker::spawn(
                 Arc::clone(&program),
                 arrivals.clone(),
                 table.as_ptr(),
+                extras,
             )?),
-            _ => Compiler::Inline(Box::new(RegionModule::new()?)),
+            _ => Compiler::Inline(Box::new(RegionModule::new(extras)?)),
         };
         Ok(RegionJit {
             program,
@@ -136,7 +178,14 @@ impl RegionJit {
             handback: vec![false; slots],
             threshold,
             stats: RegionStats::default(),
+            texts: Vec::new(),
         })
+    }
+
+    /// The Cranelift IR and disassembly of every region compiled so far, in the order they
+    /// were installed (empty unless [`RegionOptions::keep_text`]).
+    pub fn texts(&self) -> &[RegionText] {
+        &self.texts
     }
 
     /// Where this JIT compiles.
@@ -276,9 +325,11 @@ impl RegionJit {
             return None;
         }
         let outcome = match module.compile(&region, self.table.as_ptr()) {
-            Ok(entry) => Outcome::Compiled {
-                entry: entry as usize,
+            Ok(compiled) => Outcome::Compiled {
+                entry: compiled.entry as usize,
                 instructions: region.len() as u64,
+                code_bytes: compiled.code_bytes,
+                text: compiled.text,
             },
             Err(_) => Outcome::Refused,
         };
@@ -302,11 +353,13 @@ impl RegionJit {
     /// the table (and the interpreter hands control back there).
     fn install(&mut self, pc: u32, outcome: Outcome, time: Duration) -> Option<RegionFn> {
         self.stats.compile_time += time;
-        let (entry, instructions) = match outcome {
+        let (entry, instructions, code_bytes, text) = match outcome {
             Outcome::Compiled {
                 entry,
                 instructions,
-            } => (entry, instructions),
+                code_bytes,
+                text,
+            } => (entry, instructions, code_bytes, text),
             Outcome::Empty => return None,
             Outcome::Refused => {
                 self.stats.failed_compiles += 1;
@@ -314,9 +367,87 @@ impl RegionJit {
             }
         };
         self.stats.regions += 1;
+        self.stats.code_bytes += code_bytes as u64;
+        self.texts.extend(text);
         self.stats.compiled_instructions += instructions;
         self.table[pc as usize] = entry as u64;
         self.handback[pc as usize] = true;
         Some(entry as RegionFn)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use avm_interp::{GasBound, Observed};
+    use avm_runtime::asm;
+
+    /// Runs `source` on the interpreter and on a region JIT at threshold 0 within `limits`,
+    /// asserts they end in the same state, and returns what the JIT did.
+    fn exits(source: &str, limits: &Limits) -> RegionStats {
+        let program = Arc::new(asm::assemble(source).expect("assembles"));
+        let mut reference = Machine::new(Arc::clone(&program));
+        let stop = reference.run(limits);
+        let expected = Observed::of(&mut reference, stop);
+        let mut jit = RegionJit::new(Arc::clone(&program), 0).expect("cranelift");
+        let mut machine = Machine::new(program);
+        let stop = jit.run(&mut machine, limits);
+        assert_eq!(Observed::of(&mut machine, stop), expected, "{source}");
+        jit.stats()
+    }
+
+    const LOOP: &str =
+        "push 0\npush 50\nloop:\ndup0\nswap2\nadd\nswap1\nadd -1\ndup0\ncjump @loop\nhalt";
+
+    #[test]
+    fn a_path_that_ends_leaves_done() {
+        let stats = exits(LOOP, &Limits::default());
+        assert!(stats.native_steps > 300, "{stats:?}");
+        assert_eq!((stats.guard_exits, stats.side_exits), (0, 0), "{stats:?}");
+    }
+
+    #[test]
+    fn a_stack_too_shallow_fails_the_entry_guard() {
+        // The region at 0 pops a value the empty stack does not have: the interpreter runs
+        // `pop` and raises the error.
+        let stats = exits("pop\nhalt", &Limits::default());
+        assert_eq!(stats.guard_exits, 1, "{stats:?}");
+        assert_eq!(stats.native_steps, 0, "{stats:?}");
+    }
+
+    #[test]
+    fn a_step_budget_too_small_fails_the_entry_guard() {
+        for steps in [1, 2, 3, 7, 100] {
+            let limits = Limits {
+                max_steps: Some(steps),
+                ..Limits::default()
+            };
+            let stats = exits(LOOP, &limits);
+            assert!(stats.guard_exits > 0, "{steps}: {stats:?}");
+        }
+    }
+
+    #[test]
+    fn a_gas_bound_too_close_fails_the_entry_guard() {
+        for go_over in [false, true] {
+            let limits = Limits {
+                gas: Some(GasBound {
+                    max_gas: 40,
+                    go_over,
+                }),
+                ..Limits::default()
+            };
+            let stats = exits(LOOP, &limits);
+            assert!(stats.guard_exits > 0, "go_over {go_over}: {stats:?}");
+        }
+    }
+
+    #[test]
+    fn operands_that_raise_an_error_leave_by_a_side_exit() {
+        // `add` on a tuple: native code leaves before it, the interpreter raises the error and
+        // jumps to the handler, and native code goes on there.
+        let source = "errset @handler\npush (1, 2)\nadd 1\nhalt\nhandler:\npush 7\nhalt";
+        let stats = exits(source, &Limits::default());
+        assert!(stats.side_exits > 0, "{stats:?}");
     }
 }

@@ -16,6 +16,37 @@ use avm_interp::Machine;
 /// through [`Entry`]).
 pub type RegionFn = *const u8;
 
+/// A region as Cranelift saw it: its IR and the machine code emitted for it, as text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegionText {
+    /// The loaded pc the region is entered at.
+    pub entry: u32,
+    /// Its Cranelift IR, as built (before Cranelift's optimisations).
+    pub clif: String,
+    /// The machine instructions Cranelift emitted, in its own notation.
+    pub disassembly: String,
+}
+
+/// A region just compiled.
+#[derive(Debug)]
+pub struct Compiled {
+    pub entry: RegionFn,
+    /// Bytes of machine code.
+    pub code_bytes: usize,
+    /// Its text, when the module keeps it.
+    pub text: Option<RegionText>,
+}
+
+/// What a module does besides compiling.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Extras {
+    /// Keep each region's [`RegionText`].
+    pub keep_text: bool,
+    /// Append each region's address, size and name to `/tmp/perf-PID.map`, where `perf`
+    /// looks for the names of JIT code.
+    pub perf_map: bool,
+}
+
 /// Runs the region at `region` (and the ones it goes on into), returning a code of
 /// [`super::lower`] (`DONE`, `GUARD` or `SIDE`).
 pub type Entry =
@@ -61,6 +92,9 @@ pub struct RegionModule {
     builder_context: FunctionBuilderContext,
     helpers: Vec<FuncId>,
     compiled: u32,
+    extras: Extras,
+    /// The perf map, once opened (`None` if it cannot be).
+    perf_map: Option<std::fs::File>,
 }
 
 impl std::fmt::Debug for RegionModule {
@@ -72,8 +106,8 @@ impl std::fmt::Debug for RegionModule {
 }
 
 impl RegionModule {
-    /// A module for the host machine.
-    pub fn new() -> Result<RegionModule, String> {
+    /// A module for the host machine, doing `extras` besides compiling.
+    pub fn new(extras: Extras) -> Result<RegionModule, String> {
         let mut flags = settings::builder();
         let set = |flags: &mut settings::Builder, name: &str, value: &str| {
             flags
@@ -125,6 +159,8 @@ impl RegionModule {
             builder_context,
             helpers,
             compiled: 0,
+            extras,
+            perf_map: extras.perf_map.then(open_perf_map).flatten(),
         })
     }
 
@@ -135,7 +171,7 @@ impl RegionModule {
 
     /// Compiles `region`, which goes on into the regions of `table` (one slot per loaded pc,
     /// a region's entry or null, alive as long as this module), and returns its entry point.
-    pub fn compile(&mut self, region: &Region, table: *const u64) -> Result<RegionFn, String> {
+    pub fn compile(&mut self, region: &Region, table: *const u64) -> Result<Compiled, String> {
         let module = self.module.as_mut().expect("present until drop");
         let pointer = module.target_config().pointer_type();
         let sig = signature(pointer, CallConv::Tail);
@@ -171,14 +207,44 @@ impl RegionModule {
             &helpers,
             chain,
         );
+        let keep_text = self.extras.keep_text;
+        let clif = keep_text.then(|| self.context.func.display().to_string());
+        self.context.set_disasm(keep_text);
         module
             .define_function(id, &mut self.context)
             .map_err(|e| format!("{e:?}"))?;
+        let code = self.context.compiled_code().expect("just compiled");
+        let code_bytes = code.code_buffer().len();
+        let text = clif.map(|clif| RegionText {
+            entry: region.entry,
+            clif,
+            disassembly: code.vcode.clone().unwrap_or_default(),
+        });
         module.clear_context(&mut self.context);
         module.finalize_definitions().map_err(|e| e.to_string())?;
         self.compiled += 1;
-        Ok(module.get_finalized_function(id))
+        let entry = module.get_finalized_function(id);
+        if let Some(map) = &mut self.perf_map {
+            use std::io::Write;
+            // A failed write only costs perf a name.
+            let _ = writeln!(map, "{:x} {code_bytes:x} avm::{name}", entry as usize);
+        }
+        Ok(Compiled {
+            entry,
+            code_bytes,
+            text,
+        })
     }
+}
+
+/// Opens `/tmp/perf-PID.map` for appending (perf's convention for JIT symbols).
+fn open_perf_map() -> Option<std::fs::File> {
+    let path = format!("/tmp/perf-{}.map", std::process::id());
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .ok()
 }
 
 /// Compiles the function through which Rust (the platform's calling convention) calls a

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use avm_runtime::Program;
 
 use super::Arrivals;
-use super::module::{Entry, RegionModule};
+use super::module::{Entry, Extras, RegionModule, RegionText};
 use super::region;
 
 /// The entry of a region to form and compile.
@@ -29,8 +29,14 @@ struct Request {
 
 /// What became of a request.
 pub(super) enum Outcome {
-    /// Compiled: the region's entry address and its instructions.
-    Compiled { entry: usize, instructions: u64 },
+    /// Compiled: the region's entry address, its instructions, its bytes of machine code and
+    /// its text if kept.
+    Compiled {
+        entry: usize,
+        instructions: u64,
+        code_bytes: usize,
+        text: Option<RegionText>,
+    },
     /// No instruction there native code runs: the entry stays interpreted.
     Empty,
     /// Cranelift refused the region.
@@ -69,6 +75,7 @@ impl Worker {
         program: Arc<Program>,
         arrivals: Arrivals,
         table: *const u64,
+        extras: Extras,
     ) -> Result<Worker, String> {
         let table = table as usize;
         let (requests, inbox) = mpsc::channel::<Request>();
@@ -80,7 +87,7 @@ impl Worker {
             .spawn({
                 let ready = Arc::clone(&ready);
                 move || {
-                    let mut module = match RegionModule::new() {
+                    let mut module = match RegionModule::new(extras) {
                         Ok(module) => module,
                         Err(message) => {
                             let _ = started_to.send(Err(message));
@@ -180,9 +187,11 @@ fn work(
         let outcome = match region.is_empty() {
             true => Outcome::Empty,
             false => match module.compile(&region, table) {
-                Ok(entry) => Outcome::Compiled {
-                    entry: entry as usize,
+                Ok(compiled) => Outcome::Compiled {
+                    entry: compiled.entry as usize,
                     instructions: region.len() as u64,
+                    code_bytes: compiled.code_bytes,
+                    text: compiled.text,
                 },
                 Err(_) => Outcome::Refused,
             },
