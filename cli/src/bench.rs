@@ -7,8 +7,10 @@
 //! allocator keeps freed pages resident, so in one process a small program measured after a
 //! large one reported the large one's peak.
 //!
-//! Every run starts from a fresh machine (and, for the JIT, a fresh code cache, so compile time
-//! is included). Speed is steps over the run's wall time, load excluded. Peak RSS is the
+//! Every run starts from a fresh machine and, for a JIT, a fresh code cache, so compile time is
+//! included; with `--keep-code` a JIT keeps its code from run to run, as a node that runs one
+//! program all day does (the warm-up and the first runs compile, later runs reuse). Speed is
+//! steps over the run's wall time, load excluded. Peak RSS is the
 //! high-water mark of the whole process that ran that program on that engine: start-up, load,
 //! the warm-up and the K runs (Linux `VmHWM`; elsewhere not reported).
 
@@ -28,6 +30,7 @@ use serde_json::{Value as Json, json};
 use crate::memory;
 use crate::numbers::{count, u64_count};
 use crate::out::{self, Failure, Out};
+use crate::run::Runner;
 use crate::{load_program, read_inbox};
 
 /// The options of `avm bench`.
@@ -50,6 +53,10 @@ pub struct BenchArgs {
     /// Print a JSON list, one object per program and engine.
     #[arg(long)]
     json: bool,
+    /// Keep each JIT's compiled code from run to run (the warm-up included) instead of
+    /// starting every run with an empty code cache.
+    #[arg(long)]
+    keep_code: bool,
     /// Internal: measure the one program given on this engine in this process, printing one
     /// JSON line per run (run 0 is the warm-up). `avm bench` starts itself with it for each
     /// cell so that every cell's peak RSS is its own.
@@ -281,6 +288,9 @@ fn measure_in_worker(
     command
         .args(["bench", "--worker", engine.name(), "--repeat"])
         .arg(args.repeat.to_string());
+    if args.keep_code {
+        command.arg("--keep-code");
+    }
     if let Some(steps) = args.max_steps {
         command.arg("--max-steps").arg(steps.to_string());
     }
@@ -390,19 +400,41 @@ fn worker(args: &BenchArgs, engine: Engine, out: &mut Out) -> Result<(), Failure
     // Run 0 is unmeasured, as criterion warms up: it pays the process's one-time costs (first
     // touch of code and data, lazily built tables, the compiler's first setup) that no later
     // run of a long-lived node pays again.
+    let mut kept = None;
     for run in 0..=args.repeat {
-        let sample = measure(&program, &inbox, engine, args.max_steps, run)?;
+        let mut fresh = None;
+        let runner = match args.keep_code {
+            true => kept.get_or_insert(runner(&program, engine)?),
+            false => fresh.insert(runner(&program, engine)?),
+        };
+        let sample = measure(&program, &inbox, runner, args.max_steps, run)?;
         writeln!(out, "{}", sample.to_json())?;
         out.flush()?;
     }
     Ok(())
 }
 
-/// One run from a fresh machine.
+/// `engine`, made for `program` with default settings.
+fn runner(program: &Arc<Program>, engine: Engine) -> Result<Runner, Failure> {
+    let program = Arc::clone(program);
+    Ok(match engine {
+        Engine::Interp => Runner::Interp,
+        Engine::Jit => Runner::Blocks(Box::new(
+            Jit::new(program, avm_engine::DEFAULT_THRESHOLD)
+                .map_err(|message| Failure::engine("jit", message))?,
+        )),
+        Engine::Regions => Runner::Regions(Box::new(
+            RegionJit::with_options(program, RegionOptions::default())
+                .map_err(|message| Failure::engine("regions", message))?,
+        )),
+    })
+}
+
+/// One run from a fresh machine on `runner`.
 fn measure(
     program: &Arc<Program>,
     inbox: &[InboxMessage],
-    engine: Engine,
+    runner: &mut Runner,
     max_steps: Option<u64>,
     run: usize,
 ) -> Result<Sample, Failure> {
@@ -414,29 +446,11 @@ fn measure(
         max_steps,
         ..Limits::default()
     };
-    let (seconds, compile_ms) = match engine {
-        Engine::Interp => {
-            let start = Instant::now();
-            machine.run(&limits);
-            (start.elapsed().as_secs_f64(), 0.0)
-        }
-        Engine::Jit => {
-            let mut jit = Jit::new(Arc::clone(program), avm_engine::DEFAULT_THRESHOLD)
-                .map_err(|message| Failure::engine("jit", message))?;
-            let start = Instant::now();
-            jit.run(&mut machine, &limits);
-            let seconds = start.elapsed().as_secs_f64();
-            (seconds, jit.stats().compile_time.as_secs_f64() * 1e3)
-        }
-        Engine::Regions => {
-            let mut jit = RegionJit::with_options(Arc::clone(program), RegionOptions::default())
-                .map_err(|message| Failure::engine("regions", message))?;
-            let start = Instant::now();
-            jit.run(&mut machine, &limits);
-            let seconds = start.elapsed().as_secs_f64();
-            (seconds, jit.stats().compile_time.as_secs_f64() * 1e3)
-        }
-    };
+    let compiled_before = runner.compile_time();
+    let start = Instant::now();
+    runner.run(&mut machine, &limits);
+    let seconds = start.elapsed().as_secs_f64();
+    let compile_ms = (runner.compile_time() - compiled_before).as_secs_f64() * 1e3;
     Ok(Sample {
         run,
         steps: machine.outputs().steps,

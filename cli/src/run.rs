@@ -181,7 +181,7 @@ impl EngineArgs {
 }
 
 /// The engine a run drives.
-enum Runner {
+pub(crate) enum Runner {
     Interp,
     /// The JITs are boxed: each holds hundreds of bytes of state.
     Blocks(Box<Jit>),
@@ -197,7 +197,7 @@ enum EngineReport {
 }
 
 impl Runner {
-    fn run(&mut self, machine: &mut Machine, limits: &Limits) -> Stop {
+    pub(crate) fn run(&mut self, machine: &mut Machine, limits: &Limits) -> Stop {
         match self {
             Runner::Interp => machine.run(limits),
             Runner::Blocks(jit) => jit.run(machine, limits),
@@ -210,6 +210,15 @@ impl Runner {
             Runner::Interp => EngineReport::Interp,
             Runner::Blocks(jit) => EngineReport::Blocks(jit.stats()),
             Runner::Regions(jit) => EngineReport::Regions(jit.stats()),
+        }
+    }
+
+    /// Time spent compiling so far (on compile threads too).
+    pub(crate) fn compile_time(&self) -> Duration {
+        match self.report() {
+            EngineReport::Interp => Duration::ZERO,
+            EngineReport::Blocks(stats) => stats.compile_time,
+            EngineReport::Regions(stats) => stats.compile_time,
         }
     }
 }

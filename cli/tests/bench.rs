@@ -133,6 +133,27 @@ fn progress_never_reaches_a_pipe() {
 }
 
 #[test]
+fn kept_code_runs_every_engine_to_the_same_steps() {
+    let dir = temp_dir("keep-code");
+    let forever = file(&dir, "forever.avm", FOREVER);
+    let rows = rows(&[
+        "--repeat",
+        "3",
+        "--keep-code",
+        "--engine",
+        "all",
+        "--max-steps",
+        "2e6",
+        &forever,
+    ]);
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    for row in &rows {
+        assert_eq!(row["steps"], 2_000_000, "{row}");
+        assert!(row["minstr_per_s"].as_f64().unwrap() > 0.0, "{row}");
+    }
+}
+
+#[test]
 fn rows_are_labelled_by_program_and_inbox() {
     let dir = temp_dir("labels");
     let reader = file(&dir, "reader.avm", "inbox\npop\nhalt\n");
