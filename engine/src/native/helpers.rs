@@ -128,10 +128,11 @@ pub unsafe extern "C" fn interpret_step(machine: *mut Machine) -> u64 {
 
 /// The opcode `op` (`iszero`, or one of the binary opcodes region code runs inline) on the
 /// values `(a_kind, a_payload)` (the top operand) and `(b_kind, b_payload)` (ignored by
-/// `iszero`), as the interpreter computes it, for the operands the inline code does not take
-/// (Ints of 64 bits or more, `eq` on any values, results past 64 bits). Writes the result's
-/// words (a handle the caller owns) to `out` and returns 0, or returns 1 when the operation
-/// raises an error (an operand is not an Int), writing nothing.
+/// `iszero`), as the interpreter computes it (the same `avm_runtime::math` functions), for the
+/// operands the inline code does not take (Ints of 64 bits or more, `eq` on any values,
+/// results past 64 bits, zero divisors). Writes the result's words (a handle the caller owns)
+/// to `out` and returns 0, or returns 1 when the operation raises an error (an operand is not
+/// an Int, a divisor is zero), writing nothing: the interpreter then runs the instruction.
 ///
 /// # Safety
 /// The operand words are those of live value handles, borrowed (they stay the caller's), and
@@ -156,18 +157,28 @@ pub unsafe extern "C" fn value_op(
     let result = match op as u8 {
         opcode::EQ => Some(Value::bool(*a == *b)),
         opcode::ISZERO => int(&a).map(|x| Value::bool(x.is_zero())),
-        op => int(&a).zip(int(&b)).map(|(x, y): (U256, U256)| match op {
-            opcode::ADD => Value::int(math::add(x, y)),
-            opcode::SUB => Value::int(math::sub(x, y)),
-            opcode::LT => Value::bool(x < y),
-            opcode::GT => Value::bool(x > y),
-            opcode::AND => Value::int(x & y),
-            opcode::OR => Value::int(x | y),
-            opcode::XOR => Value::int(x ^ y),
-            opcode::SHL => Value::int(math::shl(x, y)),
-            opcode::SHR => Value::int(math::shr(x, y)),
-            _ => unreachable!("region code calls it for these opcodes"),
-        }),
+        op => int(&a)
+            .zip(int(&b))
+            .and_then(|(x, y): (U256, U256)| match op {
+                opcode::ADD => Some(Value::int(math::add(x, y))),
+                opcode::SUB => Some(Value::int(math::sub(x, y))),
+                opcode::MUL => Some(Value::int(math::mul(x, y))),
+                // A zero divisor raises an error: the interpreter reports it.
+                opcode::DIV => math::div(x, y).map(Value::int),
+                opcode::SDIV => math::sdiv(x, y).map(Value::int),
+                opcode::MOD => math::modulo(x, y).map(Value::int),
+                opcode::SMOD => math::smod(x, y).map(Value::int),
+                opcode::LT => Some(Value::bool(x < y)),
+                opcode::GT => Some(Value::bool(x > y)),
+                opcode::SLT => Some(Value::bool(math::slt(x, y))),
+                opcode::SGT => Some(Value::bool(math::slt(y, x))),
+                opcode::AND => Some(Value::int(x & y)),
+                opcode::OR => Some(Value::int(x | y)),
+                opcode::XOR => Some(Value::int(x ^ y)),
+                opcode::SHL => Some(Value::int(math::shl(x, y))),
+                opcode::SHR => Some(Value::int(math::shr(x, y))),
+                _ => unreachable!("region code calls it for these opcodes"),
+            }),
     };
     match result {
         Some(result) => {

@@ -1519,8 +1519,25 @@ impl Lower<'_> {
                 let borrow = this.b.ins().icmp(IntCC::UnsignedLessThan, x, y);
                 (this.b.ins().isub(x, y), Some(borrow))
             }
-            opcode::LT => bool_of(this, IntCC::UnsignedLessThan, x, y),
-            opcode::GT => bool_of(this, IntCC::UnsignedGreaterThan, x, y),
+            opcode::MUL => {
+                let (product, overflow) = this.b.ins().umul_overflow(x, y);
+                (product, Some(overflow))
+            }
+            // Ints below 2^64 are non-negative as 256-bit signed Ints too, so the signed
+            // forms agree with the unsigned ones on them. A zero divisor goes to the helper,
+            // which reports the error (the division runs on 1 meanwhile: it must not trap).
+            opcode::DIV | opcode::SDIV | opcode::MOD | opcode::SMOD => {
+                let zero = this.b.ins().icmp_imm_u(IntCC::Equal, y, 0);
+                let one = this.iconst(1);
+                let divisor = this.b.ins().select(zero, one, y);
+                let result = match op {
+                    opcode::DIV | opcode::SDIV => this.b.ins().udiv(x, divisor),
+                    _ => this.b.ins().urem(x, divisor),
+                };
+                (result, Some(zero))
+            }
+            opcode::LT | opcode::SLT => bool_of(this, IntCC::UnsignedLessThan, x, y),
+            opcode::GT | opcode::SGT => bool_of(this, IntCC::UnsignedGreaterThan, x, y),
             opcode::EQ => bool_of(this, IntCC::Equal, x, y),
             opcode::AND => (this.b.ins().band(x, y), None),
             opcode::OR => (this.b.ins().bor(x, y), None),
@@ -1566,7 +1583,10 @@ impl Lower<'_> {
         state: &mut State,
         inline: impl FnOnce(&mut Self, ir::Value, ir::Value) -> (ir::Value, Option<ir::Value>),
     ) {
-        let boolean = matches!(op, opcode::EQ | opcode::LT | opcode::GT | opcode::ISZERO);
+        let boolean = matches!(
+            op,
+            opcode::EQ | opcode::LT | opcode::GT | opcode::SLT | opcode::SGT | opcode::ISZERO
+        );
         let small = |v: &Val| match v {
             Val::Held {
                 kind: Kind::Known(k),

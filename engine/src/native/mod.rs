@@ -443,6 +443,26 @@ mod tests {
     }
 
     #[test]
+    fn division_and_signed_compares_agree_with_the_interpreter() {
+        // Small operands inline; a product past 64 bits, a negative (wide) operand and a zero
+        // divisor through the helper, the last raising the error the handler catches.
+        let source = "errset @handler
+            push 7\n push 100\n div\n push 7\n push 100\n mod\n push 3\n push 9\n sdiv
+            push 4\n push 9\n smod\n push 5\n push 3\n slt\n push 5\n push 3\n sgt
+            push 0xffffffffffffffff\n push 0xffffffffffffffff\n mul
+            push 1\n push 0\n sub\n push 2\n swap1\n sdiv
+            push 1\n push 0\n sub\n push 2\n slt
+            push 0\n push 5\n div
+            halt
+            handler:
+            push 11
+            halt";
+        let stats = exits(source, &Limits::default());
+        assert!(stats.native_steps > 30, "{stats:?}");
+        assert!(stats.side_exits > 0, "{stats:?}");
+    }
+
+    #[test]
     fn operands_that_raise_an_error_leave_by_a_side_exit() {
         // `add` on a tuple: native code leaves before it, the interpreter raises the error and
         // jumps to the handler, and native code goes on there.

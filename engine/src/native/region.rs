@@ -206,6 +206,13 @@ pub fn decode(program: &Program, pc: u32) -> Option<Step> {
                 opcode::ISZERO => Inst::Unary(opcode::ISZERO),
                 op @ (opcode::ADD
                 | opcode::SUB
+                | opcode::MUL
+                | opcode::DIV
+                | opcode::SDIV
+                | opcode::MOD
+                | opcode::SMOD
+                | opcode::SLT
+                | opcode::SGT
                 | opcode::LT
                 | opcode::GT
                 | opcode::EQ
