@@ -157,6 +157,7 @@ pub unsafe extern "C" fn value_op(
     let result = match op as u8 {
         opcode::EQ => Some(Value::bool(*a == *b)),
         opcode::ISZERO => int(&a).map(|x| Value::bool(x.is_zero())),
+        opcode::NOT => int(&a).map(|x| Value::int(!x)),
         op => int(&a)
             .zip(int(&b))
             .and_then(|(x, y): (U256, U256)| match op {
@@ -177,6 +178,8 @@ pub unsafe extern "C" fn value_op(
                 opcode::XOR => Some(Value::int(x ^ y)),
                 opcode::SHL => Some(Value::int(math::shl(x, y))),
                 opcode::SHR => Some(Value::int(math::shr(x, y))),
+                opcode::BYTE => Some(Value::int(math::byte(x, y))),
+                opcode::SIGNEXTEND => Some(Value::int(math::signextend(x, y))),
                 _ => unreachable!("region code calls it for these opcodes"),
             }),
     };

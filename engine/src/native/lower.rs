@@ -21,7 +21,7 @@ use avm_interp::layout::{self as machine, stack};
 use avm_runtime::heap::layout as node;
 use avm_runtime::opcode;
 use avm_runtime::value::layout as value;
-use avm_runtime::{Frozen, Value};
+use avm_runtime::{Frozen, Program, Value};
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{
     self, AbiParam, BlockArg, FuncRef, Function, InstBuilder, MemFlagsData, Signature, types,
@@ -62,6 +62,15 @@ pub struct Chain {
     /// The region signature, imported into the function being built.
     pub signature: ir::SigRef,
 }
+
+/// The cache of one jump from the stack: the last codepoint (its payload word, 0 at first)
+/// that resolved to a loaded pc there, and that pc. Only the program's own codepoints resolve,
+/// and they are immortal, so a cached address is never reused for another codepoint. Region
+/// code reads and writes it on the machine's thread alone.
+pub type JumpCache = [std::sync::atomic::AtomicU64; 2];
+
+/// Where the jump caches of the regions being compiled live (as long as their code).
+pub type JumpCaches = Vec<Box<JumpCache>>;
 
 /// The signature of a region function.
 pub fn signature(pointer: ir::Type, call_conv: CallConv) -> Signature {
@@ -289,12 +298,14 @@ impl State {
 
 /// Builds the function of `region` into `func`.
 pub fn translate(
+    program: &Program,
     region: &Region,
     func: &mut Function,
     context: &mut FunctionBuilderContext,
     config: TargetFrontendConfig,
     helpers: &Helpers,
     chain: Chain,
+    caches: &mut JumpCaches,
 ) {
     let needs = needs(region);
     let mut b = FunctionBuilder::new(func, context);
@@ -318,6 +329,8 @@ pub fn translate(
         ctx,
         scratch: None,
         side: None,
+        caches,
+        program,
     };
     let fail = lower.guard(ctx, &needs);
     let state = State {
@@ -363,6 +376,10 @@ struct Lower<'a> {
     scratch: Option<ir::StackSlot>,
     /// The side exit of the step being emitted, once made.
     side: Option<(*const Step, ir::Block)>,
+    /// Where new jump caches go.
+    caches: &'a mut JumpCaches,
+    /// The program the region is of (to resolve constant codepoints).
+    program: &'a Program,
 }
 
 fn flags() -> MemFlagsData {
@@ -546,16 +563,60 @@ impl Lower<'_> {
                 let (target, pre, step) = dynamic.expect("a jump from the stack");
                 // A fresh side exit: this path's, whatever was emitted in between.
                 self.side = None;
-                let payload = Self::payload(target);
-                let m = self.m;
-                let call = self.b.ins().call(self.helpers.resolve_jump, &[m, payload]);
-                let pc = self.b.inst_results(call)[0];
-                let foreign = self.b.ins().icmp_imm_u(IntCC::Equal, pc, u64::MAX as i64);
-                self.side_exit_if(foreign, pre, step);
-                let pc = self.b.ins().ireduce(types::I32, pc);
+                let pc = match self.constant_target(target) {
+                    Some(pc) => self.b.ins().iconst(types::I32, i64::from(pc)),
+                    None => {
+                        let payload = Self::payload(target);
+                        let pc = self.resolve_cached(payload, pre, step);
+                        self.b.ins().ireduce(types::I32, pc)
+                    }
+                };
                 self.leave(&state, pc, DONE);
             }
         }
+    }
+
+    /// The loaded pc of `target` if it is a constant codepoint of the program (a return
+    /// address pushed in the region, say).
+    fn constant_target(&self, target: &Val) -> Option<u32> {
+        match target {
+            Val::Held {
+                constant: Some(frozen),
+                ..
+            } => match frozen.get() {
+                Value::CodePoint(cp) => self.program.index_of(cp).map(|pc| pc as u32),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// The loaded pc of the codepoint `payload` jumped to (a new [`JumpCache`] remembers the
+    /// last one); control leaves before `step` if it is not one of the program's.
+    fn resolve_cached(&mut self, payload: ir::Value, pre: &State, step: &Step) -> ir::Value {
+        let cache: Box<JumpCache> = Box::default();
+        let address = self.iconst(cache.as_ptr() as u64);
+        self.caches.push(cache);
+        let (miss, join) = (self.b.create_block(), self.b.create_block());
+        self.b.set_cold_block(miss);
+        self.b.append_block_param(join, types::I64);
+        let cached = self.load(address, 0);
+        let hit = self.b.ins().icmp(IntCC::Equal, cached, payload);
+        let cached_pc = self.load(address, 8);
+        self.b
+            .ins()
+            .brif(hit, join, &[BlockArg::Value(cached_pc)], miss, &[]);
+        self.b.switch_to_block(miss);
+        let m = self.m;
+        let call = self.b.ins().call(self.helpers.resolve_jump, &[m, payload]);
+        let pc = self.b.inst_results(call)[0];
+        let foreign = self.b.ins().icmp_imm_u(IntCC::Equal, pc, u64::MAX as i64);
+        self.side_exit_if(foreign, pre, step);
+        self.store(payload, address, 0);
+        self.store(pc, address, 8);
+        self.b.ins().jump(join, &[BlockArg::Value(pc)]);
+        self.b.switch_to_block(join);
+        self.b.block_params(join)[0]
     }
 
     /// Writes `state` back to the machine, with the pc at loaded instruction `pc` (an `i32`),
@@ -1497,9 +1558,14 @@ impl Lower<'_> {
         let a = self.pop(state, false);
         let zero = self.b.ins().iconst(types::I64, 0);
         let zero = self.small(zero);
-        self.operate(op, a, zero, step, pre, state, |this, x, _| {
-            let zero = this.b.ins().icmp_imm_u(IntCC::Equal, x, 0);
-            (this.b.ins().uextend(types::I64, zero), None)
+        self.operate(op, a, zero, step, pre, state, |this, x, _| match op {
+            opcode::ISZERO => {
+                let zero = this.b.ins().icmp_imm_u(IntCC::Equal, x, 0);
+                (this.b.ins().uextend(types::I64, zero), None)
+            }
+            // `not` of an Int below 2^64 has its high bits set: always the helper's.
+            opcode::NOT => (x, Some(this.b.ins().iconst(types::I8, 1))),
+            _ => unreachable!("decoded unary opcodes"),
         });
     }
 
@@ -1535,6 +1601,36 @@ impl Lower<'_> {
                     _ => this.b.ins().urem(x, divisor),
                 };
                 (result, Some(zero))
+            }
+            opcode::BYTE => {
+                // Byte x (0: the most significant of 32) of y: only bytes 24..32 can be set.
+                let low = this.b.ins().iadd_imm_s(x, -24);
+                let in_range = this.b.ins().icmp_imm_u(IntCC::UnsignedLessThan, low, 8);
+                let last = this.iconst(31);
+                let from_end = this.b.ins().isub(last, x);
+                let bits = this.b.ins().ishl_imm_u(from_end, 3);
+                let zero = this.iconst(0);
+                let shift = this.b.ins().select(in_range, bits, zero);
+                let shifted = this.b.ins().ushr(y, shift);
+                let byte = this.b.ins().band_imm_u(shifted, 0xff);
+                (this.b.ins().select(in_range, byte, zero), None)
+            }
+            opcode::SIGNEXTEND => {
+                // Below 2^64 only a sign bit of byte x < 8 can be set; then the result is wide.
+                let narrow = this.b.ins().icmp_imm_u(IntCC::UnsignedLessThan, x, 8);
+                let bit = this.b.ins().ishl_imm_u(x, 3);
+                let bit = this.b.ins().iadd_imm_s(bit, 7);
+                let zero = this.iconst(0);
+                let bit = this.b.ins().select(narrow, bit, zero);
+                let sign = this.b.ins().ushr(y, bit);
+                let sign = this.b.ins().band_imm_u(sign, 1);
+                let negative = this.b.ins().icmp_imm_u(IntCC::NotEqual, sign, 0);
+                let one = this.iconst(1);
+                let mask = this.b.ins().ishl(one, bit);
+                let mask = this.b.ins().iadd_imm_s(mask, -1);
+                let low = this.b.ins().band(y, mask);
+                let result = this.b.ins().select(narrow, low, y);
+                (result, Some(this.b.ins().band(narrow, negative)))
             }
             opcode::LT | opcode::SLT => bool_of(this, IntCC::UnsignedLessThan, x, y),
             opcode::GT | opcode::SGT => bool_of(this, IntCC::UnsignedGreaterThan, x, y),

@@ -324,7 +324,7 @@ impl RegionJit {
         if region.is_empty() {
             return None;
         }
-        let outcome = match module.compile(&region, self.table.as_ptr()) {
+        let outcome = match module.compile(&self.program, &region, self.table.as_ptr()) {
             Ok(compiled) => Outcome::Compiled {
                 entry: compiled.entry as usize,
                 instructions: region.len() as u64,
@@ -460,6 +460,53 @@ mod tests {
         let stats = exits(source, &Limits::default());
         assert!(stats.native_steps > 30, "{stats:?}");
         assert!(stats.side_exits > 0, "{stats:?}");
+    }
+
+    #[test]
+    fn byte_signextend_and_not_agree_with_the_interpreter() {
+        // Each case pushes B, then A, and applies the opcode; the results pile up on the
+        // stack, which the comparison with the interpreter covers (hash included).
+        let values = [
+            "0",
+            "1",
+            "0x7f",
+            "0x80",
+            "0xff",
+            "0x8000",
+            "0x7fffffff",
+            "0x80000000",
+            "0x0123456789abcdef",
+            "0xffffffffffffffff",
+            "0x10000000000000000",
+        ];
+        let indexes = [
+            "0",
+            "1",
+            "3",
+            "6",
+            "7",
+            "8",
+            "23",
+            "24",
+            "25",
+            "30",
+            "31",
+            "32",
+            "100",
+            "0x10000000000000000",
+        ];
+        let mut source = String::new();
+        for value in values {
+            source += &format!("push {value}\nnot\npop\n");
+            for index in indexes {
+                for op in ["byte", "signextend"] {
+                    source += &format!("push {value}\npush {index}\n{op}\n");
+                }
+            }
+        }
+        source += "halt\n";
+        let stats = exits(&source, &Limits::default());
+        assert!(stats.native_steps > 900, "{stats:?}");
     }
 
     #[test]

@@ -8,9 +8,10 @@ use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{FuncId, Linkage, Module, default_libcall_names};
 
 use super::helpers;
-use super::lower::{Chain, Ctx, Helpers, signature, translate};
+use super::lower::{Chain, Ctx, Helpers, JumpCaches, signature, translate};
 use super::region::Region;
 use avm_interp::Machine;
+use avm_runtime::Program;
 
 /// A compiled region's entry (a function of the `tail` calling convention, entered from Rust
 /// through [`Entry`]).
@@ -95,6 +96,8 @@ pub struct RegionModule {
     extras: Extras,
     /// The perf map, once opened (`None` if it cannot be).
     perf_map: Option<std::fs::File>,
+    /// The jump caches of the compiled regions (freed with their code).
+    caches: JumpCaches,
 }
 
 impl std::fmt::Debug for RegionModule {
@@ -161,6 +164,7 @@ impl RegionModule {
             compiled: 0,
             extras,
             perf_map: extras.perf_map.then(open_perf_map).flatten(),
+            caches: Vec::new(),
         })
     }
 
@@ -171,7 +175,12 @@ impl RegionModule {
 
     /// Compiles `region`, which goes on into the regions of `table` (one slot per loaded pc,
     /// a region's entry or null, alive as long as this module), and returns its entry point.
-    pub fn compile(&mut self, region: &Region, table: *const u64) -> Result<Compiled, String> {
+    pub fn compile(
+        &mut self,
+        program: &Program,
+        region: &Region,
+        table: *const u64,
+    ) -> Result<Compiled, String> {
         let module = self.module.as_mut().expect("present until drop");
         let pointer = module.target_config().pointer_type();
         let sig = signature(pointer, CallConv::Tail);
@@ -200,12 +209,14 @@ impl RegionModule {
         };
         let config = module.target_config();
         translate(
+            program,
             region,
             &mut self.context.func,
             &mut self.builder_context,
             config,
             &helpers,
             chain,
+            &mut self.caches,
         );
         let keep_text = self.extras.keep_text;
         let clif = keep_text.then(|| self.context.func.display().to_string());

@@ -203,7 +203,7 @@ pub fn decode(program: &Program, pc: u32) -> Option<Step> {
                 opcode::TYPE => Inst::Type,
                 opcode::JUMP => Inst::JumpDynamic,
                 opcode::CJUMP => Inst::CjumpDynamic,
-                opcode::ISZERO => Inst::Unary(opcode::ISZERO),
+                op @ (opcode::ISZERO | opcode::NOT) => Inst::Unary(op),
                 op @ (opcode::ADD
                 | opcode::SUB
                 | opcode::MUL
@@ -213,6 +213,8 @@ pub fn decode(program: &Program, pc: u32) -> Option<Step> {
                 | opcode::SMOD
                 | opcode::SLT
                 | opcode::SGT
+                | opcode::BYTE
+                | opcode::SIGNEXTEND
                 | opcode::LT
                 | opcode::GT
                 | opcode::EQ

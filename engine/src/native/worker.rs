@@ -186,7 +186,7 @@ fn work(
         let region = region::form(&forming.program, pc, &reached);
         let outcome = match region.is_empty() {
             true => Outcome::Empty,
-            false => match module.compile(&region, table) {
+            false => match module.compile(&forming.program, &region, table) {
                 Ok(compiled) => Outcome::Compiled {
                     entry: compiled.entry as usize,
                     instructions: region.len() as u64,
