@@ -72,6 +72,20 @@ pub type JumpCache = [std::sync::atomic::AtomicU64; 2];
 /// Where the jump caches of the regions being compiled live (as long as their code).
 pub type JumpCaches = Vec<Box<JumpCache>>;
 
+/// What a region's code is built against: its program, the helpers and the chaining table
+/// imported into its function, and where its jump caches go.
+#[derive(Debug)]
+pub struct Env<'a> {
+    /// The program the region is of.
+    pub program: &'a Program,
+    /// The helpers, imported.
+    pub helpers: &'a Helpers,
+    /// How it goes on into other regions.
+    pub chain: Chain,
+    /// Where its jump caches go (they must live as long as its code).
+    pub caches: &'a mut JumpCaches,
+}
+
 /// The signature of a region function.
 pub fn signature(pointer: ir::Type, call_conv: CallConv) -> Signature {
     let mut sig = Signature::new(call_conv);
@@ -298,15 +312,18 @@ impl State {
 
 /// Builds the function of `region` into `func`.
 pub fn translate(
-    program: &Program,
     region: &Region,
     func: &mut Function,
     context: &mut FunctionBuilderContext,
     config: TargetFrontendConfig,
-    helpers: &Helpers,
-    chain: Chain,
-    caches: &mut JumpCaches,
+    env: Env<'_>,
 ) {
+    let Env {
+        program,
+        helpers,
+        chain,
+        caches,
+    } = env;
     let needs = needs(region);
     let mut b = FunctionBuilder::new(func, context);
     let entry = b.create_block();

@@ -8,7 +8,7 @@ use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{FuncId, Linkage, Module, default_libcall_names};
 
 use super::helpers;
-use super::lower::{Chain, Ctx, Helpers, JumpCaches, signature, translate};
+use super::lower::{Chain, Ctx, Env, Helpers, JumpCaches, signature, translate};
 use super::region::Region;
 use avm_interp::Machine;
 use avm_runtime::Program;
@@ -208,15 +208,18 @@ impl RegionModule {
                 .import_signature(signature(pointer, CallConv::Tail)),
         };
         let config = module.target_config();
-        translate(
+        let env = Env {
             program,
+            helpers: &helpers,
+            chain,
+            caches: &mut self.caches,
+        };
+        translate(
             region,
             &mut self.context.func,
             &mut self.builder_context,
             config,
-            &helpers,
-            chain,
-            &mut self.caches,
+            env,
         );
         let keep_text = self.extras.keep_text;
         let clif = keep_text.then(|| self.context.func.display().to_string());
