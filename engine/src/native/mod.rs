@@ -510,6 +510,17 @@ mod tests {
     }
 
     #[test]
+    fn a_loop_through_its_own_codepoint_runs_natively() {
+        // `pcpush` pushes a constant (its own codepoint), and the jump back resolves through
+        // the jump cache: nearly every step native.
+        let source = "push 300\npcpush\nauxpush\nadd -1\ndup0\niszero\ncjump @out
+            auxpop\njump\nout:\nauxpop\nhalt";
+        let stats = exits(source, &Limits::default());
+        assert!(stats.native_steps > 2_000, "{stats:?}");
+        assert!(stats.calls < 10, "{stats:?}");
+    }
+
+    #[test]
     fn operands_that_raise_an_error_leave_by_a_side_exit() {
         // `add` on a tuple: native code leaves before it, the interpreter raises the error and
         // jumps to the handler, and native code goes on there.

@@ -159,6 +159,17 @@ impl Region {
 pub fn decode(program: &Program, pc: u32) -> Option<Step> {
     let cp = program.codepoints().get(pc as usize)?;
     let info = opcode::info(cp.opcode())?;
+    if cp.opcode() == opcode::PCPUSH && cp.immediate().is_none() {
+        // Pushes its own codepoint, one of the program's: a constant.
+        let here =
+            Frozen::of(&Value::CodePoint(cp.clone())).expect("program codepoints are immortal");
+        return Some(Step {
+            pc,
+            inst: Inst::Nop,
+            push: Some(here),
+            gas: info.gas,
+        });
+    }
     if info.flags != Flags::NONE && info.flags != Flags::JUMP {
         return None;
     }
