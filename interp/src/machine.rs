@@ -105,6 +105,9 @@ pub mod layout {
     pub const GAS_USED: usize = 288;
     /// The pc's kind word for a loaded instruction.
     pub const PC_LOADED: u32 = 0;
+    /// The offset of the error handler: a codepoint, one pointer word (the payload word of
+    /// the `Value::CodePoint` that `errpush` pushes).
+    pub const ERR_HANDLER: usize = std::mem::offset_of!(super::Machine, err_handler);
 }
 
 const _: () = {
@@ -119,6 +122,7 @@ const _: () = {
     assert!(offset_of!(Machine, out) + offset_of!(Outputs, steps) == layout::STEPS);
     assert!(offset_of!(Machine, out) + offset_of!(Outputs, gas_used) == layout::GAS_USED);
     assert!(std::mem::size_of::<Pc>() == 16);
+    assert!(std::mem::size_of::<CodePoint>() == 8);
 };
 
 impl Machine {

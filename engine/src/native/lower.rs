@@ -143,7 +143,7 @@ fn effect(step: &Step) -> (bool, usize, usize, usize, usize) {
         Inst::Swap(d) => (d as usize + 1, d as usize + 1, 0, 0),
         Inst::AuxPush => (1, 0, 0, 1),
         Inst::AuxPop => (0, 1, 1, 0),
-        Inst::SPush | Inst::RPush => (0, 1, 0, 0),
+        Inst::SPush | Inst::RPush | Inst::StackEmpty(_) | Inst::ErrPush => (0, 1, 0, 0),
         Inst::Unary(_) => (1, 1, 0, 0),
         Inst::Binary(_) => (2, 1, 0, 0),
         Inst::TgetAt(_) => (1, 1, 0, 0),
@@ -1266,6 +1266,32 @@ impl Lower<'_> {
                     constant: None,
                 };
                 // Borrowed: the region never changes the register or the static value.
+                state.hold(&v, 0);
+                state.data.push(v);
+            }
+            Inst::StackEmpty(aux) => {
+                // The stack's depth is its floor plus the values the code holds above it.
+                let (floor, above) = match aux {
+                    false => (self.data_floor, state.data.len()),
+                    true => (self.aux_floor, state.aux.len()),
+                };
+                let depth = self.b.ins().iadd_imm_s(floor, above as i64);
+                let empty = self.b.ins().icmp_imm_u(IntCC::Equal, depth, 0);
+                let empty = self.b.ins().uextend(types::I64, empty);
+                let v = self.small(empty);
+                state.data.push(v);
+            }
+            Inst::ErrPush => {
+                let payload = self.load(self.m, machine::ERR_HANDLER);
+                let v = Val::Held {
+                    kind: Kind::Known(value::CODEPOINT),
+                    payload,
+                    counted: true,
+                    home: None,
+                    constant: None,
+                };
+                // Borrowed: region code never changes the error handler (errset is left to
+                // the interpreter, after which every value is read again).
                 state.hold(&v, 0);
                 state.data.push(v);
             }

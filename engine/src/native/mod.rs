@@ -521,6 +521,17 @@ mod tests {
     }
 
     #[test]
+    fn stack_tests_and_the_error_handler_run_natively() {
+        // Depths seen through the values held above the floor, on both stacks; the handler
+        // before and after errset, and a jump through it.
+        let source = "stackempty\nauxstackempty\nerrpush\npop\npush 5\nauxpush\nauxstackempty
+            stackempty\nerrset @handler\nerrpush\nerrpush\npop\njump\nhalt
+            handler:\nauxpop\nauxstackempty\nstackempty\nhalt";
+        let stats = exits(source, &Limits::default());
+        assert!(stats.native_steps > 12, "{stats:?}");
+    }
+
+    #[test]
     fn operands_that_raise_an_error_leave_by_a_side_exit() {
         // `add` on a tuple: native code leaves before it, the interpreter raises the error and
         // jumps to the handler, and native code goes on there.

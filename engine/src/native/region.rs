@@ -35,6 +35,10 @@ pub enum Inst {
     AuxPop,
     /// `spush`: the static value.
     SPush,
+    /// `stackempty` (`false`) or `auxstackempty` (`true`).
+    StackEmpty(bool),
+    /// `errpush`: the error handler.
+    ErrPush,
     /// `rpush`: the register.
     RPush,
     /// An opcode on one Int (`iszero`).
@@ -209,6 +213,9 @@ pub fn decode(program: &Program, pc: u32) -> Option<Step> {
                 opcode::AUXPUSH => Inst::AuxPush,
                 opcode::AUXPOP => Inst::AuxPop,
                 opcode::SPUSH => Inst::SPush,
+                opcode::STACKEMPTY => Inst::StackEmpty(false),
+                opcode::AUXSTACKEMPTY => Inst::StackEmpty(true),
+                opcode::ERRPUSH => Inst::ErrPush,
                 opcode::RPUSH => Inst::RPush,
                 opcode::TGET => Inst::Tget,
                 opcode::TSET => Inst::Tset,
