@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use avm_engine::jit::{CompileMode, JitOptions};
-use avm_engine::native::{RegionJit, RegionOptions, RegionStats};
+use avm_engine::native::{DEFAULT_WARMUP, RegionJit, RegionOptions, RegionStats};
 use avm_engine::node::Store;
 use avm_engine::{Jit, JitStats};
 use avm_interp::{BlockReason, GasBound, Limits, Machine, Stop};
@@ -105,6 +105,10 @@ pub struct EngineArgs {
     /// background]
     #[arg(long, value_enum)]
     jit_compile: Option<JitCompile>,
+    /// Regions: steps left to the interpreter alone before the JIT starts counting arrivals
+    /// (a run shorter than that compiles nothing). [default: 16000000]
+    #[arg(long, value_name = "STEPS", value_parser = u64_count)]
+    jit_warmup: Option<u64>,
     /// Regions: name each compiled region for `perf` in /tmp/perf-PID.map.
     #[arg(long)]
     perf_map: bool,
@@ -119,7 +123,7 @@ impl EngineArgs {
     /// Refuses options the chosen engine does not take: they would be silently ignored.
     pub fn check(&self) -> Result<(), String> {
         use EngineKind::{Jit, Regions};
-        let options: [(&str, bool, &[EngineKind]); 5] = [
+        let options: [(&str, bool, &[EngineKind]); 6] = [
             (
                 "--jit-threshold",
                 self.jit_threshold.is_some(),
@@ -127,6 +131,7 @@ impl EngineArgs {
             ),
             ("--jit-hot-steps", self.jit_hot_steps.is_some(), &[Jit]),
             ("--jit-compile", self.jit_compile.is_some(), &[Jit, Regions]),
+            ("--jit-warmup", self.jit_warmup.is_some(), &[Regions]),
             ("--perf-map", self.perf_map, &[Regions]),
             ("--dump-regions", self.dump_regions.is_some(), &[Regions]),
         ];
@@ -172,6 +177,7 @@ impl EngineArgs {
                     compile,
                     perf_map: self.perf_map,
                     keep_text: self.dump_regions.is_some(),
+                    warmup: self.jit_warmup.unwrap_or(DEFAULT_WARMUP),
                 },
             )
             .map(|jit| Runner::Regions(Box::new(jit)))

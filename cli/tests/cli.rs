@@ -172,6 +172,8 @@ fn the_interpreter_is_the_default_and_every_engine_agrees() {
             "inline",
             "--jit-threshold",
             threshold,
+            "--jit-warmup",
+            "0",
             "--json",
         ]);
         assert_eq!(fields(&out), fields(&reference), "regions {threshold}");

@@ -39,6 +39,7 @@ fn background_regions_land_and_the_run_stays_exact() {
     let options = RegionOptions {
         threshold: 1,
         compile: CompileMode::Background,
+        warmup: 0,
         ..RegionOptions::default()
     };
     let mut jit = RegionJit::with_options(Arc::clone(&program), options).expect("cranelift");

@@ -44,6 +44,7 @@ fn region_jit_agrees_with_the_interpreter() {
             let options = RegionOptions {
                 threshold,
                 compile: mode,
+                warmup: 0,
                 ..RegionOptions::default()
             };
             let mut jit =
