@@ -1,12 +1,14 @@
 //! The checks behind each fuzz target. Each returns `Err` with a readable description of a
 //! finding; a panic inside one is a finding too.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use arbitrary::Unstructured;
+use avm_engine::native::RegionJit;
 use avm_engine::node::Store;
 use avm_interp::prove::ProveError;
-use avm_interp::{Limits, Machine};
+use avm_interp::{Limits, Machine, Observed};
 use avm_runtime::inbox::InboxMessage;
 use avm_runtime::{Program, marshal, mexe};
 
@@ -233,6 +235,10 @@ fn has_buffer(value: &avm_runtime::Value) -> bool {
 pub struct ArbosPrefix {
     /// The machine after the replay's prefix, blocked on its inbox or at a step bound.
     pub machine: Machine,
+    /// A region JIT per threshold of [`oracle::JIT_THRESHOLDS`], kept from input to input:
+    /// compiling ArbOS anew for each would take a second an input, and code compiled for
+    /// earlier inputs meets new ones, as in a node.
+    regions: RefCell<Vec<RegionJit>>,
 }
 
 impl ArbosPrefix {
@@ -243,7 +249,15 @@ impl ArbosPrefix {
             machine.push_inbox(message.to_value());
         }
         machine.run(&Limits::default());
-        ArbosPrefix { machine }
+        let program = Arc::clone(machine.program());
+        let regions = oracle::JIT_THRESHOLDS
+            .iter()
+            .map(|&t| RegionJit::new(Arc::clone(&program), t).expect("the host supports cranelift"))
+            .collect();
+        ArbosPrefix {
+            machine,
+            regions: RefCell::new(regions),
+        }
     }
 }
 
@@ -264,7 +278,14 @@ pub fn arbos_inbox(prefix: &ArbosPrefix, data: &[u8]) -> Result<(), String> {
     let run = |engine: Engine| {
         let mut machine = prefix.machine.clone();
         machine.push_inbox(message.to_value());
-        oracle::run_machine(machine, &limits, engine)
+        let Engine::Regions(threshold) = engine else {
+            return oracle::run_machine(machine, &limits, engine);
+        };
+        let at = oracle::JIT_THRESHOLDS.iter().position(|&t| t == threshold);
+        let mut regions = prefix.regions.borrow_mut();
+        let jit = &mut regions[at.expect("a threshold of the oracle")];
+        let stop = jit.run(&mut machine, &limits);
+        Observed::of(&mut machine, stop)
     };
     let expected = run(Engine::Interp);
     for threshold in oracle::JIT_THRESHOLDS {
