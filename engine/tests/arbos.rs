@@ -22,13 +22,10 @@ fn machine(program: &Arc<Program>, replay: &common::Replay) -> Machine {
 
 #[test]
 fn replays_give_their_expected_results_under_the_jit() {
-    let Some(shared) = common::shared("replays_give_their_expected_results_under_the_jit") else {
+    let Some((program, replays)) = arbos("replays_give_their_expected_results_under_the_jit")
+    else {
         return;
     };
-    let dir = shared.join("corpus/arbos");
-    let program = Arc::new(mexe::load_file(dir.join("arbos.mexe")).unwrap());
-    let replays = common::replays(&dir);
-    assert_eq!(replays.len(), 11);
     for replay in &replays {
         let name = &replay.name;
         for threshold in [0, DEFAULT_THRESHOLD] {
@@ -54,14 +51,11 @@ fn replays_give_their_expected_results_under_the_jit() {
 /// whatever the timing): most steps run natively, and every replay ends exactly as recorded.
 #[test]
 fn replays_give_their_expected_results_under_the_region_jit() {
-    let Some(shared) = common::shared("replays_give_their_expected_results_under_the_region_jit")
+    let Some((program, replays)) =
+        arbos("replays_give_their_expected_results_under_the_region_jit")
     else {
         return;
     };
-    let dir = shared.join("corpus/arbos");
-    let program = Arc::new(mexe::load_file(dir.join("arbos.mexe")).unwrap());
-    let replays = common::replays(&dir);
-    assert_eq!(replays.len(), 11);
     for replay in &replays {
         let mut m = machine(&program, replay);
         let mut jit = RegionJit::new(Arc::clone(&program), DEFAULT_THRESHOLD).unwrap();
@@ -76,6 +70,16 @@ fn replays_give_their_expected_results_under_the_region_jit() {
         );
         check(&mut m, replay);
     }
+}
+
+/// ArbOS and its 11 recorded replays, or `None` (the reason printed for `test`) without
+/// `../shared`.
+fn arbos(test: &str) -> Option<(Arc<Program>, Vec<common::Replay>)> {
+    let dir = common::shared(test)?.join("corpus/arbos");
+    let program = Arc::new(mexe::load_file(dir.join("arbos.mexe")).unwrap());
+    let replays = common::replays(&dir);
+    assert_eq!(replays.len(), 11);
+    Some((program, replays))
 }
 
 /// Checks `m`, stopped at the end of `replay`, against its recording.

@@ -1182,6 +1182,20 @@ impl Lower<'_> {
         }
     }
 
+    /// Pushes a handle borrowed from a machine field that region code does not change: the
+    /// ledger holds none of it, so settling clones it if it stays on a stack.
+    fn push_borrowed(state: &mut State, kind: Kind, payload: ir::Value) {
+        let v = Val::Held {
+            kind,
+            payload,
+            counted: true,
+            home: None,
+            constant: None,
+        };
+        state.hold(&v, 0);
+        state.data.push(v);
+    }
+
     fn small(&mut self, payload: ir::Value) -> Val {
         Val::Held {
             kind: Kind::Known(value::SMALL_INT),
@@ -1258,16 +1272,8 @@ impl Lower<'_> {
                 };
                 let kind = self.load(self.m, offset + value::KIND_OFFSET);
                 let payload = self.load(self.m, offset + value::PAYLOAD_OFFSET);
-                let v = Val::Held {
-                    kind: Kind::Dynamic(kind),
-                    payload,
-                    counted: true,
-                    home: None,
-                    constant: None,
-                };
-                // Borrowed: the region never changes the register or the static value.
-                state.hold(&v, 0);
-                state.data.push(v);
+                // The region never changes the register or the static value.
+                Self::push_borrowed(state, Kind::Dynamic(kind), payload);
             }
             Inst::StackEmpty(aux) => {
                 // The stack's depth is its floor plus the values the code holds above it.
@@ -1283,17 +1289,9 @@ impl Lower<'_> {
             }
             Inst::ErrPush => {
                 let payload = self.load(self.m, machine::ERR_HANDLER);
-                let v = Val::Held {
-                    kind: Kind::Known(value::CODEPOINT),
-                    payload,
-                    counted: true,
-                    home: None,
-                    constant: None,
-                };
-                // Borrowed: region code never changes the error handler (errset is left to
-                // the interpreter, after which every value is read again).
-                state.hold(&v, 0);
-                state.data.push(v);
+                // Region code never changes the error handler (errset is left to the
+                // interpreter, after which every value is read again).
+                Self::push_borrowed(state, Kind::Known(value::CODEPOINT), payload);
             }
             Inst::Unary(op) => self.unary(op, step, &pre, state),
             Inst::Binary(op) => self.binary(op, step, &pre, state),

@@ -121,6 +121,32 @@ impl Arrivals {
     }
 }
 
+/// Forms the region entered at `pc` of `program`, leaving out the arms `arrivals` never
+/// counted (unless `all_reached`), and compiles it into `module`, going on through `table`.
+fn build(
+    module: &mut RegionModule,
+    program: &Program,
+    arrivals: &Arrivals,
+    all_reached: bool,
+    pc: u32,
+    table: *const u64,
+) -> Outcome {
+    let reached = |pc: u32| all_reached || arrivals.get(pc) > 0;
+    let region = region::form(program, pc, &reached);
+    if region.is_empty() {
+        return Outcome::Empty;
+    }
+    match module.compile(program, &region, table) {
+        Ok(compiled) => Outcome::Compiled {
+            entry: compiled.entry as usize,
+            instructions: region.len() as u64,
+            code_bytes: compiled.code_bytes,
+            text: compiled.text,
+        },
+        Err(_) => Outcome::Refused,
+    }
+}
+
 /// A region JIT for one program.
 pub struct RegionJit {
     program: Arc<Program>,
@@ -357,22 +383,17 @@ impl RegionJit {
             }
         };
         let start = Instant::now();
-        // Arms control never reached stay out (all are in, at threshold 0: nothing ran yet).
-        let (arrivals, threshold) = (&self.arrivals, self.threshold);
-        let reached = |pc: u32| threshold == 0 || arrivals.get(pc) > 0;
-        let region = region::form(&self.program, pc, &reached);
-        if region.is_empty() {
-            return None;
-        }
-        let outcome = match module.compile(&self.program, &region, self.table.as_ptr()) {
-            Ok(compiled) => Outcome::Compiled {
-                entry: compiled.entry as usize,
-                instructions: region.len() as u64,
-                code_bytes: compiled.code_bytes,
-                text: compiled.text,
-            },
-            Err(_) => Outcome::Refused,
-        };
+        // At threshold 0 nothing ran yet: every arm is in.
+        let all_reached = self.threshold == 0;
+        let table = self.table.as_ptr();
+        let outcome = build(
+            module,
+            &self.program,
+            &self.arrivals,
+            all_reached,
+            pc,
+            table,
+        );
         self.install(pc, outcome, start.elapsed())
     }
 

@@ -18,9 +18,8 @@ use std::time::{Duration, Instant};
 
 use avm_runtime::Program;
 
-use super::Arrivals;
 use super::module::{Entry, Extras, RegionModule, RegionText};
-use super::region;
+use super::{Arrivals, build};
 
 /// The entry of a region to form and compile.
 struct Request {
@@ -182,20 +181,15 @@ fn work(
 ) {
     while let Ok(Request { pc }) = requests.recv() {
         let start = Instant::now();
-        let reached = |pc: u32| forming.arrivals.get(pc) > 0;
-        let region = region::form(&forming.program, pc, &reached);
-        let outcome = match region.is_empty() {
-            true => Outcome::Empty,
-            false => match module.compile(&forming.program, &region, table) {
-                Ok(compiled) => Outcome::Compiled {
-                    entry: compiled.entry as usize,
-                    instructions: region.len() as u64,
-                    code_bytes: compiled.code_bytes,
-                    text: compiled.text,
-                },
-                Err(_) => Outcome::Refused,
-            },
-        };
+        // Background compiles only happen above threshold 0: arms are in once reached.
+        let outcome = build(
+            module,
+            &forming.program,
+            &forming.arrivals,
+            false,
+            pc,
+            table,
+        );
         let reply = Reply {
             pc,
             outcome,
