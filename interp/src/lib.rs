@@ -20,6 +20,7 @@ mod stack;
 pub mod verify;
 
 pub use code::Pc;
+pub use ops::int_pair;
 
 /// Where compiled code finds a machine's core: [`Machine`], [`Stack`] and [`Pc`] have fixed
 /// layouts, checked against `offset_of!` when this crate compiles.

@@ -161,6 +161,19 @@ impl Machine {
         }
     }
 
+    /// Executes the instruction at the pc, which must be a plain one (no opcode flags: it
+    /// never blocks, jumps on purpose or reads limits), with no step or gas bound: how an
+    /// engine runs one instruction its own code does not handle, without the setup of a run.
+    pub fn step_plain(&mut self) {
+        let code = Arc::clone(&self.code);
+        debug_assert!(
+            matches!(self.pc, Pc::Loaded(pc) if opcode::info(code.instrs[pc as usize].opcode)
+                .is_some_and(|i| i.flags == Flags::NONE)),
+            "step_plain runs plain instructions"
+        );
+        self.step_in(&code, &Limits::default(), false);
+    }
+
     /// Whether control, having just transferred, reached a loaded instruction of a running
     /// machine at which the engine wants it back.
     #[inline]

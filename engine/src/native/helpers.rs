@@ -8,7 +8,7 @@
 //! words and dropping or keeping it is what the interpreter would do with that handle.
 #![allow(unsafe_code)]
 
-use avm_interp::{Limits, Machine, Pc, Status};
+use avm_interp::{Machine, Pc, Status};
 use avm_runtime::Value;
 
 /// The handle whose words are `kind` and `payload`.
@@ -117,10 +117,7 @@ pub unsafe extern "C" fn interpret_step(machine: *mut Machine) -> u64 {
     let Pc::Loaded(at) = *machine.pc() else {
         unreachable!("region code runs at loaded pcs")
     };
-    machine.step(&Limits {
-        max_steps: Some(1),
-        ..Limits::default()
-    });
+    machine.step_plain();
     let went_on = machine.status() == Status::Running
         && matches!(machine.pc(), Pc::Loaded(to) if *to == at + 1);
     u64::from(!went_on)
@@ -145,7 +142,7 @@ pub unsafe extern "C" fn value_op(
     b_payload: u64,
     out: *mut u64,
 ) -> u64 {
-    use avm_runtime::{U256, math, opcode};
+    use avm_runtime::opcode;
     // SAFETY: both handles are borrowed: rebuilt and never dropped.
     let (a, b) = unsafe {
         (
@@ -153,35 +150,15 @@ pub unsafe extern "C" fn value_op(
             std::mem::ManuallyDrop::new(value(b_kind, b_payload)),
         )
     };
-    let int = |v: &Value| v.as_int();
     let result = match op as u8 {
         opcode::EQ => Some(Value::bool(*a == *b)),
-        opcode::ISZERO => int(&a).map(|x| Value::bool(x.is_zero())),
-        opcode::NOT => int(&a).map(|x| Value::int(!x)),
-        op => int(&a)
-            .zip(int(&b))
-            .and_then(|(x, y): (U256, U256)| match op {
-                opcode::ADD => Some(Value::int(math::add(x, y))),
-                opcode::SUB => Some(Value::int(math::sub(x, y))),
-                opcode::MUL => Some(Value::int(math::mul(x, y))),
-                // A zero divisor raises an error: the interpreter reports it.
-                opcode::DIV => math::div(x, y).map(Value::int),
-                opcode::SDIV => math::sdiv(x, y).map(Value::int),
-                opcode::MOD => math::modulo(x, y).map(Value::int),
-                opcode::SMOD => math::smod(x, y).map(Value::int),
-                opcode::LT => Some(Value::bool(x < y)),
-                opcode::GT => Some(Value::bool(x > y)),
-                opcode::SLT => Some(Value::bool(math::slt(x, y))),
-                opcode::SGT => Some(Value::bool(math::slt(y, x))),
-                opcode::AND => Some(Value::int(x & y)),
-                opcode::OR => Some(Value::int(x | y)),
-                opcode::XOR => Some(Value::int(x ^ y)),
-                opcode::SHL => Some(Value::int(math::shl(x, y))),
-                opcode::SHR => Some(Value::int(math::shr(x, y))),
-                opcode::BYTE => Some(Value::int(math::byte(x, y))),
-                opcode::SIGNEXTEND => Some(Value::int(math::signextend(x, y))),
-                _ => unreachable!("region code calls it for these opcodes"),
-            }),
+        opcode::ISZERO => a.as_int().map(|x| Value::bool(x.is_zero())),
+        opcode::NOT => a.as_int().map(|x| Value::int(!x)),
+        // A zero divisor raises an error: the interpreter reports it.
+        op => a
+            .as_int()
+            .zip(b.as_int())
+            .and_then(|(x, y)| avm_interp::int_pair(op, x, y).ok()),
     };
     match result {
         Some(result) => {

@@ -133,39 +133,17 @@ pub struct Needs {
     pub gas: u64,
 }
 
-/// What one step does to the stacks: (whether it pushes its immediate first, data pops, data
-/// pushes, aux pops, aux pushes).
+/// What one step does to the stacks, from the opcode table: (whether an immediate goes on
+/// first, data pops, data pushes, aux pops, aux pushes).
 fn effect(step: &Step) -> (bool, usize, usize, usize, usize) {
-    let (pops, pushes, aux_pops, aux_pushes) = match step.inst {
-        Inst::Nop | Inst::Jump(_) => (0, 0, 0, 0),
-        Inst::Pop => (1, 0, 0, 0),
-        Inst::Dup(d) => (d as usize + 1, d as usize + 2, 0, 0),
-        Inst::Swap(d) => (d as usize + 1, d as usize + 1, 0, 0),
-        Inst::AuxPush => (1, 0, 0, 1),
-        Inst::AuxPop => (0, 1, 1, 0),
-        Inst::SPush | Inst::RPush | Inst::StackEmpty(_) | Inst::ErrPush => (0, 1, 0, 0),
-        Inst::Unary(_) => (1, 1, 0, 0),
-        Inst::Binary(_) => (2, 1, 0, 0),
-        Inst::TgetAt(_) => (1, 1, 0, 0),
-        Inst::TsetAt(_) => (2, 1, 0, 0),
-        Inst::XgetAt(_) => (0, 1, 1, 1),
-        Inst::XsetAt(_) => (1, 0, 1, 1),
-        Inst::Cjump(_) => (1, 0, 0, 0),
-        Inst::Tget => (2, 1, 0, 0),
-        Inst::Tset => (3, 1, 0, 0),
-        Inst::Xget => (1, 1, 1, 1),
-        Inst::Xset => (2, 0, 1, 1),
-        Inst::Tlen | Inst::Type => (1, 1, 0, 0),
-        Inst::JumpDynamic => (1, 0, 0, 0),
-        Inst::CjumpDynamic => (2, 0, 0, 0),
-        Inst::Interpret { opcode, immediate } => {
-            let info = opcode::info(opcode).expect("a plain instruction is valid");
-            let (pops, pushes) = (usize::from(info.pops), usize::from(info.pushes));
-            let (aux_pops, aux_pushes) = (usize::from(info.aux_pops), usize::from(info.aux_pushes));
-            return (immediate, pops, pushes, aux_pops, aux_pushes);
-        }
-    };
-    (step.push.is_some(), pops, pushes, aux_pops, aux_pushes)
+    let info = step.info;
+    (
+        step.immediate,
+        usize::from(info.pops),
+        usize::from(info.pushes),
+        usize::from(info.aux_pops),
+        usize::from(info.aux_pushes),
+    )
 }
 
 /// The needs of `region`'s paths.
@@ -193,7 +171,7 @@ pub fn needs(region: &Region) -> Needs {
             at.aux_height += aux_pushes as isize - aux_pops as isize;
             needs.aux_growth = needs.aux_growth.max(at.aux_height.max(0) as usize);
             at.steps += 1;
-            at.gas += step.gas;
+            at.gas += step.info.gas;
         }
         needs.steps = needs.steps.max(at.steps);
         needs.gas = needs.gas.max(at.gas);
@@ -1216,7 +1194,7 @@ impl Lower<'_> {
     /// One instruction.
     fn step(&mut self, step: &Step, state: &mut State) {
         self.side = None;
-        if let Inst::Interpret { .. } = step.inst {
+        if let Inst::Interpret = step.inst {
             // The interpreter counts its step and gas.
             return self.interpret(step, state);
         }
@@ -1227,7 +1205,7 @@ impl Lower<'_> {
             state.data.push(v);
         }
         match step.inst {
-            Inst::Interpret { .. } => unreachable!("run by the interpreter above"),
+            Inst::Interpret => unreachable!("run by the interpreter above"),
             Inst::Nop | Inst::Jump(_) => {}
             Inst::Pop => {
                 self.pop(state, false);
@@ -1407,7 +1385,7 @@ impl Lower<'_> {
             }
         }
         state.steps += 1;
-        state.gas += step.gas;
+        state.gas += step.info.gas;
     }
 
     /// Leaves before `step` unless tuple `t` has a slot `i`.

@@ -8,7 +8,7 @@
 //! code leaves to the interpreter. Where a path ends, control leaves the region at a loaded pc,
 //! where another region (or the interpreter) takes over.
 
-use avm_runtime::opcode::{self, Flags};
+use avm_runtime::opcode::{self, Flags, OpInfo};
 use avm_runtime::{Frozen, Program, Value};
 
 /// The most instructions in one region (over all its paths). Compile time grows faster than
@@ -74,13 +74,9 @@ pub enum Inst {
     /// `cjump` to the codepoint on the stack.
     CjumpDynamic,
     /// Any other plain instruction (it never jumps, blocks or reads the pc or the gas): the
-    /// interpreter runs it on the machine written back, and native code goes on after it.
-    Interpret {
-        /// Its opcode.
-        opcode: u8,
-        /// Whether it has an immediate (which the interpreter pushes).
-        immediate: bool,
-    },
+    /// interpreter runs it on the machine written back (pushing its immediate, if it has one),
+    /// and native code goes on after it.
+    Interpret,
 }
 
 impl Inst {
@@ -100,11 +96,14 @@ pub struct Step {
     pub pc: u32,
     /// What it does.
     pub inst: Inst,
+    /// Its opcode's entry in the opcode table: operands, results and gas.
+    pub info: &'static OpInfo,
+    /// Whether it has an immediate, which goes on the stack before its operands are taken
+    /// (AVM.md §7.1) whether native code pushes it (`push`) or takes it as `inst`'s operand.
+    pub immediate: bool,
     /// An immediate pushed before `inst` runs (AVM.md §7.1); `None` when there is none or
     /// `inst` takes it as its operand.
     pub push: Option<Frozen>,
-    /// Its table gas.
-    pub gas: u64,
 }
 
 /// Where a path of the region goes next.
@@ -174,8 +173,9 @@ pub fn decode(program: &Program, pc: u32) -> Option<Step> {
         return Some(Step {
             pc,
             inst: Inst::Nop,
+            info,
+            immediate: false,
             push: Some(here),
-            gas: info.gas,
         });
     }
     if info.flags != Flags::NONE && info.flags != Flags::JUMP {
@@ -245,13 +245,13 @@ pub fn decode(program: &Program, pc: u32) -> Option<Step> {
                 | opcode::XOR
                 | opcode::SHL
                 | opcode::SHR) => Inst::Binary(op),
-                opcode if info.flags == Flags::NONE => {
-                    let immediate = immediate.is_some();
+                _ if info.flags == Flags::NONE => {
                     return Some(Step {
                         pc,
-                        inst: Inst::Interpret { opcode, immediate },
+                        inst: Inst::Interpret,
+                        info,
+                        immediate: immediate.is_some(),
                         push: None,
-                        gas: info.gas,
                     });
                 }
                 _ => return None,
@@ -263,8 +263,9 @@ pub fn decode(program: &Program, pc: u32) -> Option<Step> {
     Some(Step {
         pc,
         inst,
+        info,
+        immediate: immediate.is_some(),
         push,
-        gas: info.gas,
     })
 }
 

@@ -4,28 +4,64 @@
 //! take a shortcut when both operands are Ints below 2^64 (91.5% of ArbOS's operands): the
 //! shortcut returns `None` whenever the 64-bit result could differ, and the 256-bit path runs.
 
-use avm_runtime::{U256, Value, math};
+use avm_runtime::{U256, Value, math, opcode};
 
 use super::{Flow, OpResult, bool_value};
 use crate::OpError;
 use crate::machine::Machine;
 
-/// Pops Ints A and B and pushes `f(A, B)`.
+/// What the opcode `op`, one that pops two Ints and pushes one (the arithmetic, compare and
+/// bitwise opcodes but `eq`, which takes any values), pushes for the Ints A (the top operand)
+/// and B, or the error it raises (AVM.md §8.1, §8.2). The one place that maps these opcodes to
+/// their 256-bit functions: the interpreter's paths for wide operands and the JIT's helper for
+/// them both call it.
+///
+/// # Panics
+/// If `op` is not such an opcode.
+#[inline(always)]
+pub fn int_pair(op: u8, a: U256, b: U256) -> Result<Value, OpError> {
+    let int = |x: U256| Ok(Value::int(x));
+    let quotient = |x: Option<U256>| x.map(Value::int).ok_or(OpError::DivisionByZero);
+    match op {
+        opcode::ADD => int(math::add(a, b)),
+        opcode::SUB => int(math::sub(a, b)),
+        opcode::MUL => int(math::mul(a, b)),
+        opcode::DIV => quotient(math::div(a, b)),
+        opcode::SDIV => quotient(math::sdiv(a, b)),
+        opcode::MOD => quotient(math::modulo(a, b)),
+        opcode::SMOD => quotient(math::smod(a, b)),
+        opcode::EXP => int(math::exp(a, b)),
+        opcode::SIGNEXTEND => int(math::signextend(a, b)),
+        opcode::LT => Ok(bool_value(a < b)),
+        opcode::GT => Ok(bool_value(a > b)),
+        opcode::SLT => Ok(bool_value(math::slt(a, b))),
+        opcode::SGT => Ok(bool_value(math::slt(b, a))),
+        opcode::AND => int(a & b),
+        opcode::OR => int(a | b),
+        opcode::XOR => int(a ^ b),
+        opcode::BYTE => int(math::byte(a, b)),
+        opcode::SHL => int(math::shl(a, b)),
+        opcode::SHR => int(math::shr(a, b)),
+        opcode::SAR => int(math::sar(a, b)),
+        _ => panic!("{} does not pop two Ints", opcode::mnemonic(op)),
+    }
+}
+
+/// Pops Ints A and B and pushes what `int_pair(OP, A, B)` gives.
 #[inline(never)]
-fn binary(m: &mut Machine, f: impl FnOnce(U256, U256) -> Result<U256, OpError>) -> OpResult {
+fn binary<const OP: u8>(m: &mut Machine) -> OpResult {
     let a = m.stack.int(0)?;
     let b = m.stack.int(1)?;
-    let result = f(a, b)?;
-    m.stack.set_top(2, Value::int(result));
+    let result = int_pair(OP, a, b)?;
+    m.stack.set_top(2, result);
     Ok(Flow::Next)
 }
 
 /// [`binary`], with `small` computing the result of two Ints below 2^64 when it is one too.
 #[inline(always)]
-fn binary_small(
+fn binary_small<const OP: u8>(
     m: &mut Machine,
     small: impl FnOnce(u64, u64) -> Option<u64>,
-    f: impl FnOnce(U256, U256) -> Result<U256, OpError>,
 ) -> OpResult {
     if let (Value::SmallInt(a), Value::SmallInt(b)) = (m.stack.peek(0), m.stack.peek(1))
         && let Some(result) = small(*a, *b)
@@ -33,7 +69,7 @@ fn binary_small(
         m.stack.set_top_ints(2, Value::SmallInt(result));
         return Ok(Flow::Next);
     }
-    binary(m, f)
+    binary::<OP>(m)
 }
 
 /// Pops Ints A, B and C and pushes `f(A, B, C)`.
@@ -60,32 +96,32 @@ fn or_div_error(x: Option<U256>) -> Result<U256, OpError> {
 
 #[inline(always)]
 pub(super) fn add(m: &mut Machine) -> OpResult {
-    binary_small(m, u64::checked_add, |a, b| Ok(math::add(a, b)))
+    binary_small::<{ opcode::ADD }>(m, u64::checked_add)
 }
 
 pub(super) fn mul(m: &mut Machine) -> OpResult {
-    binary_small(m, u64::checked_mul, |a, b| Ok(math::mul(a, b)))
+    binary_small::<{ opcode::MUL }>(m, u64::checked_mul)
 }
 
 #[inline(always)]
 pub(super) fn sub(m: &mut Machine) -> OpResult {
-    binary_small(m, u64::checked_sub, |a, b| Ok(math::sub(a, b)))
+    binary_small::<{ opcode::SUB }>(m, u64::checked_sub)
 }
 
 pub(super) fn div(m: &mut Machine) -> OpResult {
-    binary_small(m, u64::checked_div, |a, b| or_div_error(math::div(a, b)))
+    binary_small::<{ opcode::DIV }>(m, u64::checked_div)
 }
 
 pub(super) fn sdiv(m: &mut Machine) -> OpResult {
-    binary(m, |a, b| or_div_error(math::sdiv(a, b)))
+    binary::<{ opcode::SDIV }>(m)
 }
 
 pub(super) fn modulo(m: &mut Machine) -> OpResult {
-    binary_small(m, u64::checked_rem, |a, b| or_div_error(math::modulo(a, b)))
+    binary_small::<{ opcode::MOD }>(m, u64::checked_rem)
 }
 
 pub(super) fn smod(m: &mut Machine) -> OpResult {
-    binary(m, |a, b| or_div_error(math::smod(a, b)))
+    binary::<{ opcode::SMOD }>(m)
 }
 
 pub(super) fn addmod(m: &mut Machine) -> OpResult {
@@ -97,41 +133,29 @@ pub(super) fn mulmod(m: &mut Machine) -> OpResult {
 }
 
 pub(super) fn exp(m: &mut Machine) -> OpResult {
-    binary(m, |a, b| Ok(math::exp(a, b)))
+    binary::<{ opcode::EXP }>(m)
 }
 
 pub(super) fn signextend(m: &mut Machine) -> OpResult {
-    binary(m, |a, b| Ok(math::signextend(a, b)))
+    binary::<{ opcode::SIGNEXTEND }>(m)
 }
 
 #[inline(always)]
 pub(super) fn lt(m: &mut Machine) -> OpResult {
-    binary_small(m, |a, b| Some(u64::from(a < b)), |a, b| Ok(bool_int(a < b)))
+    binary_small::<{ opcode::LT }>(m, |a, b| Some(u64::from(a < b)))
 }
 
 #[inline(always)]
 pub(super) fn gt(m: &mut Machine) -> OpResult {
-    binary_small(m, |a, b| Some(u64::from(a > b)), |a, b| Ok(bool_int(a > b)))
-}
-
-/// The Int 1 or 0.
-fn bool_int(b: bool) -> U256 {
-    U256::from(u8::from(b))
+    binary_small::<{ opcode::GT }>(m, |a, b| Some(u64::from(a > b)))
 }
 
 pub(super) fn slt(m: &mut Machine) -> OpResult {
-    compare(m, math::slt)
+    binary::<{ opcode::SLT }>(m)
 }
 
 pub(super) fn sgt(m: &mut Machine) -> OpResult {
-    compare(m, |a, b| math::slt(b, a))
-}
-
-fn compare(m: &mut Machine, f: impl FnOnce(U256, U256) -> bool) -> OpResult {
-    let a = m.stack.int(0)?;
-    let b = m.stack.int(1)?;
-    m.stack.set_top(2, bool_value(f(a, b)));
-    Ok(Flow::Next)
+    binary::<{ opcode::SGT }>(m)
 }
 
 /// `eq` compares any two values and never errors (AVM.md §8.2).
@@ -161,15 +185,15 @@ pub(super) fn iszero(m: &mut Machine) -> OpResult {
 
 #[inline(always)]
 pub(super) fn and(m: &mut Machine) -> OpResult {
-    binary_small(m, |a, b| Some(a & b), |a, b| Ok(a & b))
+    binary_small::<{ opcode::AND }>(m, |a, b| Some(a & b))
 }
 
 pub(super) fn or(m: &mut Machine) -> OpResult {
-    binary_small(m, |a, b| Some(a | b), |a, b| Ok(a | b))
+    binary_small::<{ opcode::OR }>(m, |a, b| Some(a | b))
 }
 
 pub(super) fn xor(m: &mut Machine) -> OpResult {
-    binary_small(m, |a, b| Some(a ^ b), |a, b| Ok(a ^ b))
+    binary_small::<{ opcode::XOR }>(m, |a, b| Some(a ^ b))
 }
 
 pub(super) fn not(m: &mut Machine) -> OpResult {
@@ -177,7 +201,7 @@ pub(super) fn not(m: &mut Machine) -> OpResult {
 }
 
 pub(super) fn byte(m: &mut Machine) -> OpResult {
-    binary(m, |a, b| Ok(math::byte(a, b)))
+    binary::<{ opcode::BYTE }>(m)
 }
 
 pub(super) fn shl(m: &mut Machine) -> OpResult {
@@ -185,16 +209,16 @@ pub(super) fn shl(m: &mut Machine) -> OpResult {
         0..64 => (b.checked_shl(a as u32)? >> a == b).then(|| b << a),
         _ => (b == 0).then_some(0),
     };
-    binary_small(m, small, |a, b| Ok(math::shl(a, b)))
+    binary_small::<{ opcode::SHL }>(m, small)
 }
 
 pub(super) fn shr(m: &mut Machine) -> OpResult {
     let small = |a: u64, b: u64| Some(b.checked_shr(a.try_into().ok()?).unwrap_or(0));
-    binary_small(m, small, |a, b| Ok(math::shr(a, b)))
+    binary_small::<{ opcode::SHR }>(m, small)
 }
 
 pub(super) fn sar(m: &mut Machine) -> OpResult {
-    binary(m, |a, b| Ok(math::sar(a, b)))
+    binary::<{ opcode::SAR }>(m)
 }
 
 #[cfg(test)]

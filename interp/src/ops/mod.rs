@@ -13,6 +13,7 @@ mod io;
 mod stack;
 mod tuple;
 
+pub use arith::int_pair;
 pub(crate) use io::SEND_SIZE_LIMIT;
 
 use avm_runtime::opcode::*;
