@@ -86,7 +86,9 @@ def run_once(engine, program, inbox, steps):
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
         peak_kb = int(rss.read().strip().splitlines()[-1])
     result = json.loads(out)
-    agreed = (int(result["steps"]), int(result["gas_used"]), result["machine_hash"].lower())
+    # `gas` since report schema 2; the C++ harness and older builds of avm say `gas_used`.
+    gas = result["gas"] if "gas" in result else result["gas_used"]
+    agreed = (int(result["steps"]), int(gas), result["machine_hash"].lower())
     return float(result["wall_ms"]), peak_kb / 1024, agreed
 
 

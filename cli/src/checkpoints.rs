@@ -55,14 +55,14 @@ pub fn list(args: CheckpointsArgs, out: &mut Out) -> Result<(), Failure> {
                     "id": c.id,
                     "status": status(c),
                     "steps": c.steps,
-                    "gas_used": c.gas_used.to_string(),
+                    "gas": crate::run::big_number(c.gas_used),
                     "inbox_consumed": c.inbox_consumed,
                     "pending_inbox": c.pending_inbox,
                     "machine_hash": hex_hash(&c.machine_hash),
                     "program": hex_hash(&c.program),
                 });
                 if c.blocked_on_inbox {
-                    entry["blocked_on"] = json!("inbox");
+                    entry["block_reason"] = json!("inbox");
                 }
                 entry
             })

@@ -15,6 +15,7 @@ use crate::out::{Exit, Failure, Out};
 
 mod bench;
 mod checkpoints;
+mod expect;
 mod memory;
 mod numbers;
 mod out;

@@ -61,7 +61,7 @@ impl Exit {
             Exit::Failed => "the tool failed (bad input, missing file, store error)",
             Exit::Usage => "the command line is malformed",
             Exit::ErrorStop => "the machine error-stopped (the report is printed)",
-            Exit::Rejected => "a check failed (a proof was rejected)",
+            Exit::Rejected => "a check failed (a proof was rejected, a run differs from --expect)",
             Exit::Interrupted => "SIGINT stopped the run (report and checkpoint written)",
             Exit::Terminated => "SIGTERM stopped the run (report and checkpoint written)",
         }

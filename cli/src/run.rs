@@ -15,6 +15,7 @@ use avm_runtime::hash::{hex_bytes, hex_hash};
 use serde_json::json;
 
 use crate::checkpoints::{open_store, open_store_to_resume, store_failure};
+use crate::expect::{Difference, Expectation};
 use crate::memory;
 use crate::numbers::{gas_bound, u64_count};
 use crate::out::{self, Exit, Failure, Out};
@@ -33,9 +34,14 @@ pub struct RunArgs {
     /// Inbox messages: a JSON list in the format of the corpus `*.inbox.json` files.
     #[arg(long)]
     inbox: Option<PathBuf>,
-    /// Print one JSON object instead of a summary.
+    /// Print one JSON object instead of a summary (its fields: the README's `avm run --json`).
     #[arg(long)]
     json: bool,
+    /// Compare the run's report with FILE (the format of the corpus's `*.expect.json`): print
+    /// the verdict or each difference, and exit 4 on a mismatch (0 on a match, even for an
+    /// error stop the file expects).
+    #[arg(long, value_name = "FILE")]
+    expect: Option<PathBuf>,
     /// Save checkpoints in this directory (its store file is `checkpoints.redb`): one when the
     /// run stops (also on SIGINT or SIGTERM), and more with --checkpoint-every. `avm resume
     /// DIR` continues from them.
@@ -75,9 +81,12 @@ pub struct ResumeArgs {
     /// More inbox messages to queue after those the checkpoint holds (JSON, as for `avm run`).
     #[arg(long)]
     inbox: Option<PathBuf>,
-    /// Print one JSON object instead of a summary.
+    /// Print one JSON object instead of a summary (its fields: the README's `avm run --json`).
     #[arg(long)]
     json: bool,
+    /// Compare the run's report with FILE, as `avm run --expect` does.
+    #[arg(long, value_name = "FILE")]
+    expect: Option<PathBuf>,
     /// Also save a checkpoint every N steps (N ≥ 1; one is always saved when the run stops).
     #[arg(long, value_name = "N", value_parser = every)]
     checkpoint_every: Option<u64>,
@@ -322,6 +331,7 @@ fn every(text: &str) -> Result<u64, String> {
 /// `avm run`.
 pub fn run(args: RunArgs, out: &mut Out) -> Result<Exit, Failure> {
     let stop_requests = StopRequests::install()?;
+    let expect = args.expect.as_deref().map(Expectation::load).transpose()?;
     let load_start = Instant::now();
     let (program, source) = load_source(&args.file)?;
     let program = Arc::new(program);
@@ -349,6 +359,7 @@ pub fn run(args: RunArgs, out: &mut Out) -> Result<Exit, Failure> {
         checkpoints,
         load_ms: elapsed_ms(load_start),
         stop_requests,
+        expect,
     };
     session.execute(machine, args.json, out)
 }
@@ -357,6 +368,7 @@ pub fn run(args: RunArgs, out: &mut Out) -> Result<Exit, Failure> {
 /// one uninterrupted `avm run` would count them, and the report also says what this run did.
 pub fn resume(args: ResumeArgs, out: &mut Out) -> Result<Exit, Failure> {
     let stop_requests = StopRequests::install()?;
+    let expect = args.expect.as_deref().map(Expectation::load).transpose()?;
     let load_start = Instant::now();
     let (store, writable) = open_store_to_resume(&args.dir)?;
     if !writable && args.checkpoint_every.is_some() {
@@ -404,6 +416,7 @@ pub fn resume(args: ResumeArgs, out: &mut Out) -> Result<Exit, Failure> {
         }),
         load_ms: elapsed_ms(load_start),
         stop_requests,
+        expect,
     };
     session.execute(machine, args.json, out)
 }
@@ -438,6 +451,8 @@ struct Session {
     load_ms: f64,
     /// Signals caught since the command started (also while it loaded).
     stop_requests: StopRequests,
+    /// What the report must say, if the run is checked.
+    expect: Option<Expectation>,
 }
 
 /// Why a run ended.
@@ -515,17 +530,30 @@ impl Session {
             Ended::Machine(Stop::ErrorStop) => Exit::ErrorStop,
             Ended::Machine(_) | Ended::MemoryLimit => Exit::Success,
         };
+        let mut report = report_object(&mut machine, &summary);
+        let differences = self.expect.as_ref().map(|e| e.differences(&report));
+        if let (Some(expect), Some(differences)) = (&self.expect, &differences) {
+            report["expect"] = expect.verdict_json(differences);
+        }
         match as_json {
-            true => report_json(&mut machine, &summary, out)?,
+            true => writeln!(out, "{report}")?,
             false => {
                 let dir = self
                     .checkpoints
                     .as_ref()
                     .map(|c| c.dir.display().to_string());
-                report_text(&mut machine, &summary, dir.as_deref(), out)?
+                let hash = report["machine_hash"].as_str().unwrap_or_default();
+                report_text(&machine, hash, &summary, dir.as_deref(), out)?;
+                if let (Some(expect), Some(differences)) = (&self.expect, &differences) {
+                    report_verdict(expect, differences, out)?;
+                }
             }
         }
-        Ok(exit)
+        Ok(match differences {
+            Some(differences) if !differences.is_empty() => Exit::Rejected,
+            Some(_) if exit == Exit::ErrorStop => Exit::Success,
+            _ => exit,
+        })
     }
 
     /// Runs slice after slice until the machine stops, a bound is reached or a signal asks to
@@ -650,21 +678,33 @@ fn native_share(stats: &RegionStats, steps_run: u64) -> f64 {
 /// Longest rendering of a debugprint value in a report.
 const BRIEF_CHARS: usize = 120;
 
-fn report_json(machine: &mut Machine, summary: &Summary, out: &mut Out) -> Result<(), Failure> {
+/// The version of the `avm run --json` report's fields (the README documents each): raised
+/// whenever a field is renamed, removed or changes meaning.
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// The run's report as one JSON object. Field names are those of the corpus's `*.expect.json`
+/// where they mean the same thing.
+fn report_object(machine: &mut Machine, summary: &Summary) -> serde_json::Value {
     let hash = hex_hash(&machine.hash());
     let gas_remaining = machine.gas_remaining();
     let outputs = machine.outputs();
     let (status, why) = stop_fields(&summary.ended);
     let mut object = json!({
+        "schema_version": SCHEMA_VERSION,
         "status": status,
         "steps": outputs.steps,
         "steps_run": summary.steps_run,
-        "gas_used": outputs.gas_used.to_string(),
+        "gas": big_number(outputs.gas_used),
         "gas_remaining": gas_remaining.to_string(),
         "machine_hash": hash,
-        "logs": outputs.logs.iter().map(|v| hex_hash(&v.hash())).collect::<Vec<_>>(),
-        "sends": outputs.sends.iter().map(|s| hex_bytes(s)).collect::<Vec<_>>(),
         "inbox_consumed": outputs.inbox_consumed,
+        "inbox_acc": hex_hash(&outputs.inbox_acc),
+        "log_count": outputs.log_count,
+        "log_hashes": outputs.logs.iter().map(|v| hex_hash(&v.hash())).collect::<Vec<_>>(),
+        "log_acc": hex_hash(&outputs.log_acc),
+        "send_count": outputs.send_count,
+        "sends": outputs.sends.iter().map(|s| hex_bytes(s)).collect::<Vec<_>>(),
+        "send_acc": hex_hash(&outputs.send_acc),
         "debug_prints": outputs.debug_prints.iter().map(|v| json!({
             "hash": hex_hash(&v.hash()),
             "value": v.brief(BRIEF_CHARS),
@@ -697,22 +737,55 @@ fn report_json(machine: &mut Machine, summary: &Summary, out: &mut Out) -> Resul
         object["save_ms"] = json!(save_ms);
     }
     match summary.ended {
-        Ended::Machine(Stop::Blocked(_)) => object["blocked_on"] = json!(why),
+        Ended::Machine(Stop::Blocked(_)) => object["block_reason"] = json!(why),
         Ended::Machine(Stop::StepLimit | Stop::GasLimit)
         | Ended::Signal(_)
         | Ended::MemoryLimit => object["stopped_by"] = json!(why),
         _ => {}
     }
-    writeln!(out, "{object}")
+    object
 }
 
+/// A count that is a JSON number while it fits 64 bits (as every real one does) and a decimal
+/// string past that, so that no reader loses digits.
+pub fn big_number(n: u128) -> serde_json::Value {
+    match u64::try_from(n) {
+        Ok(n) => json!(n),
+        Err(_) => json!(n.to_string()),
+    }
+}
+
+/// The `--expect` verdict under a text report: one line when everything matched, else a line
+/// per difference.
+fn report_verdict(
+    expect: &Expectation,
+    differences: &[Difference],
+    out: &mut Out,
+) -> Result<(), Failure> {
+    let file = expect.path().display();
+    if differences.is_empty() {
+        return writeln!(out, "expect: match ({} fields of {file})", expect.len());
+    }
+    writeln!(
+        out,
+        "expect: MISMATCH ({} of {} fields of {file} differ)",
+        differences.len(),
+        expect.len()
+    )?;
+    for d in differences {
+        writeln!(out, "  {}", d.describe())?;
+    }
+    Ok(())
+}
+
+/// The run's report as lines; `hash` is the machine hash the JSON report computed.
 fn report_text(
-    machine: &mut Machine,
+    machine: &Machine,
+    hash: &str,
     summary: &Summary,
     checkpoint_dir: Option<&str>,
     out: &mut Out,
 ) -> Result<(), Failure> {
-    let hash = hex_hash(&machine.hash());
     let gas_remaining = machine.gas_remaining();
     let outputs = machine.outputs();
     let (status, why) = stop_fields(&summary.ended);

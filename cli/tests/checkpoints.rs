@@ -311,7 +311,7 @@ fn a_machine_waiting_for_input_is_listed_as_blocked() {
     let list = listed(ckpt_dir);
     let statuses: Vec<(&str, Option<&str>)> = list
         .iter()
-        .map(|c| (c["status"].as_str().unwrap(), c["blocked_on"].as_str()))
+        .map(|c| (c["status"].as_str().unwrap(), c["block_reason"].as_str()))
         .collect();
     // Saved after each of the three steps, then where the run blocked (the last two are the
     // same machine: waiting for a message).
@@ -358,7 +358,7 @@ fn a_machine_waiting_for_input_is_listed_as_blocked() {
         assert_eq!(list.len(), 1, "{case}");
         assert_eq!(list[0]["status"], "running", "{case}");
         assert_eq!(list[0]["steps"], steps.parse::<u64>().unwrap(), "{case}");
-        assert!(list[0].get("blocked_on").is_none(), "{case}");
+        assert!(list[0].get("block_reason").is_none(), "{case}");
         let out = avm(&["checkpoints", ckpt_dir]);
         assert!(!String::from_utf8_lossy(&out.stdout).contains("blocked"));
     }

@@ -127,7 +127,8 @@ fn json_fields_of_a_halting_run() {
     let out = run_json(&["run", &example("loop.avm"), "--json"]);
     assert_eq!(out["status"], "halted");
     assert_eq!(out["steps"], 9006);
-    assert_eq!(out["gas_used"], "17019");
+    assert_eq!(out["schema_version"], 2);
+    assert_eq!(out["gas"], 17019);
     assert_eq!(out["machine_hash"], format!("0x{}", "0".repeat(64)));
     assert!(
         out["gas_remaining"]
@@ -137,16 +138,16 @@ fn json_fields_of_a_halting_run() {
             .unwrap()
             > 1e76
     );
-    assert_eq!(out["logs"], serde_json::json!([]));
+    assert_eq!(out["log_hashes"], serde_json::json!([]));
     assert_eq!(out["inbox_consumed"], 0);
     assert!(out["load_ms"].as_f64().unwrap() >= 0.0 && out["wall_ms"].as_f64().unwrap() >= 0.0);
-    assert!(out.get("blocked_on").is_none());
+    assert!(out.get("block_reason").is_none());
 }
 
 #[test]
 fn the_interpreter_is_the_default_and_every_engine_agrees() {
     let fields = |out: &serde_json::Value| {
-        ["status", "steps", "gas_used", "machine_hash", "logs"].map(|k| out[k].clone())
+        ["status", "steps", "gas", "machine_hash", "log_hashes"].map(|k| out[k].clone())
     };
     let reference = run_json(&["run", &example("loop.avm"), "--engine", "interp", "--json"]);
     let default = run_json(&["run", &example("loop.avm"), "--json"]);
@@ -219,7 +220,7 @@ fn step_and_gas_bounds_stop_the_run() {
     );
     let out = run_json(&["run", &example("loop.avm"), "--max-gas", "1000", "--json"]);
     assert_eq!(out["stopped_by"], "gas_limit");
-    assert!(out["gas_used"].as_str().unwrap().parse::<u64>().unwrap() <= 1000);
+    assert!(out["gas"].as_u64().unwrap() <= 1000);
     let over = run_json(&[
         "run",
         &example("loop.avm"),
@@ -228,7 +229,7 @@ fn step_and_gas_bounds_stop_the_run() {
         "--go-over-gas",
         "--json",
     ]);
-    assert!(over["gas_used"].as_str().unwrap().parse::<u64>().unwrap() >= 1000);
+    assert!(over["gas"].as_u64().unwrap() >= 1000);
 }
 
 #[test]
@@ -265,11 +266,14 @@ fn arbos_replay_prints_the_expected_numbers() {
         "--json",
     ]);
     assert_eq!(out["status"], "blocked");
-    assert_eq!(out["blocked_on"], "inbox");
+    assert_eq!(out["block_reason"], "inbox");
     assert_eq!(out["steps"], expected["steps"]);
-    assert_eq!(out["gas_used"], expected["gas"].to_string());
+    assert_eq!(out["gas"], expected["gas"]);
     assert_eq!(out["machine_hash"], expected["machine_hash_when_blocked"]);
-    assert_eq!(out["logs"], expected["log_hashes"]);
+    assert_eq!(out["log_hashes"], expected["log_hashes"]);
+    assert_eq!(out["log_count"], expected["log_count"]);
+    assert_eq!(out["log_acc"], expected["log_acc"]);
+    assert_eq!(out["send_count"], expected["send_count"]);
     assert_eq!(out["sends"], expected["sends"]);
     assert_eq!(out["inbox_consumed"], expected["inbox_consumed"]);
 }

@@ -272,7 +272,7 @@ fn breakpoints_and_sideloads_stop_the_run_when_asked() {
             0,
         );
         assert_eq!(
-            (out["status"].as_str(), out["blocked_on"].as_str()),
+            (out["status"].as_str(), out["block_reason"].as_str()),
             (Some("blocked"), Some("breakpoint"))
         );
         assert_eq!(out["steps"], 1);
@@ -293,7 +293,7 @@ fn breakpoints_and_sideloads_stop_the_run_when_asked() {
     }
     let sideload = program(&dir, "side.avm", "push 1\nsideload 7\nhalt\n");
     let out = json_of(&avm(&["run", &sideload, "--stop-on-sideload", "--json"]), 0);
-    assert_eq!(out["blocked_on"], "sideload");
+    assert_eq!(out["block_reason"], "sideload");
     assert_eq!(out["steps"], 1);
     assert_eq!(
         json_of(&avm(&["run", &sideload, "--json"]), 0)["status"],
