@@ -33,6 +33,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
 
+use avm_interp::engine_hooks::EngineHooks;
 use avm_interp::{Limits, Machine};
 use avm_runtime::marshal::{marshal, unmarshal};
 use avm_runtime::{Buffer, Tuple, U256, Value, asm, math};

@@ -196,9 +196,7 @@ pub fn bench(args: BenchArgs, out: &mut Out) -> Result<(), Failure> {
         Engines::Both => &[Engine::Interp, Engine::Jit],
         Engines::All => &[Engine::Interp, Engine::Jit, Engine::Regions],
     };
-    let rows = measure_all(&subjects, engines, &args);
-    out::progress(None);
-    let rows = rows?;
+    let rows = measure_all(&subjects, engines, &args)?;
     if args.json {
         print_json(&rows, out)
     } else {
@@ -320,7 +318,8 @@ fn measure_in_worker(
         let _ = stderr.read_to_string(&mut text);
         text
     });
-    out::progress(Some(format_args!("bench: {cell} (warm-up)")));
+    let mut progress = out::Progress::new();
+    progress.set(|| format!("bench: {cell} (warm-up)"));
     let mut samples = Vec::with_capacity(args.repeat + 1);
     let mut unreadable = None;
     for line in BufReader::new(stdout).lines() {
@@ -329,7 +328,7 @@ fn measure_in_worker(
             Some(sample) => {
                 let next = sample.run + 1;
                 if next <= args.repeat {
-                    out::progress(Some(format_args!("bench: {cell} ({next}/{})", args.repeat)));
+                    progress.set(|| format!("bench: {cell} ({next}/{})", args.repeat));
                 }
                 samples.push(sample);
             }

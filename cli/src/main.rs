@@ -19,9 +19,11 @@ mod expect;
 mod memory;
 mod numbers;
 mod out;
+mod profile;
 mod prove;
 mod run;
 mod signals;
+mod trace;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -32,6 +34,11 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log what the engine and the tool do on stderr: -v compiles, checkpoints, proofs and
+    /// inbox messages; -vv more; -vvv everything. `AVM_LOG` (a `tracing` filter such as
+    /// `avm_engine=debug`) takes precedence.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
 }
 
 #[derive(Debug, Subcommand)]
@@ -68,6 +75,9 @@ enum Command {
         /// A `.mexe` file or assembler text.
         file: PathBuf,
     },
+    /// Run a program on the interpreter and report where its steps and gas go: per opcode,
+    /// per block, and per source file and line when the `.mexe` has source locations.
+    Profile(profile::ProfileArgs),
     /// Prove one step of a run (or prove and verify every step with --check-all).
     Prove(prove::ProveArgs),
     /// Measure programs (default: the built-in macro workloads) on each engine.
@@ -75,6 +85,11 @@ enum Command {
     /// Check one-step proofs: `avm prove --json` output, a C++ recording's entry, or a whole
     /// recording (every entry is checked).
     VerifyProof(prove::VerifyArgs),
+    /// Print a shell completion script (`avm completions bash > /etc/bash_completion.d/avm`).
+    Completions {
+        /// The shell: bash, elvish, fish, powershell or zsh.
+        shell: clap_complete::Shell,
+    },
 }
 
 fn main() -> ExitCode {
@@ -85,11 +100,31 @@ fn main() -> ExitCode {
             .error(clap::error::ErrorKind::ArgumentConflict, message)
             .exit();
     }
+    init_logging(cli.verbose);
     let mut out = Out::stdout();
     let exit = run(cli.command, &mut out)
         .and_then(|exit| out.flush().map(|()| exit))
         .unwrap_or_else(Failure::report);
     exit.into()
+}
+
+/// Sends `tracing` events to stderr: the `AVM_LOG` filter if set, else warnings and errors,
+/// and more with each `-v`. Nothing is formatted for a level that is off.
+fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AVM_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(true)
+        .init();
 }
 
 impl Command {
@@ -126,9 +161,15 @@ fn run(command: Command, out: &mut Out) -> Result<Exit, Failure> {
             }
         }
         Command::Disasm { file } => out.write_str(&asm::disassemble(&load_program(&file)?))?,
+        Command::Profile(args) => return profile::profile(args, out),
         Command::Prove(args) => return prove::prove(args, out),
         Command::Bench(args) => bench::bench(args, out)?,
         Command::VerifyProof(args) => return prove::verify_proofs(args, out),
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "avm", &mut script);
+            out.write_str(&String::from_utf8_lossy(&script))?;
+        }
     }
     Ok(Exit::Success)
 }

@@ -5,6 +5,7 @@ use std::fmt;
 use std::io::{self, IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use avm_runtime::Error;
 
@@ -207,22 +208,54 @@ pub fn note(text: &str) {
     let _ = writeln!(io::stderr(), "avm: note: {}", printable(text));
 }
 
-/// Writes a progress line on stderr when stderr is a terminal (never into a file or a pipe),
-/// replacing the previous one; `None` clears it. Progress is best effort: a lost stderr
-/// loses it silently.
-pub fn progress(line: Option<fmt::Arguments<'_>>) {
-    let mut stderr = io::stderr();
-    if !stderr.is_terminal() {
-        return;
-    }
-    let _ = match line {
-        Some(args) => write!(stderr, "\r\x1b[K{args}"),
-        None => write!(stderr, "\r\x1b[K"),
-    };
-    let _ = stderr.flush();
+/// A progress line on stderr (an `indicatif` spinner with the elapsed time), drawn only when
+/// stderr is a terminal, never into a file or a pipe, and cleared when dropped. Updates are
+/// throttled: callers may set the message as often as they like.
+#[derive(Debug)]
+pub struct Progress {
+    bar: indicatif::ProgressBar,
+    /// When the message last changed.
+    last: Option<Instant>,
 }
 
-/// Whether progress lines are shown (stderr is a terminal).
-pub fn shows_progress() -> bool {
-    io::stderr().is_terminal()
+/// How often a progress line changes.
+const PROGRESS_EVERY: Duration = Duration::from_millis(250);
+
+impl Progress {
+    /// A new progress line, empty until the first message.
+    pub fn new() -> Progress {
+        let bar = indicatif::ProgressBar::with_draw_target(
+            None,
+            indicatif::ProgressDrawTarget::stderr_with_hz(4),
+        );
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} [{elapsed}] {msg}")
+                .expect("a valid template"),
+        );
+        Progress { bar, last: None }
+    }
+
+    /// Whether anything is drawn (stderr is a terminal): callers skip working out messages
+    /// nobody sees.
+    pub fn shown(&self) -> bool {
+        !self.bar.is_hidden()
+    }
+
+    /// Shows `message` (built only when the line is due to change).
+    pub fn set(&mut self, message: impl FnOnce() -> String) {
+        let due = self
+            .last
+            .is_none_or(|last| last.elapsed() >= PROGRESS_EVERY);
+        if due && self.shown() {
+            self.bar.set_message(message());
+            self.bar.tick();
+            self.last = Some(Instant::now());
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.bar.finish_and_clear();
+    }
 }

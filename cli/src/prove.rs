@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use avm_engine::Jit;
 use avm_interp::proof::{AssertionState, OneStepProof, ProverKind};
@@ -98,6 +98,13 @@ pub fn prove(args: ProveArgs, out: &mut Out) -> Result<Exit, Failure> {
         .prove_next()
         .map_err(|e| Failure::engine("prove", e))?;
     let prove_ms = prove_start.elapsed().as_secs_f64() * 1e3;
+    tracing::info!(
+        step,
+        proof_bytes = proof.proof.len(),
+        buffer_proof_bytes = proof.buffer_proof.len(),
+        prove_ms,
+        "proof generated"
+    );
     if args.json {
         let mut object = proof_json(&proof);
         object["step"] = json!(step);
@@ -176,14 +183,11 @@ impl CheckEnd {
     }
 }
 
-/// How often `--check-all` updates its progress line.
-const PROGRESS_EVERY: Duration = Duration::from_millis(500);
-
 /// Proves and verifies every step until the machine stops (or `max_steps`, or a signal).
 fn check_all(mut machine: Machine, max_steps: Option<u64>) -> Result<Checked, Failure> {
     let stop_requests = StopRequests::install()?;
     let start = Instant::now();
-    let mut last_progress = start;
+    let mut progress = out::Progress::new();
     let mut checked = Checked {
         steps: 0,
         proof_bytes: 0,
@@ -224,18 +228,15 @@ fn check_all(mut machine: Machine, max_steps: Option<u64>) -> Result<Checked, Fa
             .or_insert((0, usize::MAX, 0));
         *entry = (entry.0 + 1, entry.1.min(size), entry.2.max(size));
         checked.steps += 1;
-        if out::shows_progress() && last_progress.elapsed() >= PROGRESS_EVERY {
+        progress.set(|| {
             let rate = checked.steps as f64 / start.elapsed().as_secs_f64();
-            out::progress(Some(format_args!(
+            format!(
                 "{} steps proved and verified, {rate:.0} steps/s",
                 checked.steps
-            )));
-            last_progress = Instant::now();
-        }
+            )
+        });
     }
-    if last_progress != start {
-        out::progress(None);
-    }
+    drop(progress);
     checked.seconds = start.elapsed().as_secs_f64();
     Ok(checked)
 }

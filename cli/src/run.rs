@@ -20,6 +20,7 @@ use crate::memory;
 use crate::numbers::{gas_bound, u64_count};
 use crate::out::{self, Exit, Failure, Out};
 use crate::signals::{Signal, StopRequests};
+use crate::trace::Tracer;
 use crate::{load_source, read_inbox};
 
 /// The options of `avm run`.
@@ -42,6 +43,8 @@ pub struct RunArgs {
     /// error stop the file expects).
     #[arg(long, value_name = "FILE")]
     expect: Option<PathBuf>,
+    #[command(flatten)]
+    trace: TraceArgs,
     /// Save checkpoints in this directory (its store file is `checkpoints.redb`): one when the
     /// run stops (also on SIGINT or SIGTERM), and more with --checkpoint-every. `avm resume
     /// DIR` continues from them.
@@ -87,9 +90,38 @@ pub struct ResumeArgs {
     /// Compare the run's report with FILE, as `avm run --expect` does.
     #[arg(long, value_name = "FILE")]
     expect: Option<PathBuf>,
+    #[command(flatten)]
+    trace: TraceArgs,
     /// Also save a checkpoint every N steps (N ≥ 1; one is always saved when the run stops).
     #[arg(long, value_name = "N", value_parser = every)]
     checkpoint_every: Option<u64>,
+}
+
+/// The trace options `avm run` and `avm resume` share.
+#[derive(Debug, clap::Args)]
+pub struct TraceArgs {
+    /// Write one JSON line per step (EIP-3155 style: step, pc, opName, immediate, gas before
+    /// and gasCost, stack depths, the top values, error, next pc) to FILE (`--trace=FILE`), or
+    /// to standard error with no FILE or `-`.
+    #[arg(long, value_name = "FILE", num_args = 0..=1, require_equals = true, default_missing_value = "-")]
+    trace: Option<PathBuf>,
+    /// With --trace: the first step traced (counted since the program started); the engine
+    /// runs the steps before it at full speed.
+    #[arg(long, value_name = "STEP", requires = "trace", value_parser = u64_count)]
+    trace_from: Option<u64>,
+    /// With --trace: the step before which tracing ends; the run then goes on untraced.
+    #[arg(long, value_name = "STEP", requires = "trace", value_parser = u64_count)]
+    trace_to: Option<u64>,
+}
+
+impl TraceArgs {
+    /// The tracer the options ask for, if any.
+    fn tracer(&self) -> Result<Option<Tracer>, Failure> {
+        self.trace
+            .as_deref()
+            .map(|file| Tracer::new(file, self.trace_from.unwrap_or(0), self.trace_to))
+            .transpose()
+    }
 }
 
 /// The engine options `avm run` and `avm resume` share.
@@ -360,6 +392,7 @@ pub fn run(args: RunArgs, out: &mut Out) -> Result<Exit, Failure> {
         load_ms: elapsed_ms(load_start),
         stop_requests,
         expect,
+        tracer: args.trace.tracer()?,
     };
     session.execute(machine, args.json, out)
 }
@@ -417,6 +450,7 @@ pub fn resume(args: ResumeArgs, out: &mut Out) -> Result<Exit, Failure> {
         load_ms: elapsed_ms(load_start),
         stop_requests,
         expect,
+        tracer: args.trace.tracer()?,
     };
     session.execute(machine, args.json, out)
 }
@@ -453,6 +487,8 @@ struct Session {
     stop_requests: StopRequests,
     /// What the report must say, if the run is checked.
     expect: Option<Expectation>,
+    /// Where a traced run's step lines go.
+    tracer: Option<Tracer>,
 }
 
 /// Why a run ended.
@@ -487,9 +523,6 @@ const SLICE_TIME: Duration = Duration::from_millis(20);
 
 /// The longest slice, in steps.
 const MAX_SLICE: u64 = 1 << 26;
-
-/// How often the progress line changes.
-const PROGRESS_EVERY: Duration = Duration::from_millis(500);
 
 impl Session {
     /// Runs to the end, saving checkpoints on the way when asked, and reports.
@@ -566,28 +599,40 @@ impl Session {
         let every = self.checkpoints.as_ref().and_then(|c| c.every);
         let mut until_checkpoint = every;
         let mut slice = FIRST_SLICE;
-        let mut last_progress = start;
+        let mut progress = out::Progress::new();
         let ended = loop {
             if let Some(signal) = self.stop_requests.pending() {
                 break Ended::Signal(signal);
             }
-            let size = [Some(slice), remaining, until_checkpoint]
-                .into_iter()
-                .flatten()
-                .min()
-                .unwrap_or(slice);
             let before = machine.outputs().steps;
-            let slice_start = Instant::now();
             let limits = Limits {
-                max_steps: Some(size),
                 continues: before > start_steps,
                 ..self.limits
             };
-            let stop = self.runner.run(machine, &limits);
+            let stop = match &mut self.tracer {
+                Some(tracer) if tracer.covers(before) => {
+                    tracer.step(machine, &limits)?.unwrap_or(Stop::StepLimit)
+                }
+                tracer => {
+                    let to_window = tracer.as_ref().and_then(|t| t.steps_until_window(before));
+                    let size = [Some(slice), remaining, until_checkpoint, to_window]
+                        .into_iter()
+                        .flatten()
+                        .min()
+                        .unwrap_or(slice);
+                    let slice_start = Instant::now();
+                    let limits = Limits {
+                        max_steps: Some(size),
+                        ..limits
+                    };
+                    let stop = self.runner.run(machine, &limits);
+                    if machine.outputs().steps - before == size {
+                        slice = next_slice(slice, size, slice_start.elapsed());
+                    }
+                    stop
+                }
+            };
             let ran = machine.outputs().steps - before;
-            if ran == size {
-                slice = next_slice(slice, size, slice_start.elapsed());
-            }
             remaining = remaining.map(|r| r - ran);
             until_checkpoint = until_checkpoint.map(|n| n - ran);
             if stop != Stop::StepLimit || remaining == Some(0) {
@@ -605,18 +650,15 @@ impl Session {
                     .map_err(store_failure)?;
                 until_checkpoint = every;
             }
-            if out::shows_progress() && last_progress.elapsed() >= PROGRESS_EVERY {
+            progress.set(|| {
                 let steps = machine.outputs().steps;
                 let rate = (steps - start_steps) as f64 / start.elapsed().as_secs_f64();
-                out::progress(Some(format_args!(
-                    "{steps} steps, {:.1} M steps/s",
-                    rate / 1e6
-                )));
-                last_progress = Instant::now();
-            }
+                format!("{steps} steps, {:.1} M steps/s", rate / 1e6)
+            });
         };
-        if last_progress != start {
-            out::progress(None);
+        drop(progress);
+        if let Some(tracer) = &mut self.tracer {
+            tracer.finish()?;
         }
         Ok(ended)
     }

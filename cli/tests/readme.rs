@@ -45,7 +45,10 @@ fn flags(command: &str) -> Vec<String> {
         .filter_map(|line| {
             let line = line.trim_start();
             let line = line.strip_prefix("-o, ").unwrap_or(line);
-            let flag = line.strip_prefix("--")?.split([' ', '<', ',']).next()?;
+            let flag = line
+                .strip_prefix("--")?
+                .split([' ', '<', ',', '['])
+                .next()?;
             Some(format!("--{flag}"))
         })
         .filter(|flag| flag != "--help")

@@ -5,10 +5,32 @@
 //! host-level step and gas limits (§6.1). It is also built for speed, because cold code and
 //! every proving run go through it: code is pre-decoded into an array indexed by pc, Ints live
 //! inline, tuple operations share their slots, and nothing is hashed until a hash is asked for.
+//!
+//! ```
+//! use std::sync::Arc;
+//!
+//! use avm_interp::{Limits, Machine, Status, Stop};
+//! use avm_runtime::asm::assemble;
+//!
+//! // Sums its one inbox message's first slot with 5, logs the result and halts.
+//! let program = Arc::new(assemble("inbox\ntget 0\nadd 5\nlog\nhalt\n")?);
+//! let mut machine = Machine::new(Arc::clone(&program));
+//! assert_eq!(machine.run(&Limits::default()), Stop::Blocked(avm_interp::BlockReason::Inbox));
+//! machine.push_inbox(avm_runtime::Value::tuple(vec![avm_runtime::Value::int(37u64)]));
+//! assert_eq!(machine.run(&Limits::default()), Stop::Halted);
+//! assert_eq!(machine.status(), Status::Halted);
+//! assert_eq!(machine.outputs().logs, [avm_runtime::Value::int(42u64)]);
+//! assert_eq!(machine.outputs().gas_used, 40 + 2 + 3 + 100 + 10);
+//! // Steps and gas are counted exactly, and the state has its Merkle-style hash.
+//! assert_eq!(machine.outputs().steps, 5);
+//! let _hash = machine.hash();
+//! # Ok::<(), avm_runtime::Error>(())
+//! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod code;
+pub mod engine_hooks;
 mod machine;
 mod observed;
 mod ops;
@@ -34,7 +56,7 @@ pub mod layout {
 }
 pub use machine::{Machine, Outputs, Status};
 pub use observed::{DetachedObserved, Observed};
-pub use run::{BlockReason, GasBound, Limits, Stop};
+pub use run::{BlockReason, GasBound, Limits, StepOutcome, Stop};
 pub use snapshot::{Detached, RestoreError, Snapshot};
 pub use stack::Stack;
 
@@ -65,4 +87,22 @@ pub enum OpError {
     BadCurvePoint,
     /// The `error` opcode.
     Raised,
+}
+
+impl OpError {
+    /// A short snake_case name for traces and reports.
+    pub const fn name(self) -> &'static str {
+        match self {
+            OpError::Underflow => "underflow",
+            OpError::OutOfGas => "out_of_gas",
+            OpError::InvalidOpcode => "invalid_opcode",
+            OpError::WrongKind => "wrong_kind",
+            OpError::DivisionByZero => "division_by_zero",
+            OpError::IndexOutOfRange => "index_out_of_range",
+            OpError::OutOfRange => "out_of_range",
+            OpError::BadSend => "bad_send",
+            OpError::BadCurvePoint => "bad_curve_point",
+            OpError::Raised => "error",
+        }
+    }
 }

@@ -249,19 +249,10 @@ impl Machine {
         }
     }
 
-    /// The data stack, for engines that apply an effect they computed elsewhere.
-    pub fn stack_mut(&mut self) -> &mut Stack {
-        &mut self.stack
-    }
-
-    /// The aux stack, for engines that apply an effect they computed elsewhere.
-    pub fn aux_stack_mut(&mut self) -> &mut Stack {
-        &mut self.aux
-    }
-
-    /// Accounts for `steps` instructions costing `gas` in total, which an engine executed
-    /// elsewhere. The caller has checked that the remaining gas covers `gas`.
-    pub fn charge_executed(&mut self, steps: u64, gas: u64) {
+    /// Accounts for `steps` instructions costing `gas` in total, executed as one straight
+    /// run (or elsewhere, by an engine). The caller has checked that the remaining gas covers
+    /// `gas`.
+    pub(crate) fn charge_executed(&mut self, steps: u64, gas: u64) {
         let (low, borrow) = self.gas.0[0].overflowing_sub(gas);
         if borrow {
             self.gas -= U256::from(gas);
@@ -276,21 +267,6 @@ impl Machine {
     #[inline]
     pub fn gas_covers(&self, gas: u64) -> bool {
         self.gas.0[0] >= gas || self.gas.0[1..].iter().any(|&limb| limb != 0)
-    }
-
-    /// Moves the pc to loaded instruction `index`.
-    pub fn goto_loaded(&mut self, index: u32) {
-        self.pc = Pc::Loaded(index);
-    }
-
-    /// Moves the pc to `target`, as a jump to it does.
-    pub fn jump_to(&mut self, target: &CodePoint) {
-        self.pc = self.code.resolve(target);
-    }
-
-    /// Stops the machine as `halt` does.
-    pub fn halt(&mut self) {
-        self.status = Status::Halted;
     }
 
     /// Installs `handler` as the error handler (`errset`).

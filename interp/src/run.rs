@@ -7,6 +7,7 @@ use avm_runtime::opcode::{
 };
 use avm_runtime::{Frozen, U256, Value};
 
+use crate::OpError;
 use crate::code::{Code, Instr, Pc, Run};
 use crate::machine::{Machine, Status};
 use crate::ops::{self, Flow};
@@ -68,11 +69,24 @@ pub struct Limits {
 }
 
 /// What one step did.
+/// What became of one instruction ([`Machine::step_outcome`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StepOutcome {
+    /// It ran and control went on as the instruction says.
+    Ran,
+    /// It ran and raised this error (AVM.md §8): the machine went to its error handler, or
+    /// error-stopped if it has none.
+    Raised(OpError),
+    /// It did not run: the machine had stopped, or the limits stopped it first.
+    Stopped(Stop),
+}
+
 enum Stepped {
-    /// The instruction ran (possibly raising an error). `transferred`: it was a `jump` or a
+    /// The instruction ran, raising `error` if it is set. `transferred`: it was a `jump` or a
     /// `cjump` (taken or not) or it raised an error, so the pc may be anywhere.
     Ran {
         transferred: bool,
+        error: Option<OpError>,
     },
     Blocked(BlockReason),
 }
@@ -137,7 +151,7 @@ impl Machine {
                 return Some(Stop::GasLimit);
             }
             let transferred = match self.step_in(&code, limits, first) {
-                Stepped::Ran { transferred } => transferred,
+                Stepped::Ran { transferred, .. } => transferred,
                 Stepped::Blocked(reason) => return Some(Stop::Blocked(reason)),
             };
             first = false;
@@ -158,6 +172,33 @@ impl Machine {
         }) {
             Stop::StepLimit => None,
             stop => Some(stop),
+        }
+    }
+
+    /// Executes one instruction as [`Machine::step`] does, saying what became of it: for tools
+    /// that watch a run one step at a time (a trace, a profiler), which need the error an
+    /// instruction raised. The run loop's checks before an instruction are the same (status,
+    /// step budget, gas bound, blocking, with `limits.continues` saying whether this is the
+    /// first instruction of the host's run).
+    pub fn step_outcome(&mut self, limits: &Limits) -> StepOutcome {
+        match self.status {
+            Status::Halted => return StepOutcome::Stopped(Stop::Halted),
+            Status::ErrorStop => return StepOutcome::Stopped(Stop::ErrorStop),
+            Status::Running => {}
+        }
+        if limits.max_steps == Some(0) {
+            return StepOutcome::Stopped(Stop::StepLimit);
+        }
+        let code = Arc::clone(&self.code);
+        if let Some(bound) = limits.gas
+            && self.gas_bound_reached(&code, bound)
+        {
+            return StepOutcome::Stopped(Stop::GasLimit);
+        }
+        match self.step_in(&code, limits, !limits.continues) {
+            Stepped::Ran { error: None, .. } => StepOutcome::Ran,
+            Stepped::Ran { error: Some(e), .. } => StepOutcome::Raised(e),
+            Stepped::Blocked(reason) => StepOutcome::Stopped(Stop::Blocked(reason)),
         }
     }
 
@@ -288,16 +329,16 @@ impl Machine {
         }
         let info = opcode::info(opcode);
         let (pops, aux_pops) = info.map_or((0, 0), |i| (i.pops as usize, i.aux_pops as usize));
-        let failed = if pops > self.stack.len() || aux_pops > self.aux.len() {
+        let error = if pops > self.stack.len() || aux_pops > self.aux.len() {
             self.charge_error_gas();
-            true
+            Some(OpError::Underflow)
         } else if let Some(info) = info {
             let mut cost = info.gas;
             if info.flags != Flags::NONE {
                 cost += self.pairing_cost(info, None);
             }
             if !self.charge(cost) {
-                true
+                Some(OpError::OutOfGas)
             } else if let Some(reason) = self.would_block(info, limits, first) {
                 self.refund(cost);
                 if has_immediate {
@@ -307,20 +348,21 @@ impl Machine {
             } else {
                 self.stack.touch_top(pops);
                 self.aux.touch_top(aux_pops);
-                self.execute(code, opcode).is_err()
+                self.execute(code, opcode).err()
             }
         } else {
             // An invalid opcode costs the error cost and raises an error (AVM.md §8.9).
             self.charge(ERROR_GAS);
-            true
+            Some(OpError::InvalidOpcode)
         };
         self.out.steps += 1;
-        if failed {
+        if error.is_some() {
             self.unwind(pops, aux_pops);
         }
         let jumps = info.is_some_and(|i| i.flags.contains(Flags::JUMP));
         Stepped::Ran {
-            transferred: failed || jumps,
+            transferred: error.is_some() || jumps,
+            error,
         }
     }
 

@@ -9,6 +9,7 @@ mod recorded;
 
 use std::path::Path;
 
+use avm_interp::engine_hooks::EngineHooks;
 use avm_interp::proof::{OneStepProof, ProverKind};
 use avm_interp::prove::ProveError;
 use avm_interp::{Limits, Machine, Status};

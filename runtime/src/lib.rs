@@ -6,6 +6,21 @@
 //! a machine's cross threads deep-copied ([`Isolated`]); [`heap`] gives the rule. Structures of
 //! unbounded depth (tuple nests, run-time codepoint chains) are hashed, dropped, compared,
 //! formatted and (un)marshaled without recursion on the native stack.
+//!
+//! ```
+//! use avm_runtime::{Value, asm, marshal};
+//!
+//! // A program from assembler text (or a `.mexe` with `Program::from_source`).
+//! let program = asm::assemble("push 2\nadd 3\nhalt\n")?;
+//! assert_eq!(program.len(), 3);
+//!
+//! // Values, their hashes (AVM.md §2) and their canonical marshaling.
+//! let pair = Value::tuple(vec![Value::int(7u64), Value::int(8u64)]);
+//! let bytes = marshal::marshal(&pair)?;
+//! let back = marshal::unmarshal(&bytes)?;
+//! assert_eq!(back.hash(), pair.hash());
+//! # Ok::<(), avm_runtime::Error>(())
+//! ```
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 

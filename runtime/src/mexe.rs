@@ -17,6 +17,10 @@ use crate::error::{Error, Location, MexeError, Result};
 use crate::program::{Program, RawInstruction, RawValue, Token};
 use crate::value::{Notation, write_hex, write_value};
 
+mod locations;
+
+pub use locations::{SourceLocation, SourceMap, source_map};
+
 /// Reads (at most [`crate::MAX_INPUT_BYTES`]) and links the `.mexe` file at `path`.
 pub fn load_file(path: impl AsRef<Path>) -> Result<Program> {
     load(&crate::read_input(path.as_ref())?)

@@ -323,6 +323,7 @@ thread_local! {
 /// Drops values that are each the last handle to further structure: directly while the drop
 /// recursion is shallow (the common case, with no allocation), through the worklist of
 /// [`dismantle`] once it is deep, so that nests of any depth never overflow the stack.
+#[inline(never)]
 pub(crate) fn release(children: impl Iterator<Item = Value>) {
     let depth = DROP_DEPTH.get();
     if depth < NATIVE_DROP_DEPTH {

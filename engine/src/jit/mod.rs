@@ -26,6 +26,7 @@ mod worker;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use avm_interp::engine_hooks::EngineHooks;
 use avm_interp::{GasBound, Limits, Machine, Pc, Status, Stop};
 use avm_runtime::{Program, U256, Value};
 
@@ -499,6 +500,7 @@ impl Jit {
                     true => self.stats.compiled_blocks += 1,
                     false => self.stats.shared_blocks += 1,
                 }
+                tracing::info!(pc, shared = !fresh, "block compiled");
                 self.shared.table().publish(pc, &compiled);
                 self.adopt(pc, compiled);
             }
@@ -570,6 +572,11 @@ impl Jit {
         self.arrivals.iter_mut().for_each(|a| *a = 0);
         self.needed.iter_mut().for_each(|n| *n = self.threshold);
         self.sized.iter_mut().for_each(|s| *s = false);
+        tracing::info!(
+            blocks = self.resident,
+            evictions = self.stats.evictions + 1,
+            "block code cache full: every block evicted"
+        );
         self.resident = 0;
         self.in_flight = 0;
         self.stats.evictions += 1;

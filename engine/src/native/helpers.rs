@@ -8,6 +8,7 @@
 //! words and dropping or keeping it is what the interpreter would do with that handle.
 #![allow(unsafe_code)]
 
+use avm_interp::engine_hooks::EngineHooks;
 use avm_interp::{Machine, Pc, Status};
 use avm_runtime::Value;
 

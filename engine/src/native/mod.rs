@@ -424,9 +424,20 @@ impl RegionJit {
             Outcome::Empty => return None,
             Outcome::Refused => {
                 self.stats.failed_compiles += 1;
+                tracing::info!(
+                    pc,
+                    "region refused by the compiler; its entry stays interpreted"
+                );
                 return None;
             }
         };
+        tracing::info!(
+            pc,
+            instructions,
+            code_bytes,
+            compile_us = time.as_micros() as u64,
+            "region compiled"
+        );
         self.stats.regions += 1;
         self.stats.code_bytes += code_bytes as u64;
         self.texts.extend(text);

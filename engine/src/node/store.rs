@@ -939,7 +939,13 @@ impl Store {
         source: &[u8],
         machine: &mut Machine,
     ) -> Result<SaveReport, StoreError> {
-        guarded(|| self.save_unguarded(program, source, machine))
+        let report = guarded(|| self.save_unguarded(program, source, machine))?;
+        tracing::info!(
+            id = report.id,
+            steps = machine.outputs().steps,
+            "checkpoint saved"
+        );
+        Ok(report)
     }
 
     /// See the public method of the same name (which guards it).
@@ -1614,6 +1620,8 @@ impl Builder<'_> {
 
 #[cfg(test)]
 mod tests {
+    use avm_interp::engine_hooks::EngineHooks;
+
     use super::*;
 
     /// A store holding one checkpoint of a machine whose stack holds `value`.

@@ -55,8 +55,17 @@ pub(super) fn inbox(m: &mut Machine) -> OpResult {
         .expect("the step blocks on an empty inbox");
     m.out.inbox_acc = accumulate(&m.out.inbox_acc, m.out.inbox_consumed, &message);
     m.out.inbox_consumed += 1;
+    log_consumed(m.out.inbox_consumed);
     m.stack.push(message);
     Ok(Flow::Next)
+}
+
+/// Logs an inbox message consumed, out of line: the event's code stays out of the
+/// interpreter's hot dispatch.
+#[cold]
+#[inline(never)]
+fn log_consumed(consumed: u64) {
+    tracing::info!(consumed, "inbox message consumed");
 }
 
 /// `sideload` pushes the host's next value, or `()` (the step has already blocked if the host
