@@ -64,7 +64,7 @@ fn replay(args: Vec<String>) -> Result<(), String> {
     let interp = start.elapsed().as_secs_f64() * 1e3;
     let expected = Observed::of(&mut m, stop);
 
-    let mut jit = RegionJit::new(Arc::clone(&program), threshold)?;
+    let mut jit = RegionJit::new(Arc::clone(&program), threshold).map_err(|e| e.to_string())?;
     let mut runs = Vec::new();
     for _ in 0..1 + warm_runs {
         let mut m = fresh();

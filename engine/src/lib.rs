@@ -26,11 +26,13 @@
 #![warn(missing_docs)]
 
 pub mod analysis;
+mod error;
 pub mod jit;
 pub mod native;
 pub mod node;
 pub mod workloads;
 
+pub use error::JitError;
 pub use jit::{
     CompileMode, DEFAULT_CACHE_BLOCKS, DEFAULT_HOT_STEPS, DEFAULT_THRESHOLD, ExitCounts, Jit,
     JitOptions, JitStats, SharedCode,

@@ -30,6 +30,7 @@ use avm_interp::engine_hooks::EngineHooks;
 use avm_interp::{GasBound, Limits, Machine, Pc, Status, Stop};
 use avm_runtime::{Program, U256, Value};
 
+use crate::JitError;
 use crate::analysis::{Block, Exit, Slot, analyze};
 pub use shared::SharedCode;
 use shared::{Compiled, SharedModule, new_module};
@@ -210,7 +211,7 @@ impl std::fmt::Debug for Jit {
 impl Jit {
     /// A JIT for `program` that compiles a block after `threshold` arrivals (0: before its first
     /// run), where [`CompileMode::default`] says.
-    pub fn new(program: Arc<Program>, threshold: u32) -> Result<Jit, String> {
+    pub fn new(program: Arc<Program>, threshold: u32) -> Result<Jit, JitError> {
         Jit::with_cache(program, threshold, DEFAULT_CACHE_BLOCKS)
     }
 
@@ -222,7 +223,7 @@ impl Jit {
         program: Arc<Program>,
         threshold: u32,
         cache_blocks: u32,
-    ) -> Result<Jit, String> {
+    ) -> Result<Jit, JitError> {
         Jit::with_options(
             program,
             JitOptions {
@@ -236,14 +237,14 @@ impl Jit {
     /// A JIT as [`Jit::with_cache`] that compiles where `options` say. In background mode (with
     /// a threshold above 0) the program's compile thread starts with its first request and
     /// stops when the program's last JIT drops.
-    pub fn with_options(program: Arc<Program>, options: JitOptions) -> Result<Jit, String> {
+    pub fn with_options(program: Arc<Program>, options: JitOptions) -> Result<Jit, JitError> {
         Jit::with_shared_code(SharedCode::new(program, options.cache_blocks), options)
     }
 
     /// A JIT for `shared`'s program that shares its compiled blocks with every other JIT made
     /// from `shared`: it starts with all of them (up to its cache bound), takes a block from
     /// there instead of compiling it when one gets hot, and adds what it compiles itself.
-    pub fn with_shared_code(shared: Arc<SharedCode>, options: JitOptions) -> Result<Jit, String> {
+    pub fn with_shared_code(shared: Arc<SharedCode>, options: JitOptions) -> Result<Jit, JitError> {
         let JitOptions {
             threshold,
             hot_steps,
@@ -254,7 +255,7 @@ impl Jit {
         let slots = program.len() + 1;
         let compiler = match compile {
             CompileMode::Background if threshold > 0 => Compiler::Background(Mailbox::default()),
-            _ => Compiler::Inline(new_module()?),
+            _ => Compiler::Inline(new_module().map_err(JitError::Host)?),
         };
         let mut jit = Jit {
             compiled: (0..slots).map(|_| None).collect(),

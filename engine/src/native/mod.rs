@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use avm_interp::{Limits, Machine, Pc, Status, Stop};
 use avm_runtime::Program;
 
+use crate::JitError;
 use crate::jit::{CompileMode, DEFAULT_THRESHOLD};
 use lower::{Ctx, DONE, GUARD, SIDE};
 use module::{Entry, Extras, RegionFn, RegionModule};
@@ -180,7 +181,7 @@ impl RegionJit {
     /// A region JIT for `program` that compiles the region at a pc, on the machine's thread,
     /// once control has arrived there more than `threshold` times (0: before it first runs),
     /// with no warm-up.
-    pub fn new(program: Arc<Program>, threshold: u32) -> Result<RegionJit, String> {
+    pub fn new(program: Arc<Program>, threshold: u32) -> Result<RegionJit, JitError> {
         let options = RegionOptions {
             threshold,
             compile: CompileMode::Inline,
@@ -194,7 +195,7 @@ impl RegionJit {
     pub fn with_options(
         program: Arc<Program>,
         options: RegionOptions,
-    ) -> Result<RegionJit, String> {
+    ) -> Result<RegionJit, JitError> {
         let RegionOptions {
             threshold, compile, ..
         } = options;
@@ -212,7 +213,7 @@ impl RegionJit {
                 table.as_ptr(),
                 extras,
             )?),
-            _ => Compiler::Inline(Box::new(RegionModule::new(extras)?)),
+            _ => Compiler::Inline(Box::new(RegionModule::new(extras).map_err(JitError::Host)?)),
         };
         Ok(RegionJit {
             program,

@@ -20,6 +20,7 @@ use avm_runtime::Program;
 
 use super::module::{Entry, Extras, RegionModule, RegionText};
 use super::{Arrivals, build};
+use crate::JitError;
 
 /// The entry of a region to form and compile.
 struct Request {
@@ -75,7 +76,7 @@ impl Worker {
         arrivals: Arrivals,
         table: *const u64,
         extras: Extras,
-    ) -> Result<Worker, String> {
+    ) -> Result<Worker, JitError> {
         let table = table as usize;
         let (requests, inbox) = mpsc::channel::<Request>();
         let (reply_to, replies) = mpsc::channel();
@@ -89,7 +90,7 @@ impl Worker {
                     let mut module = match RegionModule::new(extras) {
                         Ok(module) => module,
                         Err(message) => {
-                            let _ = started_to.send(Err(message));
+                            let _ = started_to.send(Err(JitError::Host(message)));
                             return;
                         }
                     };
@@ -99,10 +100,15 @@ impl Worker {
                     work(&forming, &mut module, table, &inbox, &reply_to, &ready);
                 }
             })
-            .map_err(|e| format!("region compile thread: {e}"))?;
-        let entry = started
-            .recv()
-            .map_err(|_| "region compile thread ended before starting".to_string())??;
+            .map_err(|source| JitError::Thread {
+                name: "avm-regions",
+                source,
+            })?;
+        let entry = started.recv().map_err(|_| {
+            JitError::Host(
+                "the region compile thread ended before its code generator was ready".into(),
+            )
+        })??;
         // SAFETY: `entry` is the address of the module's trampoline, of `Entry`'s type
         // (`RegionModule::entry`), in a module that lives until the thread ends, which is when
         // this worker drops.

@@ -44,6 +44,8 @@ use std::sync::Arc;
 use avm_interp::{BlockReason, Detached, GasBound, Limits, Machine, Outputs, Stop};
 use avm_runtime::{Error, Program, U256, Value};
 
+use crate::JitError;
+
 use crate::jit::{DEFAULT_CACHE_BLOCKS, Jit, JitOptions, JitStats, SharedCode};
 pub use store::{CheckpointId, CheckpointInfo, SaveReport, Store, StoreError, StoreStats};
 
@@ -85,38 +87,23 @@ impl RunStop {
 }
 
 /// Why a machine could not be created.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum NodeError {
     /// The program did not load.
-    Program(Error),
+    #[error("program: {0}")]
+    Program(#[source] Error),
     /// The JIT could not start.
-    Jit(String),
+    #[error("jit: {0}")]
+    Jit(#[from] JitError),
     /// The checkpoint store failed or holds bad data.
-    Store(StoreError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
     /// A file could not be read.
-    Io(std::io::Error),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
     /// The worker threads could not start.
+    #[error("worker threads: {0}")]
     Threads(String),
-}
-
-impl std::fmt::Display for NodeError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            NodeError::Program(e) => write!(f, "program: {e}"),
-            NodeError::Jit(e) => write!(f, "jit: {e}"),
-            NodeError::Store(e) => write!(f, "{e}"),
-            NodeError::Io(e) => write!(f, "{e}"),
-            NodeError::Threads(e) => write!(f, "worker threads: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for NodeError {}
-
-impl From<StoreError> for NodeError {
-    fn from(e: StoreError) -> NodeError {
-        NodeError::Store(e)
-    }
 }
 
 /// A program loaded once for many machines. Cheap to clone: its machines share the parsed
@@ -440,5 +427,28 @@ mod tests {
         assert_send::<DetachedNode>();
         assert_send::<NodeProgram>();
         assert_send::<Store>();
+    }
+
+    #[test]
+    fn errors_keep_their_causes() {
+        use std::error::Error as _;
+        let io = || std::io::Error::new(std::io::ErrorKind::PermissionDenied, "read-only");
+        let node = NodeError::from(StoreError::NeedsRepair(io()));
+        // A store error is passed on as it is: its cause is the node error's.
+        assert_eq!(
+            node.source().expect("the io error").to_string(),
+            "read-only"
+        );
+        assert!(
+            node.to_string()
+                .starts_with("the checkpoint store needs repair")
+        );
+        let jit = NodeError::from(JitError::Thread {
+            name: "avm-regions",
+            source: io(),
+        });
+        assert_eq!(jit.to_string(), "jit: the avm-regions thread did not start");
+        let cause = jit.source().and_then(|e| e.source()).expect("the io error");
+        assert_eq!(cause.to_string(), "read-only");
     }
 }

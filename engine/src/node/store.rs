@@ -54,16 +54,20 @@ const MAGIC: &[u8; 8] = b"AVMCKPT1";
 pub type CheckpointId = u64;
 
 /// Why a store operation failed.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database file could not be opened, read or written (including redb's own
     /// corruption checks on open).
-    Db(redb::Error),
+    #[error("checkpoint store: {0}")]
+    Db(#[source] redb::Error),
     /// Stored bytes do not describe what they claim: a hash, checksum or format mismatch.
+    #[error("checkpoint store is corrupt: {0}")]
     Corrupt(String),
     /// No checkpoint has this id.
+    #[error("no checkpoint {0}")]
     NoSuchCheckpoint(CheckpointId),
     /// The checkpoint belongs to another program than the one offered.
+    #[error("checkpoint is of program {expected:#066x}, not {found:#066x}")]
     WrongProgram {
         /// The program id the checkpoint records.
         expected: U256,
@@ -71,44 +75,25 @@ pub enum StoreError {
         found: U256,
     },
     /// The store has no source for the checkpoint's program.
+    #[error("the store has no program {0:#066x}")]
     MissingProgram(U256),
     /// Another process (a run) has the store open for writing; it can still be listed.
+    #[error(
+        "another process (a run) holds this checkpoint store; `avm checkpoints DIR` lists it \
+         meanwhile"
+    )]
     Busy,
     /// The store was opened read-only ([`Store::open_read_only`]) and this writes.
+    #[error("the checkpoint store is open read-only")]
     ReadOnly,
     /// A read-only open found the store needing repair (its writer was killed) and may not
     /// write the file to repair it (permissions, a read-only file system): why not.
-    NeedsRepair(std::io::Error),
+    #[error(
+        "the checkpoint store needs repair (its writer was killed), which needs write access: \
+         {0}"
+    )]
+    NeedsRepair(#[source] std::io::Error),
 }
-
-impl std::fmt::Display for StoreError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            StoreError::Db(e) => write!(f, "checkpoint store: {e}"),
-            StoreError::Corrupt(why) => write!(f, "checkpoint store is corrupt: {why}"),
-            StoreError::NoSuchCheckpoint(id) => write!(f, "no checkpoint {id}"),
-            StoreError::WrongProgram { expected, found } => write!(
-                f,
-                "checkpoint is of program {expected:#066x}, not {found:#066x}"
-            ),
-            StoreError::MissingProgram(id) => {
-                write!(f, "the store has no program {id:#066x}")
-            }
-            StoreError::Busy => f.write_str(
-                "another process (a run) holds this checkpoint store; `avm checkpoints DIR` lists \
-                 it meanwhile",
-            ),
-            StoreError::ReadOnly => f.write_str("the checkpoint store is open read-only"),
-            StoreError::NeedsRepair(why) => write!(
-                f,
-                "the checkpoint store needs repair (its writer was killed), which needs write \
-                 access: {why}"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for StoreError {}
 
 impl StoreError {
     /// Whether the store could not be written because its file system is read-only or the
