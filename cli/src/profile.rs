@@ -20,6 +20,7 @@ use crate::out::{Exit, Failure, Out};
 use crate::signals::{Signal, StopRequests};
 use crate::{load_source, read_inbox};
 
+mod regions;
 mod report;
 
 /// The options of `avm profile`.
@@ -44,6 +45,28 @@ pub struct ProfileArgs {
     /// Rows shown in each table.
     #[arg(long, value_name = "K", default_value_t = 20)]
     top: usize,
+    /// What to profile. `interp`: every step on the interpreter, by opcode, block and source
+    /// line. `regions`: the region JIT runs the program (each region compiled before it runs
+    /// again, with no warm-up unless --jit-warmup says so) and the report gives, per compiled region, the
+    /// calls entering it from the interpreter, the steps run natively from there and how the
+    /// calls ended, and the pcs where side exits handed instructions back to the interpreter.
+    #[arg(long, value_enum, default_value_t = ProfileEngine::Interp)]
+    engine: ProfileEngine,
+    /// Regions: a region compiles once control has arrived at its entry more than N times.
+    #[arg(long, value_name = "N", default_value_t = avm_engine::DEFAULT_THRESHOLD)]
+    jit_threshold: u32,
+    /// Regions: steps left to the interpreter alone before the JIT counts arrivals.
+    #[arg(long, value_name = "STEPS", value_parser = u64_count, default_value_t = 0)]
+    jit_warmup: u64,
+}
+
+/// What `avm profile` profiles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum ProfileEngine {
+    /// Every step on the interpreter.
+    Interp,
+    /// The region JIT's regions and exits.
+    Regions,
 }
 
 /// `avm profile`.
@@ -58,6 +81,28 @@ pub fn profile(args: ProfileArgs, out: &mut Out) -> Result<Exit, Failure> {
         for message in read_inbox(path)? {
             machine.push_inbox(message.to_value());
         }
+    }
+    if args.engine == ProfileEngine::Regions {
+        if args.folded.is_some() {
+            return Err(Failure::engine(
+                "profile",
+                "--folded is a source-line profile: use it with --engine interp",
+            ));
+        }
+        let setup = regions::Setup {
+            threshold: args.jit_threshold,
+            warmup: args.jit_warmup,
+            max_steps: args.max_steps,
+        };
+        return regions::profile(
+            machine,
+            setup,
+            &stop_requests,
+            &sources,
+            args.top,
+            args.json,
+            out,
+        );
     }
     let mut tally = Tally::new(&program);
     let start = Instant::now();
@@ -77,11 +122,7 @@ pub fn profile(args: ProfileArgs, out: &mut Out) -> Result<Exit, Failure> {
         true => report.write_json(out)?,
         false => report.write_text(args.top, out)?,
     }
-    Ok(match ended {
-        Ended::Machine(Stop::ErrorStop) => Exit::ErrorStop,
-        Ended::Machine(_) => Exit::Success,
-        Ended::Signal(signal) => signal.exit(),
-    })
+    Ok(ended.exit())
 }
 
 /// Where a program's source locations come from, for the report.
@@ -122,6 +163,25 @@ enum Ended {
     Machine(Stop),
     /// A signal asked the run to stop; it did between two steps.
     Signal(Signal),
+}
+
+impl Ended {
+    /// The status word and, for a block or a bound, why (the words of `avm run --json`).
+    fn words(&self) -> (&'static str, Option<&'static str>) {
+        match self {
+            Ended::Machine(stop) => crate::run::stop_words(stop),
+            Ended::Signal(signal) => ("stopped", Some(signal.name())),
+        }
+    }
+
+    /// How the command exits, as `avm run` would after the same end.
+    fn exit(&self) -> Exit {
+        match self {
+            Ended::Machine(Stop::ErrorStop) => Exit::ErrorStop,
+            Ended::Machine(_) => Exit::Success,
+            Ended::Signal(signal) => signal.exit(),
+        }
+    }
 }
 
 /// Steps and gas.

@@ -219,6 +219,7 @@ impl EngineArgs {
                     perf_map: self.perf_map,
                     keep_text: self.dump_regions.is_some(),
                     warmup: self.jit_warmup.unwrap_or(DEFAULT_WARMUP),
+                    ..RegionOptions::default()
                 },
             )
             .map(|jit| Runner::Regions(Box::new(jit)))
@@ -695,17 +696,23 @@ fn elapsed_ms(since: Instant) -> f64 {
 /// The report's status word and, for a block or a stop, why.
 fn stop_fields(ended: &Ended) -> (&'static str, Option<&'static str>) {
     match ended {
-        Ended::Machine(Stop::Halted) => ("halted", None),
-        Ended::Machine(Stop::ErrorStop) => ("errorstop", None),
-        Ended::Machine(Stop::Blocked(BlockReason::Inbox)) => ("blocked", Some("inbox")),
-        Ended::Machine(Stop::Blocked(BlockReason::Sideload { .. })) => {
-            ("blocked", Some("sideload"))
-        }
-        Ended::Machine(Stop::Blocked(BlockReason::Breakpoint)) => ("blocked", Some("breakpoint")),
-        Ended::Machine(Stop::StepLimit) => ("stopped", Some("step_limit")),
-        Ended::Machine(Stop::GasLimit) => ("stopped", Some("gas_limit")),
+        Ended::Machine(stop) => stop_words(stop),
         Ended::Signal(signal) => ("stopped", Some(signal.name())),
         Ended::MemoryLimit => ("stopped", Some("memory_limit")),
+    }
+}
+
+/// The status word of a run the machine ended, and for a block or a bound, why: the words of
+/// the JSON reports (`status`, `block_reason`, `stopped_by`).
+pub fn stop_words(stop: &Stop) -> (&'static str, Option<&'static str>) {
+    match stop {
+        Stop::Halted => ("halted", None),
+        Stop::ErrorStop => ("errorstop", None),
+        Stop::Blocked(BlockReason::Inbox) => ("blocked", Some("inbox")),
+        Stop::Blocked(BlockReason::Sideload { .. }) => ("blocked", Some("sideload")),
+        Stop::Blocked(BlockReason::Breakpoint) => ("blocked", Some("breakpoint")),
+        Stop::StepLimit => ("stopped", Some("step_limit")),
+        Stop::GasLimit => ("stopped", Some("gas_limit")),
     }
 }
 

@@ -137,14 +137,11 @@ fn line_label(row: &Json) -> String {
     }
 }
 
-/// The gas an `avm run --json` report gives: `gas` (a number) in its schema 2, `gas_used` (a
-/// decimal string) before.
+/// The gas an `avm run --json` report gives.
 fn gas_of_run(run: &Json) -> u64 {
-    match (&run["gas"], &run["gas_used"]) {
-        (Json::Number(gas), _) => gas.as_u64().unwrap(),
-        (_, Json::String(gas)) => gas.parse().unwrap(),
-        _ => panic!("no gas in {run}"),
-    }
+    run["gas"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no gas in {run}"))
 }
 
 /// Sums of steps and gas over a section's rows.
@@ -336,7 +333,7 @@ fn the_arbos_replay_profile_adds_up_to_the_recorded_steps_and_gas() {
         "--json",
     ]);
     assert_eq!(profile["status"], "blocked");
-    assert_eq!(profile["blocked_on"], "inbox");
+    assert_eq!(profile["block_reason"], "inbox");
     let expected = (steps.as_u64().unwrap(), gas.as_u64().unwrap());
     assert_eq!((&profile["steps"], &profile["gas"]), (steps, gas));
     for section in ["opcodes", "blocks", "files", "lines"] {
@@ -349,4 +346,46 @@ fn the_arbos_replay_profile_adds_up_to_the_recorded_steps_and_gas() {
         files.contains_key("main") && files.contains_key("std::codeSegment"),
         "{files:?}"
     );
+}
+
+#[test]
+fn the_region_profile_accounts_for_every_native_step_and_names_side_exits() {
+    let handler = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/error_handler.avm");
+    let handler = handler.to_str().unwrap();
+    let run = json_of(&["run", handler, "--json"]);
+    let profile = json_of(&[
+        "profile",
+        handler,
+        "--engine",
+        "regions",
+        "--jit-threshold",
+        "0",
+        "--json",
+    ]);
+    assert_eq!(profile["engine"], "regions");
+    assert_eq!(profile["status"], "halted");
+    assert_eq!(
+        (&profile["steps"], &profile["gas"]),
+        (&run["steps"], &run["gas"])
+    );
+    let regions = profile["regions"].as_array().unwrap();
+    let native: u64 = regions
+        .iter()
+        .map(|r| r["native_steps"].as_u64().unwrap())
+        .sum();
+    assert!(native > 0);
+    assert_eq!(native, profile["native_steps"].as_u64().unwrap());
+    // `div` by zero at pc 3 raises an error three times: native code hands each back.
+    let exits = profile["side_exits"].as_array().unwrap();
+    assert_eq!(exits.len(), 1, "{exits:?}");
+    assert_eq!(
+        (&exits[0]["pc"], &exits[0]["opcode"]),
+        (&json!(3), &json!("div"))
+    );
+    assert_eq!(exits[0]["exits"], 3);
+    let side: u64 = regions
+        .iter()
+        .map(|r| r["side_exits"].as_u64().unwrap())
+        .sum();
+    assert_eq!(side, 3);
 }

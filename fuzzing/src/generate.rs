@@ -228,8 +228,7 @@ impl Generator<'_, '_> {
                 let bytes: Vec<u8> = (0..self.u.int_in_range(0..=40)?)
                     .map(|_| self.u.arbitrary())
                     .collect::<Result<_>>()?;
-                let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-                format!("buffer(0x{hex})")
+                format!("buffer({})", avm_runtime::hash::hex_bytes(&bytes))
             }
         })
     }

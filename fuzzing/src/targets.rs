@@ -148,15 +148,15 @@ pub fn unmarshal(data: &[u8]) -> Result<(), String> {
     if again != value || again.hash() != value.hash() {
         return Err(format!(
             "the value changed through a marshal round trip: {}",
-            hex(data)
+            avm_runtime::hex::encode(data)
         ));
     }
     let canonical = marshal::marshal(&again).map_err(|e| format!("cannot marshal: {e}"))?;
     if canonical != bytes || (bytes != data && !has_buffer(&value)) {
         return Err(format!(
             "marshal(unmarshal(x)) != x\n x: {}\n y: {}",
-            hex(data),
-            hex(&bytes)
+            avm_runtime::hex::encode(data),
+            avm_runtime::hex::encode(&bytes)
         ));
     }
     Ok(())
@@ -317,8 +317,4 @@ fn arbitrary_message(u: &mut Unstructured) -> arbitrary::Result<InboxMessage> {
         l1_gas_price: u.arbitrary::<u32>()?.into(),
         data: u.arbitrary::<Vec<u8>>()?,
     })
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -5,14 +5,15 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use avm_interp::{BlockReason, Stop};
+use avm_interp::Stop;
 use avm_runtime::Program;
 use avm_runtime::mexe::SourceMap;
 use avm_runtime::opcode;
-use serde_json::{Value as Json, json};
+use serde_json::json;
 
 use super::{Cost, Ended, Sources, Tally};
 use crate::out::{Failure, Out};
+use crate::run::big_number;
 
 /// The bucket of steps at instructions that have no source location and none before them in
 /// code order (and at `ERR`).
@@ -269,6 +270,19 @@ fn carried_places(map: &SourceMap, len: usize) -> Vec<Place> {
     places
 }
 
+/// The `file:line` each loaded pc counts toward (by [`carried_places`]), when the program has
+/// source locations.
+pub(super) fn source_labels(sources: &Sources, len: usize) -> Option<Vec<String>> {
+    let Sources::Located(map) = sources else {
+        return None;
+    };
+    let label = |place: Place| match place.line() {
+        Some(line) => format!("{}:{line}", place.file_name(map)),
+        None => place.file_name(map).to_string(),
+    };
+    Some(carried_places(map, len).into_iter().map(label).collect())
+}
+
 /// Source files by gas (then steps, then name), buckets included.
 fn file_rows(places: &HashMap<Place, Cost>, map: &SourceMap) -> Vec<Row> {
     let mut files: HashMap<Place, Cost> = HashMap::new();
@@ -307,31 +321,6 @@ fn line_rows(places: &HashMap<Place, Cost>, map: &SourceMap) -> Vec<LineRow> {
         ))
     });
     rows
-}
-
-/// The status word and, for a block or a bound, why (the words of `avm run --json`).
-fn stop_fields(ended: &Ended) -> (&'static str, Option<&'static str>) {
-    match ended {
-        Ended::Machine(Stop::Halted) => ("halted", None),
-        Ended::Machine(Stop::ErrorStop) => ("errorstop", None),
-        Ended::Machine(Stop::Blocked(BlockReason::Inbox)) => ("blocked", Some("inbox")),
-        Ended::Machine(Stop::Blocked(BlockReason::Sideload { .. })) => {
-            ("blocked", Some("sideload"))
-        }
-        Ended::Machine(Stop::Blocked(BlockReason::Breakpoint)) => ("blocked", Some("breakpoint")),
-        Ended::Machine(Stop::StepLimit) => ("stopped", Some("step_limit")),
-        Ended::Machine(Stop::GasLimit) => ("stopped", Some("gas_limit")),
-        Ended::Signal(signal) => ("stopped", Some(signal.name())),
-    }
-}
-
-/// Gas as a JSON number; past `u64::MAX` (over 10^12 steps of the costliest opcode), as a
-/// decimal string, since JSON numbers here are 64-bit.
-fn gas_json(gas: u128) -> Json {
-    match u64::try_from(gas) {
-        Ok(gas) => json!(gas),
-        Err(_) => json!(gas.to_string()),
-    }
 }
 
 /// `part` as a percentage of `whole` (0 when `whole` is).
@@ -388,7 +377,7 @@ impl Report {
 
     /// How the run ended, its totals and speed, and the notes (wrapped to [`TEXT_WIDTH`]).
     fn write_summary(&self, out: &mut Out) -> Result<(), Failure> {
-        let (status, why) = stop_fields(&self.ended);
+        let (status, why) = self.ended.words();
         match why {
             Some(why) => writeln!(out, "status: {status} ({})", why.replace('_', " "))?,
             None => writeln!(out, "status: {status}")?,
@@ -421,12 +410,12 @@ impl Report {
 
     /// The report as one JSON object, every row included.
     pub(super) fn write_json(&self, out: &mut Out) -> Result<(), Failure> {
-        let (status, why) = stop_fields(&self.ended);
-        let cost = |cost: Cost| (cost.steps, gas_json(cost.gas));
+        let (status, why) = self.ended.words();
+        let cost = |cost: Cost| (cost.steps, big_number(cost.gas));
         let mut object = json!({
             "status": status,
             "steps": self.total.steps,
-            "gas": gas_json(self.total.gas),
+            "gas": big_number(self.total.gas),
             "wall_ms": self.wall.as_secs_f64() * 1e3,
             "opcodes": self.opcodes.iter().map(|row| {
                 let (steps, gas) = cost(row.cost);
@@ -447,7 +436,7 @@ impl Report {
             "notes": self.notes,
         });
         match (&self.ended, why) {
-            (Ended::Machine(Stop::Blocked(_)), Some(why)) => object["blocked_on"] = json!(why),
+            (Ended::Machine(Stop::Blocked(_)), Some(why)) => object["block_reason"] = json!(why),
             (_, Some(why)) => object["stopped_by"] = json!(why),
             (_, None) => {}
         }
@@ -510,7 +499,18 @@ fn write_table(
     rows: impl Iterator<Item = Vec<String>>,
 ) -> Result<(), Failure> {
     let header = first.iter().chain(&["steps", "steps%", "gas", "gas%"]);
-    let header: Vec<String> = header.map(|h| h.to_string()).collect();
+    write_columns(out, title, header.copied(), rows)
+}
+
+/// Writes a table under `title`: the header, then the rows, the first column left-aligned and
+/// the others right-aligned, each as wide as its widest cell.
+pub(super) fn write_columns<'h>(
+    out: &mut Out,
+    title: &str,
+    header: impl Iterator<Item = &'h str>,
+    rows: impl Iterator<Item = Vec<String>>,
+) -> Result<(), Failure> {
+    let header: Vec<String> = header.map(str::to_string).collect();
     let rows: Vec<Vec<String>> = std::iter::once(header).chain(rows).collect();
     let width = |col: usize| rows.iter().map(|row| row[col].chars().count()).max();
     let widths: Vec<usize> = (0..rows[0].len())
@@ -598,8 +598,8 @@ mod tests {
     fn shares_and_big_gas_never_fail() {
         assert_eq!(share(1, 3), "33.3%");
         assert_eq!(share(0, 0), "0.0%");
-        assert_eq!(gas_json(7), json!(7));
-        assert_eq!(gas_json(u128::MAX), json!(u128::MAX.to_string()));
+        assert_eq!(big_number(7), json!(7));
+        assert_eq!(big_number(u128::MAX), json!(u128::MAX.to_string()));
         assert_eq!(frame("a;b\nc"), "a,b c");
         assert_eq!(wrap("aa bb  cc dddddd", 5), ["aa bb", "cc", "dddddd"]);
     }

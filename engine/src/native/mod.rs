@@ -67,6 +67,47 @@ pub struct RegionOptions {
     /// Steps the JIT leaves to the interpreter alone, counting nothing, before it starts
     /// counting arrivals (see [`DEFAULT_WARMUP`]).
     pub warmup: u64,
+    /// Keep counts per region and per side exit ([`RegionJit::profile`]): one branch per call
+    /// into native code when off.
+    pub profile: bool,
+}
+
+/// Per-region counts of a run ([`RegionOptions::profile`]), for profilers. Region code goes on
+/// from region to region without returning, so counts are per region entered from Rust (the
+/// chain it starts) and per pc where control came back.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RegionProfile {
+    /// Every region compiled, in the order installed.
+    pub compiled: Vec<CompiledRegion>,
+    /// Per entry pc of a region entered from Rust: what the chains started there did.
+    pub entries: std::collections::HashMap<u32, EntryCounts>,
+    /// Per loaded pc: side exits there (native code left before that instruction, which the
+    /// interpreter then ran).
+    pub side_exits: std::collections::HashMap<u32, u64>,
+}
+
+/// A compiled region.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CompiledRegion {
+    /// Its entry pc.
+    pub entry: u32,
+    /// Its instructions (each copy counted).
+    pub instructions: u64,
+    /// Bytes of its machine code.
+    pub code_bytes: u64,
+}
+
+/// What the calls into one region from Rust did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EntryCounts {
+    /// Calls.
+    pub calls: u64,
+    /// Steps run natively from there (the regions it went on into included).
+    pub native_steps: u64,
+    /// Calls whose entry guard failed (nothing ran).
+    pub guard_exits: u64,
+    /// Calls that ended in a side exit.
+    pub side_exits: u64,
 }
 
 /// The default [`RegionOptions::warmup`]: about 0.1 s of the interpreter. Compiling costs
@@ -86,6 +127,7 @@ impl Default for RegionOptions {
             keep_text: false,
             perf_map: false,
             warmup: DEFAULT_WARMUP,
+            profile: false,
         }
     }
 }
@@ -166,6 +208,8 @@ pub struct RegionJit {
     /// Steps to warm up for, and the steps warmed up so far.
     warmup: u64,
     warming: u64,
+    /// Per-region counts, when kept.
+    profile: Option<Box<RegionProfile>>,
 }
 
 impl std::fmt::Debug for RegionJit {
@@ -174,6 +218,26 @@ impl std::fmt::Debug for RegionJit {
             .field("threshold", &self.threshold)
             .field("stats", &self.stats)
             .finish()
+    }
+}
+
+impl RegionProfile {
+    /// Counts a call into the region at `entry` that ran `steps` and returned `code` with the
+    /// machine at `pc`.
+    fn count(&mut self, entry: u32, steps: u64, code: u32, pc: &Pc) {
+        let counts = self.entries.entry(entry).or_default();
+        counts.calls += 1;
+        counts.native_steps += steps;
+        match code {
+            GUARD => counts.guard_exits += 1,
+            SIDE => {
+                counts.side_exits += 1;
+                if let Pc::Loaded(at) = pc {
+                    *self.side_exits.entry(*at).or_default() += 1;
+                }
+            }
+            _ => {}
+        }
     }
 }
 
@@ -227,6 +291,7 @@ impl RegionJit {
             // Threshold 0 compiles before anything runs: no warm-up.
             warmup: if threshold == 0 { 0 } else { options.warmup },
             warming: 0,
+            profile: options.profile.then(Box::default),
         })
     }
 
@@ -255,6 +320,11 @@ impl RegionJit {
     /// What the JIT did so far.
     pub fn stats(&self) -> RegionStats {
         self.stats
+    }
+
+    /// Per-region counts so far, if [`RegionOptions::profile`] asked for them.
+    pub fn profile(&self) -> Option<&RegionProfile> {
+        self.profile.as_deref()
     }
 
     /// Runs `machine` (which must run this JIT's program) exactly as [`Machine::run`] would.
@@ -320,6 +390,9 @@ impl RegionJit {
                     GUARD => self.stats.guard_exits += 1,
                     SIDE => self.stats.side_exits += 1,
                     _ => unreachable!("region code returns DONE, GUARD or SIDE"),
+                }
+                if let Some(profile) = &mut self.profile {
+                    profile.count(pc, ran, code, machine.pc());
                 }
                 if budget == 0 {
                     return Stop::StepLimit;
@@ -439,6 +512,13 @@ impl RegionJit {
             compile_us = time.as_micros() as u64,
             "region compiled"
         );
+        if let Some(profile) = &mut self.profile {
+            profile.compiled.push(CompiledRegion {
+                entry: pc,
+                instructions,
+                code_bytes: code_bytes as u64,
+            });
+        }
         self.stats.regions += 1;
         self.stats.code_bytes += code_bytes as u64;
         self.texts.extend(text);
