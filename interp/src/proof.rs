@@ -3,7 +3,6 @@
 //! beyond value hashing.
 
 use avm_runtime::U256;
-use avm_runtime::hash::{be32, keccak};
 
 /// Which checker contract verifies a step (PROOFS.md §1): the opcode table's selector.
 pub use avm_runtime::opcode::Prover as ProverKind;
@@ -33,15 +32,19 @@ pub struct AssertionState {
 impl AssertionState {
     /// The assertion hash the challenge compares (PROOFS.md §7).
     pub fn assertion_hash(&self) -> U256 {
-        let rest = keccak(&[
-            &be32(&U256::from(self.inbox_count)),
-            &be32(&self.machine_hash),
-            &be32(&self.send_acc),
-            &be32(&U256::from(self.send_count)),
-            &be32(&self.log_acc),
-            &be32(&U256::from(self.log_count)),
-        ]);
-        keccak(&[&be32(&U256::from(self.gas_used)), &be32(&rest)])
+        crate::challenge::assertion_hash(U256::from(self.gas_used), self.rest_hash())
+    }
+
+    /// The hash of everything but the gas (`ChallengeLib.assertionRestHash`).
+    pub fn rest_hash(&self) -> U256 {
+        crate::challenge::rest_hash(
+            U256::from(self.inbox_count),
+            self.machine_hash,
+            self.send_acc,
+            U256::from(self.send_count),
+            self.log_acc,
+            U256::from(self.log_count),
+        )
     }
 }
 
