@@ -26,6 +26,7 @@
 #![warn(missing_docs)]
 
 pub mod analysis;
+pub mod challenge;
 mod error;
 pub mod jit;
 pub mod native;

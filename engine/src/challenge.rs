@@ -1,0 +1,431 @@
+//! Players of the dispute game ([`avm_interp::challenge`]) and a game between two of them.
+//!
+//! A player answers from its own execution: it finds the first chunk of its opponent's last
+//! bisection whose end it disagrees with, and either cuts that chunk with its own hashes, or,
+//! once the chunk is one gas long, proves its one step (or that the agreed start already lies
+//! past the chunk's end). A player that cannot make a move the referee accepts makes none and
+//! loses on time.
+//!
+//! A player positions its machine at a gas point by running the interpreter from the nearest
+//! state it has been at before (every position it reached is kept), so a whole game costs
+//! about one execution per player.
+
+use std::collections::BTreeMap;
+
+use avm_interp::challenge::merkle::Route;
+use avm_interp::challenge::{
+    Referee, Refusal, Segment, StepClaim, Turn, bisection_degree, chunk_hashes, cut_points,
+    execution_hash,
+};
+use avm_interp::engine_hooks::EngineHooks;
+use avm_interp::proof::AssertionState;
+use avm_interp::verify::NoInbox;
+use avm_interp::{GasBound, Limits, Machine};
+use avm_runtime::{U256, Value};
+
+/// What a faulty execution does at its fault: at the first step boundary where gas used
+/// reaches the fault's gas, it pushes this Int on its aux stack (a deterministic change of
+/// state that every later machine hash shows).
+pub const FAULT_VALUE: u64 = 0xFA017;
+
+/// A player: its execution (honest, or with a fault) and the positions it has reached.
+#[derive(Debug)]
+pub struct Player {
+    /// Machines at step boundaries, by gas used (the start always among them).
+    positions: BTreeMap<u128, Machine>,
+    /// The gas at which the execution is corrupted, if it is.
+    fault: Option<u128>,
+}
+
+impl Player {
+    /// A player whose execution starts at `start` and, with `fault`, is corrupted at the first
+    /// step boundary where gas used reaches it ([`FAULT_VALUE`]).
+    pub fn new(start: Machine, fault: Option<u128>) -> Player {
+        let gas = start.outputs().gas_used;
+        Player {
+            positions: BTreeMap::from([(gas, start)]),
+            fault,
+        }
+    }
+
+    /// The machine at the first step boundary where gas used reaches `gas`, or where the
+    /// machine stops (blocks, halts) before that.
+    pub fn machine_at(&mut self, gas: u128) -> Machine {
+        let (&from, machine) = self
+            .positions
+            .range(..=gas)
+            .next_back()
+            .or_else(|| self.positions.iter().next())
+            .expect("the start is kept");
+        let mut machine = machine.clone();
+        if from < gas {
+            // The fault is still ahead: the boundary where gas used first reaches it (which
+            // a run toward `gas` may cross) is corrupted before anything runs on from it.
+            if let Some(fault) = self.fault.filter(|&f| from < f) {
+                run_to(&mut machine, fault.min(gas));
+                if machine.outputs().gas_used >= fault {
+                    corrupt(&mut machine);
+                }
+            }
+            run_to(&mut machine, gas);
+            self.positions
+                .insert(machine.outputs().gas_used, machine.clone());
+        }
+        machine
+    }
+
+    /// The assertion state at gas point `gas` ([`Player::machine_at`]).
+    pub fn state_at(&mut self, gas: u128) -> AssertionState {
+        self.machine_at(gas).assertion_state()
+    }
+}
+
+/// Runs `machine` until gas used reaches `gas` (the go-over bound) or it stops.
+fn run_to(machine: &mut Machine, gas: u128) {
+    machine.run(&Limits {
+        gas: Some(GasBound {
+            max_gas: gas,
+            go_over: true,
+        }),
+        ..Limits::default()
+    });
+}
+
+/// The fault: [`FAULT_VALUE`] pushed on the aux stack.
+fn corrupt(machine: &mut Machine) {
+    machine.aux_stack_mut().push(Value::int(FAULT_VALUE));
+}
+
+/// One move of a game, for its transcript.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Round {
+    /// `mover` cut the chunk at `start` (`length` gas) into `chunks`.
+    Bisected {
+        /// Who moved.
+        mover: Turn,
+        /// The chunk's gas start.
+        start: U256,
+        /// Its gas length.
+        length: U256,
+        /// How many chunks it was cut into.
+        chunks: usize,
+        /// Which chunk of the previous bisection it was.
+        chosen: usize,
+    },
+    /// `mover` proved the one step at `gas` (or, `continued`, that the agreed start lies past
+    /// the chunk) and won.
+    Proved {
+        /// Who moved.
+        mover: Turn,
+        /// Gas used before the proven step.
+        gas: U256,
+        /// Whether it proved continued execution instead of a step.
+        continued: bool,
+        /// Bytes of the proof (0 for continued execution).
+        proof_bytes: usize,
+    },
+    /// `mover` had no move the referee accepts (its last refusal, if it tried one) and lost.
+    TimedOut {
+        /// Who failed to move.
+        mover: Turn,
+        /// Why its attempt was refused.
+        refusal: Option<Refusal>,
+        /// Gas used before the step it tried to prove, if it tried one.
+        gas: Option<U256>,
+    },
+}
+
+/// A finished game.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Game {
+    /// Every move, in order.
+    pub rounds: Vec<Round>,
+    /// Who won.
+    pub winner: Turn,
+}
+
+/// The last bisection as both players know it (the contract's `Bisected` event): its segment
+/// and the hashes at its cuts.
+struct Bisection {
+    start: U256,
+    length: U256,
+    chain: Vec<U256>,
+    /// The first move disputes the assertion itself: one chunk with no Merkle route.
+    whole: bool,
+}
+
+/// Plays the game over the assertion `asserter` makes, from its start to the state at gas
+/// `end` of its own execution, against `challenger`, with bisections of at most `degree`
+/// chunks and at most `max_messages` inbox messages read.
+pub fn play(
+    asserter: &mut Player,
+    challenger: &mut Player,
+    end: u128,
+    degree: u64,
+    max_messages: u64,
+) -> Game {
+    let start = *asserter.positions.keys().next().expect("the start is kept");
+    let before = asserter.state_at(start);
+    let after = asserter.state_at(end);
+    let mut referee = Referee::new(execution_hash(&before, &after), degree, max_messages);
+    let mut bisection = Bisection {
+        start: U256::from(before.gas_used),
+        length: U256::from(after.gas_used - before.gas_used),
+        chain: vec![before.assertion_hash(), after.assertion_hash()],
+        whole: true,
+    };
+    let mut rounds = Vec::new();
+    while let Some(mover) = referee.turn() {
+        let player = match mover {
+            Turn::Asserter => &mut *asserter,
+            Turn::Challenger => &mut *challenger,
+        };
+        match answer(player, mover, &mut referee, &bisection, degree) {
+            Ok((round, next)) => {
+                rounds.push(round);
+                if let Some(next) = next {
+                    bisection = next;
+                }
+            }
+            Err(Failed { refusal, gas }) => {
+                referee.timeout().expect("the mover is on turn");
+                rounds.push(Round::TimedOut {
+                    mover,
+                    refusal,
+                    gas,
+                });
+            }
+        }
+    }
+    Game {
+        rounds,
+        winner: referee.winner().expect("the game is over"),
+    }
+}
+
+/// A player's failure to move: the refusal of its attempt, if it made one, and for a one-step
+/// attempt the gas before the step.
+struct Failed {
+    refusal: Option<Refusal>,
+    gas: Option<U256>,
+}
+
+impl Failed {
+    fn refused(refusal: Refusal) -> Failed {
+        Failed {
+            refusal: Some(refusal),
+            gas: None,
+        }
+    }
+}
+
+/// `player`'s move against the last bisection: the round and, for a bisection, the new one.
+/// `Err` when it has no move the referee accepts.
+fn answer(
+    player: &mut Player,
+    mover: Turn,
+    referee: &mut Referee,
+    last: &Bisection,
+    degree: u64,
+) -> Result<(Round, Option<Bisection>), Failed> {
+    let count = U256::from(last.chain.len() - 1);
+    let cuts = cut_points(last.start, last.length, count);
+    let mine = |player: &mut Player, at: U256| player.state_at(at.as_u128()).assertion_hash();
+    let chosen = (0..last.chain.len() - 1)
+        .find(|&i| mine(player, cuts[i + 1]) != last.chain[i + 1])
+        .ok_or(Failed {
+            refusal: None,
+            gas: None,
+        })?;
+    let route = match last.whole {
+        true => Route::default(),
+        false => Route::to_leaf(&chunk_hashes(&last.chain, last.start, last.length), chosen)
+            .expect("a chunk of the bisection"),
+    };
+    let segment = Segment {
+        route,
+        start: cuts[chosen],
+        length: cuts[chosen + 1] - cuts[chosen],
+        old_end: last.chain[chosen + 1],
+    };
+    let end = segment.start + segment.length;
+    let mut machine = player.machine_at(segment.start.as_u128());
+    let state = machine.assertion_state();
+    let gas_before = U256::from(state.gas_used);
+    if gas_before >= end {
+        referee
+            .prove_continued(mover, &segment, gas_before, state.rest_hash())
+            .map_err(|refusal| Failed {
+                refusal: Some(refusal),
+                gas: Some(gas_before),
+            })?;
+        let round = Round::Proved {
+            mover,
+            gas: gas_before,
+            continued: true,
+            proof_bytes: 0,
+        };
+        return Ok((round, None));
+    }
+    if segment.length > U256::one() {
+        let count = bisection_degree(segment.length, U256::from(degree));
+        let chain: Vec<U256> = cut_points(segment.start, segment.length, count)
+            .into_iter()
+            .map(|at| mine(player, at))
+            .collect();
+        referee
+            .bisect(mover, &segment, gas_before, state.rest_hash(), &chain)
+            .map_err(Failed::refused)?;
+        let round = Round::Bisected {
+            mover,
+            start: segment.start,
+            length: segment.length,
+            chunks: chain.len() - 1,
+            chosen,
+        };
+        let next = Bisection {
+            start: segment.start,
+            length: segment.length,
+            chain,
+            whole: false,
+        };
+        return Ok((round, Some(next)));
+    }
+    let proof = machine.prove_next().map_err(|_| Failed {
+        refusal: None,
+        gas: Some(gas_before),
+    })?;
+    let b = &proof.before;
+    let claim = StepClaim {
+        messages_read: b.inbox_count,
+        send_acc: b.send_acc,
+        log_acc: b.log_acc,
+        gas_used: U256::from(b.gas_used),
+        send_count: U256::from(b.send_count),
+        log_count: U256::from(b.log_count),
+    };
+    referee
+        .prove_step(
+            mover,
+            &segment,
+            &claim,
+            proof.prover,
+            &proof.proof,
+            &proof.buffer_proof,
+            &NoInbox,
+        )
+        .map_err(|refusal| Failed {
+            refusal: Some(refusal),
+            gas: Some(gas_before),
+        })?;
+    let round = Round::Proved {
+        mover,
+        gas: claim.gas_used,
+        continued: false,
+        proof_bytes: proof.proof.len() + proof.buffer_proof.len(),
+    };
+    Ok((round, None))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use avm_runtime::asm::assemble;
+
+    use super::*;
+
+    /// A counting loop that ends blocked on its empty inbox (a halted machine's hash is 0
+    /// whatever its state, so a fault must stay visible at the end), and the gas it ends at.
+    fn loop_machine() -> (Machine, u128) {
+        let source = "push 0\npush 1000\nloop:\ndup0\nswap2\nadd\nswap1\nadd -1\ndup0\n\
+                      cjump @loop\npop\ninbox\n";
+        let machine = Machine::new(Arc::new(assemble(source).unwrap()));
+        let mut end = machine.clone();
+        end.run(&Limits::default());
+        (machine, end.outputs().gas_used)
+    }
+
+    #[test]
+    fn the_honest_player_wins_on_either_side_wherever_the_fault_is() {
+        let (start, end) = loop_machine();
+        for fault in [1, 2, 500, 9_000, end / 2, end - 10, end] {
+            for degree in [2, 7, 400] {
+                let mut honest = Player::new(start.clone(), None);
+                let mut faulty = Player::new(start.clone(), Some(fault));
+                let game = play(&mut faulty, &mut honest, end, degree, 0);
+                assert_eq!(
+                    game.winner,
+                    Turn::Challenger,
+                    "fault {fault}, degree {degree}: {game:?}"
+                );
+                let mut honest = Player::new(start.clone(), None);
+                let mut faulty = Player::new(start.clone(), Some(fault));
+                let game = play(&mut honest, &mut faulty, end, degree, 0);
+                assert_eq!(
+                    game.winner,
+                    Turn::Asserter,
+                    "fault {fault}, degree {degree}: {game:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_final_step_is_the_first_after_the_fault_and_the_rounds_are_the_degrees() {
+        let (start, end) = loop_machine();
+        // The last step of the honest execution before the corrupted boundary (the first
+        // boundary where gas used reaches the fault) is the one the game must end on.
+        let fault = 5_000;
+        let mut reference = Player::new(start.clone(), None);
+        let corrupted_at = reference.state_at(fault).gas_used;
+        let last_agreed = (0..corrupted_at)
+            .rev()
+            .map(|g| reference.state_at(g).gas_used)
+            .find(|&g| g < corrupted_at)
+            .expect("a boundary before");
+        for faulty_asserts in [true, false] {
+            let mut honest = Player::new(start.clone(), None);
+            let mut faulty = Player::new(start.clone(), Some(fault));
+            let game = match faulty_asserts {
+                true => play(&mut faulty, &mut honest, end, 4, 0),
+                false => play(&mut honest, &mut faulty, end, 4, 0),
+            };
+            let final_gas = match game.rounds.last() {
+                Some(Round::Proved { gas, .. }) => *gas,
+                Some(Round::TimedOut { gas: Some(gas), .. }) => *gas,
+                other => panic!("the game ends on a step: {other:?}"),
+            };
+            assert_eq!(final_gas, U256::from(last_agreed), "{game:?}");
+            let bisections = game
+                .rounds
+                .iter()
+                .filter(|r| matches!(r, Round::Bisected { .. }))
+                .count();
+            // Each bisection cuts a segment into 4 (the first chunk taking the remainder):
+            // about log4(end) of them bring `end` gas down to one.
+            let expected = (end as f64).log(4.0).ceil() as usize;
+            assert!(
+                bisections.abs_diff(expected) <= 1,
+                "{bisections} bisections for {end} gas at degree 4"
+            );
+        }
+    }
+
+    #[test]
+    fn two_honest_players_agree_and_the_challenger_cannot_move() {
+        let (start, end) = loop_machine();
+        let mut a = Player::new(start.clone(), None);
+        let mut b = Player::new(start, None);
+        let game = play(&mut a, &mut b, end, 400, 0);
+        assert_eq!(game.winner, Turn::Asserter);
+        assert_eq!(
+            game.rounds,
+            [Round::TimedOut {
+                mover: Turn::Challenger,
+                refusal: None,
+                gas: None,
+            }]
+        );
+    }
+}
