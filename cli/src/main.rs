@@ -14,6 +14,7 @@ use serde_json::json;
 use crate::out::{Exit, Failure, Out};
 
 mod bench;
+mod challenge;
 mod checkpoints;
 mod expect;
 mod memory;
@@ -78,6 +79,9 @@ enum Command {
     /// Run a program on the interpreter and report where its steps and gas go: per opcode,
     /// per block, and per source file and line when the `.mexe` has source locations.
     Profile(profile::ProfileArgs),
+    /// Play the classic dispute game between an honest player and one whose execution is
+    /// corrupted at a gas point, refereed as the L1 challenge contract would.
+    Challenge(challenge::ChallengeArgs),
     /// Prove one step of a run (or prove and verify every step with --check-all).
     Prove(prove::ProveArgs),
     /// Measure programs (default: the built-in macro workloads) on each engine.
@@ -163,6 +167,7 @@ fn run(command: Command, out: &mut Out) -> Result<Exit, Failure> {
         Command::Disasm { file } => out.write_str(&asm::disassemble(&load_program(&file)?))?,
         Command::Profile(args) => return profile::profile(args, out),
         Command::Prove(args) => return prove::prove(args, out),
+        Command::Challenge(args) => return challenge::challenge(args, out),
         Command::Bench(args) => bench::bench(args, out)?,
         Command::VerifyProof(args) => return prove::verify_proofs(args, out),
         Command::Completions { shell } => {

@@ -121,8 +121,8 @@ pub enum Round {
         gas: U256,
         /// Whether it proved continued execution instead of a step.
         continued: bool,
-        /// Bytes of the proof (0 for continued execution).
-        proof_bytes: usize,
+        /// The one-step proof and buffer proof (empty for continued execution).
+        proof: (Vec<u8>, Vec<u8>),
     },
     /// `mover` had no move the referee accepts (its last refusal, if it tried one) and lost.
     TimedOut {
@@ -263,7 +263,7 @@ fn answer(
             mover,
             gas: gas_before,
             continued: true,
-            proof_bytes: 0,
+            proof: (Vec::new(), Vec::new()),
         };
         return Ok((round, None));
     }
@@ -322,7 +322,7 @@ fn answer(
         mover,
         gas: claim.gas_used,
         continued: false,
-        proof_bytes: proof.proof.len() + proof.buffer_proof.len(),
+        proof: (proof.proof, proof.buffer_proof),
     };
     Ok((round, None))
 }
