@@ -68,11 +68,14 @@ pub fn challenge(args: ChallengeArgs, out: &mut Out) -> Result<Exit, Failure> {
     // The assertion covers the asserter's run until its machine stops (blocks or halts).
     let mut honest = Player::new(start.clone(), None);
     let mut faulty = Player::new(start.clone(), Some(args.fault_at_gas));
+    // One plain run of the program: the assertion's end, and what a game's cost compares with.
+    let replay = std::time::Instant::now();
     let end = {
         let mut run = start;
         run.run(&Limits::default());
         run.outputs().gas_used
     };
+    let replay_ms = replay.elapsed().as_secs_f64() * 1e3;
     // A fault the end state does not show (a halted machine's hash is 0 whatever its state)
     // leaves both players asserting the same thing: there is nothing to dispute.
     let disputed = honest.state_at(end) != faulty.state_at(end);
@@ -97,6 +100,18 @@ pub fn challenge(args: ChallengeArgs, out: &mut Out) -> Result<Exit, Failure> {
         Round::Proved { gas, .. } | Round::TimedOut { gas: Some(gas), .. } => Some(*gas),
         _ => None,
     });
+    let proof_bytes = game.rounds.iter().find_map(|round| match round {
+        Round::Proved {
+            proof: (proof, buffer),
+            ..
+        } => Some(proof.len() + buffer.len()),
+        _ => None,
+    });
+    let ms = |side: usize| game.time[side].as_secs_f64() * 1e3;
+    let (honest_ms, faulty_ms) = match faulty_turn {
+        Turn::Asserter => (ms(1), ms(0)),
+        Turn::Challenger => (ms(0), ms(1)),
+    };
     if !args.json {
         writeln!(
             out,
@@ -130,12 +145,18 @@ pub fn challenge(args: ChallengeArgs, out: &mut Out) -> Result<Exit, Failure> {
         "assertion_gas": end.to_string(),
         "degree": args.degree,
         "disputed": disputed,
+        "proof_bytes": proof_bytes,
+        "honest_ms": honest_ms,
+        "faulty_ms": faulty_ms,
+        "replay_ms": replay_ms,
     });
     match args.json {
         true => writeln!(out, "{verdict}")?,
         false => writeln!(
             out,
-            "verdict: the {} player ({}) wins after {} rounds ({bisections} bisections)",
+            "verdict: the {} player ({}) wins after {} rounds ({bisections} bisections); \
+             honest player {honest_ms:.1} ms, faulty {faulty_ms:.1} ms, one plain run \
+             {replay_ms:.1} ms",
             name(game.winner),
             side_name(game.winner),
             game.rounds.len()

@@ -142,6 +142,9 @@ pub struct Game {
     pub rounds: Vec<Round>,
     /// Who won.
     pub winner: Turn,
+    /// Host time each player spent working out its moves (positioning, hashing, proving):
+    /// the asserter's (its assertion included), then the challenger's.
+    pub time: [std::time::Duration; 2],
 }
 
 /// The last bisection as both players know it (the contract's `Bisected` event): its segment
@@ -164,9 +167,12 @@ pub fn play(
     degree: u64,
     max_messages: u64,
 ) -> Game {
+    let mut time = [std::time::Duration::ZERO; 2];
+    let asserting = std::time::Instant::now();
     let start = *asserter.positions.keys().next().expect("the start is kept");
     let before = asserter.state_at(start);
     let after = asserter.state_at(end);
+    time[0] += asserting.elapsed();
     let mut referee = Referee::new(execution_hash(&before, &after), degree, max_messages);
     let mut bisection = Bisection {
         start: U256::from(before.gas_used),
@@ -180,7 +186,10 @@ pub fn play(
             Turn::Asserter => &mut *asserter,
             Turn::Challenger => &mut *challenger,
         };
-        match answer(player, mover, &mut referee, &bisection, degree) {
+        let thinking = std::time::Instant::now();
+        let answered = answer(player, mover, &mut referee, &bisection, degree);
+        time[usize::from(mover == Turn::Challenger)] += thinking.elapsed();
+        match answered {
             Ok((round, next)) => {
                 rounds.push(round);
                 if let Some(next) = next {
@@ -200,6 +209,7 @@ pub fn play(
     Game {
         rounds,
         winner: referee.winner().expect("the game is over"),
+        time,
     }
 }
 
@@ -231,12 +241,10 @@ fn answer(
     let count = U256::from(last.chain.len() - 1);
     let cuts = cut_points(last.start, last.length, count);
     let mine = |player: &mut Player, at: U256| player.state_at(at.as_u128()).assertion_hash();
-    let chosen = (0..last.chain.len() - 1)
-        .find(|&i| mine(player, cuts[i + 1]) != last.chain[i + 1])
-        .ok_or(Failed {
-            refusal: None,
-            gas: None,
-        })?;
+    let chosen = first_disagreement(last, |i| mine(player, cuts[i])).ok_or(Failed {
+        refusal: None,
+        gas: None,
+    })?;
     let route = match last.whole {
         true => Route::default(),
         false => Route::to_leaf(&chunk_hashes(&last.chain, last.start, last.length), chosen)
@@ -325,6 +333,28 @@ fn answer(
         proof: (proof.proof, proof.buffer_proof),
     };
     Ok((round, None))
+}
+
+/// A chunk of `last` whose start the player agrees with and whose end it does not, found by
+/// bisecting the cuts (`mine(i)`: the player's hash at cut `i`): a handful of positions
+/// instead of one per cut. The chain's start is agreed (both players' bisections start from
+/// the agreed state), so if its end is disputed such a chunk exists; `None` if the player
+/// agrees with the end.
+fn first_disagreement(last: &Bisection, mut mine: impl FnMut(usize) -> U256) -> Option<usize> {
+    let n = last.chain.len() - 1;
+    if mine(n) == last.chain[n] {
+        return None;
+    }
+    // Invariant: the player agrees at cut `lo` and disagrees at cut `hi`.
+    let (mut lo, mut hi) = (0, n);
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        match mine(mid) == last.chain[mid] {
+            true => lo = mid,
+            false => hi = mid,
+        }
+    }
+    Some(lo)
 }
 
 #[cfg(test)]
