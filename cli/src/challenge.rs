@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use avm_engine::challenge::{FAULT_VALUE, Player, Round, play};
 use avm_interp::challenge::Turn;
+use avm_interp::prove::MessageInbox;
 use avm_interp::{Limits, Machine};
 use avm_runtime::hash::hex_bytes;
 use serde_json::json;
@@ -59,12 +60,16 @@ fn degree(text: &str) -> Result<u64, String> {
 pub fn challenge(args: ChallengeArgs, out: &mut Out) -> Result<Exit, Failure> {
     let program = Arc::new(load_program(&args.file)?);
     let mut start = Machine::new(program);
-    if let Some(path) = &args.inbox {
-        for message in read_inbox(path)? {
-            start.push_inbox(message.to_value());
-        }
+    let messages: Vec<_> = match &args.inbox {
+        Some(path) => read_inbox(path)?.iter().map(|m| m.to_value()).collect(),
+        None => Vec::new(),
+    };
+    for message in &messages {
+        start.push_inbox(message.clone());
     }
-    let messages = start.pending_inbox() as u64;
+    // The L1 inbox the referee checks inbox steps against: one batch per message.
+    let inbox = MessageInbox::new(&messages);
+    let messages = messages.len() as u64;
     // The assertion covers the asserter's run until its machine stops (blocks or halts).
     let mut honest = Player::new(start.clone(), None);
     let mut faulty = Player::new(start.clone(), Some(args.fault_at_gas));
@@ -84,8 +89,8 @@ pub fn challenge(args: ChallengeArgs, out: &mut Out) -> Result<Exit, Failure> {
         Side::Challenger => Turn::Challenger,
     };
     let game = match args.faulty {
-        Side::Asserter => play(&mut faulty, &mut honest, end, args.degree, messages),
-        Side::Challenger => play(&mut honest, &mut faulty, end, args.degree, messages),
+        Side::Asserter => play(&mut faulty, &mut honest, end, args.degree, messages, &inbox),
+        Side::Challenger => play(&mut honest, &mut faulty, end, args.degree, messages, &inbox),
     };
     let name = |turn: Turn| match turn == faulty_turn {
         true => "faulty",

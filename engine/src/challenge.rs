@@ -19,7 +19,7 @@ use avm_interp::challenge::{
 };
 use avm_interp::engine_hooks::EngineHooks;
 use avm_interp::proof::AssertionState;
-use avm_interp::verify::NoInbox;
+use avm_interp::verify::InboxAccumulators;
 use avm_interp::{GasBound, Limits, Machine};
 use avm_runtime::{U256, Value};
 
@@ -159,13 +159,15 @@ struct Bisection {
 
 /// Plays the game over the assertion `asserter` makes, from its start to the state at gas
 /// `end` of its own execution, against `challenger`, with bisections of at most `degree`
-/// chunks and at most `max_messages` inbox messages read.
+/// chunks and at most `max_messages` inbox messages read; `inbox` stands for the L1 inbox
+/// contracts a one-step proof of `inbox` is checked against.
 pub fn play(
     asserter: &mut Player,
     challenger: &mut Player,
     end: u128,
     degree: u64,
     max_messages: u64,
+    inbox: &dyn InboxAccumulators,
 ) -> Game {
     let mut time = [std::time::Duration::ZERO; 2];
     let asserting = std::time::Instant::now();
@@ -187,7 +189,7 @@ pub fn play(
             Turn::Challenger => &mut *challenger,
         };
         let thinking = std::time::Instant::now();
-        let answered = answer(player, mover, &mut referee, &bisection, degree);
+        let answered = answer(player, mover, &mut referee, &bisection, degree, inbox);
         time[usize::from(mover == Turn::Challenger)] += thinking.elapsed();
         match answered {
             Ok((round, next)) => {
@@ -237,6 +239,7 @@ fn answer(
     referee: &mut Referee,
     last: &Bisection,
     degree: u64,
+    inbox: &dyn InboxAccumulators,
 ) -> Result<(Round, Option<Bisection>), Failed> {
     let count = U256::from(last.chain.len() - 1);
     let cuts = cut_points(last.start, last.length, count);
@@ -320,7 +323,7 @@ fn answer(
             proof.prover,
             &proof.proof,
             &proof.buffer_proof,
-            &NoInbox,
+            inbox,
         )
         .map_err(|refusal| Failed {
             refusal: Some(refusal),
@@ -361,6 +364,8 @@ fn first_disagreement(last: &Bisection, mut mine: impl FnMut(usize) -> U256) -> 
 mod tests {
     use std::sync::Arc;
 
+    use avm_interp::verify::NoInbox;
+
     use avm_runtime::asm::assemble;
 
     use super::*;
@@ -383,7 +388,7 @@ mod tests {
             for degree in [2, 7, 400] {
                 let mut honest = Player::new(start.clone(), None);
                 let mut faulty = Player::new(start.clone(), Some(fault));
-                let game = play(&mut faulty, &mut honest, end, degree, 0);
+                let game = play(&mut faulty, &mut honest, end, degree, 0, &NoInbox);
                 assert_eq!(
                     game.winner,
                     Turn::Challenger,
@@ -391,7 +396,7 @@ mod tests {
                 );
                 let mut honest = Player::new(start.clone(), None);
                 let mut faulty = Player::new(start.clone(), Some(fault));
-                let game = play(&mut honest, &mut faulty, end, degree, 0);
+                let game = play(&mut honest, &mut faulty, end, degree, 0, &NoInbox);
                 assert_eq!(
                     game.winner,
                     Turn::Asserter,
@@ -418,8 +423,8 @@ mod tests {
             let mut honest = Player::new(start.clone(), None);
             let mut faulty = Player::new(start.clone(), Some(fault));
             let game = match faulty_asserts {
-                true => play(&mut faulty, &mut honest, end, 4, 0),
-                false => play(&mut honest, &mut faulty, end, 4, 0),
+                true => play(&mut faulty, &mut honest, end, 4, 0, &NoInbox),
+                false => play(&mut honest, &mut faulty, end, 4, 0, &NoInbox),
             };
             let final_gas = match game.rounds.last() {
                 Some(Round::Proved { gas, .. }) => *gas,
@@ -443,11 +448,47 @@ mod tests {
     }
 
     #[test]
+    fn a_dispute_over_an_inbox_step_is_proven_against_the_inbox() {
+        // Gas: push 1, push 1, add 3 (5 in all), inbox 40 (45), then more, ending blocked.
+        let program =
+            Arc::new(assemble("push 0\npush 1\nadd\ninbox\npop\npush 5\npop\ninbox\n").unwrap());
+        let json = br#"[{"kind": "3", "l1_block_number": "1", "l1_timestamp": "2", "sender": "0x5",
+            "inbox_sequence_number": "0", "l1_gas_price": "0", "data": "0x0102"}]"#;
+        let message = avm_runtime::parse_inbox_json(json).unwrap()[0].to_value();
+        let mut start = Machine::new(program);
+        start.push_inbox(message.clone());
+        let mut end = start.clone();
+        end.run(&Limits::default());
+        let inbox = avm_interp::prove::MessageInbox::new(&[message]);
+        for faulty_asserts in [true, false] {
+            let mut honest = Player::new(start.clone(), None);
+            let mut faulty = Player::new(start.clone(), Some(45));
+            let end = end.outputs().gas_used;
+            let game = match faulty_asserts {
+                true => play(&mut faulty, &mut honest, end, 2, 1, &inbox),
+                false => play(&mut honest, &mut faulty, end, 2, 1, &inbox),
+            };
+            let winner = if faulty_asserts {
+                Turn::Challenger
+            } else {
+                Turn::Asserter
+            };
+            assert_eq!(game.winner, winner, "{game:?}");
+            let final_gas = match game.rounds.last() {
+                Some(Round::Proved { gas, .. }) => *gas,
+                Some(Round::TimedOut { gas: Some(gas), .. }) => *gas,
+                other => panic!("the game ends on a step: {other:?}"),
+            };
+            assert_eq!(final_gas, U256::from(5), "the inbox step: {game:?}");
+        }
+    }
+
+    #[test]
     fn two_honest_players_agree_and_the_challenger_cannot_move() {
         let (start, end) = loop_machine();
         let mut a = Player::new(start.clone(), None);
         let mut b = Player::new(start, None);
-        let game = play(&mut a, &mut b, end, 400, 0);
+        let game = play(&mut a, &mut b, end, 400, 0, &NoInbox);
         assert_eq!(game.winner, Turn::Asserter);
         assert_eq!(
             game.rounds,

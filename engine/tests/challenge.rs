@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use avm_engine::challenge::{Player, Round, play};
 use avm_interp::challenge::{Referee, Refusal, Segment, Turn, merkle::Route};
+use avm_interp::prove::MessageInbox;
 use avm_interp::{GasBound, Limits, Machine};
 use avm_runtime::{U256, mexe};
 
@@ -75,13 +76,16 @@ fn the_honest_player_wins_every_arbos_dispute() {
         for &(index, gas, fault) in games {
             let start = start_of(&replays[index]);
             let messages = replays[index].messages.len() as u64;
+            let inbox = MessageInbox::new(&replays[index].values());
             let last = last_boundary_before(&start, fault);
             for faulty_side in [Turn::Asserter, Turn::Challenger] {
                 let mut honest = Player::new(start.clone(), None);
                 let mut faulty = Player::new(start.clone(), Some(fault));
                 let game = match faulty_side {
-                    Turn::Asserter => play(&mut faulty, &mut honest, gas, DEGREE, messages),
-                    Turn::Challenger => play(&mut honest, &mut faulty, gas, DEGREE, messages),
+                    Turn::Asserter => play(&mut faulty, &mut honest, gas, DEGREE, messages, &inbox),
+                    Turn::Challenger => {
+                        play(&mut honest, &mut faulty, gas, DEGREE, messages, &inbox)
+                    }
                 };
                 let name = &replays[index].name;
                 let context = format!("{name}, fault at {fault}, faulty {faulty_side:?}");

@@ -34,6 +34,8 @@
 mod buffer;
 pub(crate) mod inbox;
 
+pub use inbox::MessageInbox;
+
 use std::fmt;
 
 use avm_runtime::hash::be32;

@@ -133,6 +133,39 @@ pub(crate) fn accumulate(acc: &U256, position: u64, message: &Value) -> U256 {
     ])
 }
 
+/// The sequencer inbox of the prover's model (PROOFS.md §6, see [`crate::prove`]) for a
+/// machine fed `messages` in order: batch `n` holds message `n` alone, and its accumulator is
+/// the machine's inbox accumulator after reading it. The accumulator oracle a referee gives
+/// the verifier in place of the L1 inbox contracts.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MessageInbox {
+    /// The accumulator after each batch.
+    accs: Vec<U256>,
+}
+
+impl MessageInbox {
+    /// The inbox of `messages`, the first read at position 0 from accumulator 0.
+    pub fn new(messages: &[Value]) -> MessageInbox {
+        let mut acc = U256::zero();
+        let accs = messages
+            .iter()
+            .enumerate()
+            .map(|(position, message)| {
+                acc = accumulate(&acc, position as u64, message);
+                acc
+            })
+            .collect();
+        MessageInbox { accs }
+    }
+}
+
+impl crate::verify::InboxAccumulators for MessageInbox {
+    fn sequencer_batch(&self, batch: U256) -> Option<U256> {
+        let index = usize::try_from(batch).ok()?;
+        self.accs.get(index).copied()
+    }
+}
+
 /// Appends the inbox proof of `message`, consumed at `position` with the accumulator `acc`
 /// before it (PROOFS.md §6): the message fields and data, then its batch — number `position`,
 /// not delayed, starting from `acc`, with no later items.
