@@ -31,29 +31,23 @@ pub fn load_file(path: impl AsRef<Path>) -> Result<Program> {
 pub fn load(json: &[u8]) -> Result<Program> {
     let json = json.strip_prefix(crate::BOM).unwrap_or(json);
     let mut events = Events::new(json);
-    let mut keys = Keys::default();
     let mut code: Option<Vec<RawInstruction>> = None;
     let mut static_value: Option<RawValue> = None;
     let at = Location::File;
     if events.next()? != JsonEvent::StartObject {
         return Err(Error::mexe(at, MexeError::NotAnObject));
     }
-    loop {
-        let event = events.next()?;
-        if let JsonEvent::ObjectKey(key) = &event {
-            keys.first_time(key, at)?;
-        }
-        match event {
-            JsonEvent::EndObject => break,
-            JsonEvent::ObjectKey(key) if key == "code" => code = Some(read_code(&mut events)?),
-            JsonEvent::ObjectKey(key) if key == "static_val" => {
+    read_members(&mut events, at, MexeError::NotAnObject, |events, key| {
+        match key {
+            "code" => code = Some(read_code(events, read_instruction)?),
+            "static_val" => {
                 let first = events.next()?;
-                static_value = Some(read_value(&mut events, first, Location::Static)?);
+                static_value = Some(read_value(events, first, Location::Static)?);
             }
-            JsonEvent::ObjectKey(_) => events.skip_value()?,
-            _ => return Err(Error::mexe(at, MexeError::NotAnObject)),
+            _ => events.skip_value()?,
         }
-    }
+        Ok(())
+    })?;
     if events.next()? != JsonEvent::Eof {
         return Err(Error::mexe(at, MexeError::TrailingText));
     }
@@ -126,7 +120,34 @@ impl<W: fmt::Write> Notation<W> for Json<'_> {
     }
 }
 
-fn read_code(events: &mut Events<'_>) -> Result<Vec<RawInstruction>> {
+/// Reads the members of a JSON object whose `{` was read, through its `}`: each key at most
+/// once ([`MexeError::DuplicateKey`]), its value read (or skipped) by `member`; an event that
+/// is not a key is `not_a_key`. Every object of a `.mexe` is read this way.
+pub(super) fn read_members<'a>(
+    events: &mut Events<'a>,
+    at: Location,
+    not_a_key: MexeError,
+    mut member: impl FnMut(&mut Events<'a>, &str) -> Result<()>,
+) -> Result<()> {
+    let mut keys = Keys::default();
+    loop {
+        match events.next()? {
+            JsonEvent::EndObject => return Ok(()),
+            JsonEvent::ObjectKey(key) => {
+                keys.first_time(&key, at)?;
+                member(events, &key)?;
+            }
+            _ => return Err(Error::mexe(at, not_a_key)),
+        }
+    }
+}
+
+/// The instructions of `code`, each an object whose members `read` reads (at the instruction's
+/// [`Location`]), in order.
+pub(super) fn read_code<T>(
+    events: &mut Events<'_>,
+    mut read: impl FnMut(&mut Events<'_>, Location) -> Result<T>,
+) -> Result<Vec<T>> {
     if events.next()? != JsonEvent::StartArray {
         return Err(Error::mexe(
             Location::File,
@@ -138,7 +159,7 @@ fn read_code(events: &mut Events<'_>) -> Result<Vec<RawInstruction>> {
         let at = Location::Instruction(code.len());
         match events.next()? {
             JsonEvent::EndArray => return Ok(code),
-            JsonEvent::StartObject => code.push(read_instruction(events, at)?),
+            JsonEvent::StartObject => code.push(read(events, at)?),
             _ => {
                 return Err(Error::mexe(
                     at,
@@ -167,30 +188,20 @@ impl Keys {
 fn read_instruction(events: &mut Events<'_>, at: Location) -> Result<RawInstruction> {
     let mut opcode = None;
     let mut immediate = None;
-    let mut keys = Keys::default();
-    loop {
-        let event = events.next()?;
-        if let JsonEvent::ObjectKey(key) = &event {
-            keys.first_time(key, at)?;
-        }
-        match event {
-            JsonEvent::EndObject => break,
-            JsonEvent::ObjectKey(key) if key == "opcode" => opcode = Some(read_opcode(events, at)?),
-            JsonEvent::ObjectKey(key) if key == "immediate" => {
+    let not_a_key = MexeError::Expected("an instruction object");
+    read_members(events, at, not_a_key, |events, key| {
+        match key {
+            "opcode" => opcode = Some(read_opcode(events, at)?),
+            "immediate" => {
                 immediate = match events.next()? {
                     JsonEvent::Null => Some(None),
                     first => Some(Some(read_value(events, first, at)?)),
                 };
             }
-            JsonEvent::ObjectKey(_) => events.skip_value()?,
-            _ => {
-                return Err(Error::mexe(
-                    at,
-                    MexeError::Expected("an instruction object"),
-                ));
-            }
+            _ => events.skip_value()?,
         }
-    }
+        Ok(())
+    })?;
     Ok(RawInstruction {
         opcode: opcode.ok_or(Error::mexe(at, MexeError::MissingKey("opcode")))?,
         immediate: immediate.ok_or(Error::mexe(at, MexeError::MissingKey("immediate")))?,

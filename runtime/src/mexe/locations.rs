@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use json_event_parser::JsonEvent;
 
-use super::Keys;
+use super::{read_code, read_members};
 use crate::error::{Error, Location, MexeError, Result};
 use crate::json::Events;
 
@@ -72,24 +72,16 @@ pub fn source_map(json: &[u8]) -> Result<SourceMap> {
     if events.next()? != JsonEvent::StartObject {
         return Err(Error::mexe(at, MexeError::NotAnObject));
     }
-    let mut keys = Keys::default();
     let mut code = None;
     let mut chart = Vec::new();
-    loop {
-        let event = events.next()?;
-        if let JsonEvent::ObjectKey(key) = &event {
-            keys.first_time(key, at)?;
+    read_members(&mut events, at, MexeError::NotAnObject, |events, key| {
+        match key {
+            "code" => code = Some(read_code(events, read_instruction)?),
+            "file_info_chart" | "file_name_chart" => read_chart(events, &mut chart)?,
+            _ => events.skip_value()?,
         }
-        match event {
-            JsonEvent::EndObject => break,
-            JsonEvent::ObjectKey(key) if key == "code" => code = Some(read_code(&mut events)?),
-            JsonEvent::ObjectKey(key) if key == "file_info_chart" || key == "file_name_chart" => {
-                read_chart(&mut events, &mut chart)?;
-            }
-            JsonEvent::ObjectKey(_) => events.skip_value()?,
-            _ => return Err(Error::mexe(at, MexeError::NotAnObject)),
-        }
-    }
+        Ok(())
+    })?;
     let code = code.ok_or(Error::mexe(at, MexeError::MissingKey("code")))?;
     Ok(resolve(&code, chart))
 }
@@ -120,56 +112,19 @@ fn resolve(code: &[Option<RawLocation>], chart: Vec<(u64, String)>) -> SourceMap
     SourceMap { files, locations }
 }
 
-/// The locations of the instructions of `code`, in order.
-fn read_code(events: &mut Events<'_>) -> Result<Vec<Option<RawLocation>>> {
-    if events.next()? != JsonEvent::StartArray {
-        return Err(Error::mexe(
-            Location::File,
-            MexeError::Expected("`code` to be an array"),
-        ));
-    }
-    let mut code = Vec::new();
-    loop {
-        let at = Location::Instruction(code.len());
-        match events.next()? {
-            JsonEvent::EndArray => return Ok(code),
-            JsonEvent::StartObject => code.push(read_instruction(events, at)?),
-            _ => {
-                return Err(Error::mexe(
-                    at,
-                    MexeError::Expected("an instruction object"),
-                ));
-            }
-        }
-    }
-}
-
 /// The location of one instruction: `debug_info.location`, or a `location` key of its own.
 fn read_instruction(events: &mut Events<'_>, at: Location) -> Result<Option<RawLocation>> {
-    let mut keys = Keys::default();
     let mut location = None;
-    loop {
-        let event = events.next()?;
-        if let JsonEvent::ObjectKey(key) = &event {
-            keys.first_time(key, at)?;
+    let not_a_key = MexeError::Expected("an instruction object");
+    read_members(events, at, not_a_key, |events, key| {
+        match key {
+            "debug_info" => location = location.or(read_debug_info(events, at)?),
+            "location" => location = location.or(read_location(events, at)?),
+            _ => events.skip_value()?,
         }
-        match event {
-            JsonEvent::EndObject => return Ok(location),
-            JsonEvent::ObjectKey(key) if key == "debug_info" => {
-                location = location.or(read_debug_info(events, at)?);
-            }
-            JsonEvent::ObjectKey(key) if key == "location" => {
-                location = location.or(read_location(events, at)?);
-            }
-            JsonEvent::ObjectKey(_) => events.skip_value()?,
-            _ => {
-                return Err(Error::mexe(
-                    at,
-                    MexeError::Expected("an instruction object"),
-                ));
-            }
-        }
-    }
+        Ok(())
+    })?;
+    Ok(location)
 }
 
 /// `{"location": …, "attributes": …}` (or `null`): the location, other keys skipped.
@@ -184,22 +139,16 @@ fn read_debug_info(events: &mut Events<'_>, at: Location) -> Result<Option<RawLo
             ));
         }
     }
-    let mut keys = Keys::default();
     let mut location = None;
-    loop {
-        let event = events.next()?;
-        if let JsonEvent::ObjectKey(key) = &event {
-            keys.first_time(key, at)?;
+    let not_a_key = MexeError::Expected("a `debug_info` key");
+    read_members(events, at, not_a_key, |events, key| {
+        match key {
+            "location" => location = read_location(events, at)?,
+            _ => events.skip_value()?,
         }
-        match event {
-            JsonEvent::EndObject => return Ok(location),
-            JsonEvent::ObjectKey(key) if key == "location" => {
-                location = read_location(events, at)?;
-            }
-            JsonEvent::ObjectKey(_) => events.skip_value()?,
-            _ => return Err(Error::mexe(at, MexeError::Expected("a `debug_info` key"))),
-        }
-    }
+        Ok(())
+    })?;
+    Ok(location)
 }
 
 /// `null`, or `{"line": L, "column": C, "file_id": F, …}` with unsigned integers (other keys,
@@ -215,26 +164,17 @@ fn read_location(events: &mut Events<'_>, at: Location) -> Result<Option<RawLoca
             ));
         }
     }
-    let mut keys = Keys::default();
     let (mut line, mut column, mut file_id) = (None, None, None);
-    loop {
-        let event = events.next()?;
-        if let JsonEvent::ObjectKey(key) = &event {
-            keys.first_time(key, at)?;
+    let not_a_key = MexeError::Expected("a location key");
+    read_members(events, at, not_a_key, |events, key| {
+        match key {
+            "line" => line = Some(read_number(events, at)?),
+            "column" => column = Some(read_number(events, at)?),
+            "file_id" => file_id = Some(read_number(events, at)?),
+            _ => events.skip_value()?,
         }
-        match event {
-            JsonEvent::EndObject => break,
-            JsonEvent::ObjectKey(key) if key == "line" => line = Some(read_number(events, at)?),
-            JsonEvent::ObjectKey(key) if key == "column" => {
-                column = Some(read_number(events, at)?);
-            }
-            JsonEvent::ObjectKey(key) if key == "file_id" => {
-                file_id = Some(read_number(events, at)?);
-            }
-            JsonEvent::ObjectKey(_) => events.skip_value()?,
-            _ => return Err(Error::mexe(at, MexeError::Expected("a location key"))),
-        }
-    }
+        Ok(())
+    })?;
     let missing = |key| Error::mexe(at, MexeError::MissingKey(key));
     let narrow = |n: u64| {
         u32::try_from(n)
@@ -267,27 +207,17 @@ fn read_number(events: &mut Events<'_>, at: Location) -> Result<u64> {
 /// a string `name` (other keys skipped).
 fn read_chart(events: &mut Events<'_>, chart: &mut Vec<(u64, String)>) -> Result<()> {
     let at = Location::File;
-    let shape = || {
-        Error::mexe(
-            at,
-            MexeError::Expected("a file chart mapping file ids to names"),
-        )
-    };
+    let shape = MexeError::Expected("a file chart mapping file ids to names");
     if events.next()? != JsonEvent::StartObject {
-        return Err(shape());
+        return Err(Error::mexe(at, shape));
     }
-    let mut keys = Keys::default();
-    loop {
-        match events.next()? {
-            JsonEvent::EndObject => return Ok(()),
-            JsonEvent::ObjectKey(key) => {
-                keys.first_time(&key, at)?;
-                let id = key.parse::<u64>().map_err(|_| shape())?;
-                chart.push((id, read_file_name(events, at)?));
-            }
-            _ => return Err(shape()),
-        }
-    }
+    read_members(events, at, shape.clone(), |events, key| {
+        let id = key
+            .parse::<u64>()
+            .map_err(|_| Error::mexe(at, shape.clone()))?;
+        chart.push((id, read_file_name(events, at)?));
+        Ok(())
+    })
 }
 
 /// A chart entry: `"name"` or `{"name": "name", …}`.
