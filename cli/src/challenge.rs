@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use avm_engine::challenge::{FAULT_VALUE, Player, Round, play};
+use avm_engine::challenge::{FAULT_VALUE, Round, dispute};
 use avm_interp::challenge::Turn;
 use avm_interp::prove::MessageInbox;
 use avm_interp::{Limits, Machine};
@@ -70,41 +70,37 @@ pub fn challenge(args: ChallengeArgs, out: &mut Out) -> Result<Exit, Failure> {
     // The L1 inbox the referee checks inbox steps against: one batch per message.
     let inbox = MessageInbox::new(&messages);
     let messages = messages.len() as u64;
-    // The assertion covers the asserter's run until its machine stops (blocks or halts).
-    let mut honest = Player::new(start.clone(), None);
-    let mut faulty = Player::new(start.clone(), Some(args.fault_at_gas));
-    // One plain run of the program: the assertion's end, and what a game's cost compares with.
+    // The assertion covers the asserter's run until its machine stops (blocks or halts); one
+    // plain run of the program finds that end, and is what a game's cost compares with.
     let replay = std::time::Instant::now();
     let end = {
-        let mut run = start;
+        let mut run = start.clone();
         run.run(&Limits::default());
         run.outputs().gas_used
     };
     let replay_ms = replay.elapsed().as_secs_f64() * 1e3;
-    // A fault the end state does not show (a halted machine's hash is 0 whatever its state)
-    // leaves both players asserting the same thing: there is nothing to dispute.
-    let disputed = honest.state_at(end) != faulty.state_at(end);
     let faulty_turn = match args.faulty {
         Side::Asserter => Turn::Asserter,
         Side::Challenger => Turn::Challenger,
     };
-    let game = match args.faulty {
-        Side::Asserter => play(&mut faulty, &mut honest, end, args.degree, messages, &inbox),
-        Side::Challenger => play(&mut honest, &mut faulty, end, args.degree, messages, &inbox),
-    };
+    let game = dispute(
+        &start,
+        args.fault_at_gas,
+        faulty_turn,
+        end,
+        args.degree,
+        messages,
+        &inbox,
+    );
+    // A fault the end state does not show (a halted machine's hash is 0 whatever its state)
+    // leaves both players asserting the same thing: there is nothing to dispute.
+    let disputed = game.disputed();
     let name = |turn: Turn| match turn == faulty_turn {
         true => "faulty",
         false => "honest",
     };
-    let bisections = game
-        .rounds
-        .iter()
-        .filter(|r| matches!(r, Round::Bisected { .. }))
-        .count();
-    let proven = game.rounds.iter().rev().find_map(|round| match round {
-        Round::Proved { gas, .. } | Round::TimedOut { gas: Some(gas), .. } => Some(*gas),
-        _ => None,
-    });
+    let bisections = game.bisections();
+    let proven = game.final_step_gas();
     let proof_bytes = game.rounds.iter().find_map(|round| match round {
         Round::Proved {
             proof: (proof, buffer),

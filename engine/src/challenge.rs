@@ -147,6 +147,38 @@ pub struct Game {
     pub time: [std::time::Duration; 2],
 }
 
+impl Game {
+    /// Gas used before the step the game ended on: the step proven, or the one the losing
+    /// player tried and failed to prove; `None` if it ended another way.
+    pub fn final_step_gas(&self) -> Option<U256> {
+        match self.rounds.last() {
+            Some(Round::Proved { gas, .. } | Round::TimedOut { gas: Some(gas), .. }) => Some(*gas),
+            _ => None,
+        }
+    }
+
+    /// How many bisections the game took.
+    pub fn bisections(&self) -> usize {
+        self.rounds
+            .iter()
+            .filter(|round| matches!(round, Round::Bisected { .. }))
+            .count()
+    }
+
+    /// Whether the challenger disputed the assertion at all: it has no first move when its
+    /// own execution ends where the asserter's does (a fault the end state does not show).
+    pub fn disputed(&self) -> bool {
+        !matches!(
+            self.rounds.first(),
+            Some(Round::TimedOut {
+                refusal: None,
+                gas: None,
+                ..
+            })
+        )
+    }
+}
+
 /// The last bisection as both players know it (the contract's `Bisected` event): its segment
 /// and the hashes at its cuts.
 struct Bisection {
@@ -229,6 +261,26 @@ impl Failed {
             gas: None,
         }
     }
+}
+
+/// A game between an honest player and one whose execution from `start` is corrupted at gas
+/// `fault` ([`FAULT_VALUE`]), the faulty player on side `faulty`; the rest as in [`play`].
+pub fn dispute(
+    start: &Machine,
+    fault: u128,
+    faulty: Turn,
+    end: u128,
+    degree: u64,
+    max_messages: u64,
+    inbox: &dyn InboxAccumulators,
+) -> Game {
+    let mut honest = Player::new(start.clone(), None);
+    let mut corrupted = Player::new(start.clone(), Some(fault));
+    let (asserter, challenger) = match faulty {
+        Turn::Asserter => (&mut corrupted, &mut honest),
+        Turn::Challenger => (&mut honest, &mut corrupted),
+    };
+    play(asserter, challenger, end, degree, max_messages, inbox)
 }
 
 /// `player`'s move against the last bisection: the round and, for a bisection, the new one.
@@ -386,22 +438,14 @@ mod tests {
         let (start, end) = loop_machine();
         for fault in [1, 2, 500, 9_000, end / 2, end - 10, end] {
             for degree in [2, 7, 400] {
-                let mut honest = Player::new(start.clone(), None);
-                let mut faulty = Player::new(start.clone(), Some(fault));
-                let game = play(&mut faulty, &mut honest, end, degree, 0, &NoInbox);
-                assert_eq!(
-                    game.winner,
-                    Turn::Challenger,
-                    "fault {fault}, degree {degree}: {game:?}"
-                );
-                let mut honest = Player::new(start.clone(), None);
-                let mut faulty = Player::new(start.clone(), Some(fault));
-                let game = play(&mut honest, &mut faulty, end, degree, 0, &NoInbox);
-                assert_eq!(
-                    game.winner,
-                    Turn::Asserter,
-                    "fault {fault}, degree {degree}: {game:?}"
-                );
+                for faulty in [Turn::Asserter, Turn::Challenger] {
+                    let game = dispute(&start, fault, faulty, end, degree, 0, &NoInbox);
+                    assert_eq!(
+                        game.winner,
+                        faulty.other(),
+                        "fault {fault}, degree {degree}: {game:?}"
+                    );
+                }
             }
         }
     }
@@ -419,27 +463,17 @@ mod tests {
             .map(|g| reference.state_at(g).gas_used)
             .find(|&g| g < corrupted_at)
             .expect("a boundary before");
-        for faulty_asserts in [true, false] {
-            let mut honest = Player::new(start.clone(), None);
-            let mut faulty = Player::new(start.clone(), Some(fault));
-            let game = match faulty_asserts {
-                true => play(&mut faulty, &mut honest, end, 4, 0, &NoInbox),
-                false => play(&mut honest, &mut faulty, end, 4, 0, &NoInbox),
-            };
-            let final_gas = match game.rounds.last() {
-                Some(Round::Proved { gas, .. }) => *gas,
-                Some(Round::TimedOut { gas: Some(gas), .. }) => *gas,
-                other => panic!("the game ends on a step: {other:?}"),
-            };
-            assert_eq!(final_gas, U256::from(last_agreed), "{game:?}");
-            let bisections = game
-                .rounds
-                .iter()
-                .filter(|r| matches!(r, Round::Bisected { .. }))
-                .count();
+        for faulty in [Turn::Asserter, Turn::Challenger] {
+            let game = dispute(&start, fault, faulty, end, 4, 0, &NoInbox);
+            assert_eq!(
+                game.final_step_gas(),
+                Some(U256::from(last_agreed)),
+                "{game:?}"
+            );
             // Each bisection cuts a segment into 4 (the first chunk taking the remainder):
             // about log4(end) of them bring `end` gas down to one.
             let expected = (end as f64).log(4.0).ceil() as usize;
+            let bisections = game.bisections();
             assert!(
                 bisections.abs_diff(expected) <= 1,
                 "{bisections} bisections for {end} gas at degree 4"
@@ -459,27 +493,16 @@ mod tests {
         start.push_inbox(message.clone());
         let mut end = start.clone();
         end.run(&Limits::default());
+        let end = end.outputs().gas_used;
         let inbox = avm_interp::prove::MessageInbox::new(&[message]);
-        for faulty_asserts in [true, false] {
-            let mut honest = Player::new(start.clone(), None);
-            let mut faulty = Player::new(start.clone(), Some(45));
-            let end = end.outputs().gas_used;
-            let game = match faulty_asserts {
-                true => play(&mut faulty, &mut honest, end, 2, 1, &inbox),
-                false => play(&mut honest, &mut faulty, end, 2, 1, &inbox),
-            };
-            let winner = if faulty_asserts {
-                Turn::Challenger
-            } else {
-                Turn::Asserter
-            };
-            assert_eq!(game.winner, winner, "{game:?}");
-            let final_gas = match game.rounds.last() {
-                Some(Round::Proved { gas, .. }) => *gas,
-                Some(Round::TimedOut { gas: Some(gas), .. }) => *gas,
-                other => panic!("the game ends on a step: {other:?}"),
-            };
-            assert_eq!(final_gas, U256::from(5), "the inbox step: {game:?}");
+        for faulty in [Turn::Asserter, Turn::Challenger] {
+            let game = dispute(&start, 45, faulty, end, 2, 1, &inbox);
+            assert_eq!(game.winner, faulty.other(), "{game:?}");
+            assert_eq!(
+                game.final_step_gas(),
+                Some(U256::from(5)),
+                "the inbox step: {game:?}"
+            );
         }
     }
 
@@ -490,6 +513,7 @@ mod tests {
         let mut b = Player::new(start, None);
         let game = play(&mut a, &mut b, end, 400, 0, &NoInbox);
         assert_eq!(game.winner, Turn::Asserter);
+        assert!(!game.disputed());
         assert_eq!(
             game.rounds,
             [Round::TimedOut {

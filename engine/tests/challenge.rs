@@ -9,7 +9,7 @@ mod common;
 
 use std::sync::Arc;
 
-use avm_engine::challenge::{Player, Round, play};
+use avm_engine::challenge::{Player, dispute};
 use avm_interp::challenge::{Referee, Refusal, Segment, Turn, merkle::Route};
 use avm_interp::prove::MessageInbox;
 use avm_interp::{GasBound, Limits, Machine};
@@ -78,29 +78,14 @@ fn the_honest_player_wins_every_arbos_dispute() {
             let messages = replays[index].messages.len() as u64;
             let inbox = MessageInbox::new(&replays[index].values());
             let last = last_boundary_before(&start, fault);
-            for faulty_side in [Turn::Asserter, Turn::Challenger] {
-                let mut honest = Player::new(start.clone(), None);
-                let mut faulty = Player::new(start.clone(), Some(fault));
-                let game = match faulty_side {
-                    Turn::Asserter => play(&mut faulty, &mut honest, gas, DEGREE, messages, &inbox),
-                    Turn::Challenger => {
-                        play(&mut honest, &mut faulty, gas, DEGREE, messages, &inbox)
-                    }
-                };
+            for faulty in [Turn::Asserter, Turn::Challenger] {
+                let game = dispute(&start, fault, faulty, gas, DEGREE, messages, &inbox);
                 let name = &replays[index].name;
-                let context = format!("{name}, fault at {fault}, faulty {faulty_side:?}");
-                assert_eq!(game.winner, faulty_side.other(), "{context}: {game:?}");
-                let final_gas = match game.rounds.last() {
-                    Some(Round::Proved { gas, .. }) => *gas,
-                    Some(Round::TimedOut { gas: Some(gas), .. }) => *gas,
-                    other => panic!("{context}: the game ends on a step: {other:?}"),
-                };
-                assert_eq!(final_gas, U256::from(last), "{context}");
-                let bisections = game
-                    .rounds
-                    .iter()
-                    .filter(|r| matches!(r, Round::Bisected { .. }))
-                    .count();
+                let context = format!("{name}, fault at {fault}, faulty {faulty:?}");
+                assert_eq!(game.winner, faulty.other(), "{context}: {game:?}");
+                assert!(game.disputed(), "{context}");
+                assert_eq!(game.final_step_gas(), Some(U256::from(last)), "{context}");
+                let bisections = game.bisections();
                 assert!(
                     bisections.abs_diff(expected_bisections(gas)) <= 1,
                     "{context}: {bisections} bisections"
