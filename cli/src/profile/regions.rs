@@ -12,7 +12,7 @@ use avm_interp::{Limits, Machine, Stop};
 use avm_runtime::opcode;
 use serde_json::json;
 
-use super::report::write_columns;
+use super::report::{share, write_columns};
 use super::{Ended, Sources};
 use crate::out::{Exit, Failure, Out};
 use crate::run::big_number;
@@ -105,10 +105,7 @@ pub(super) fn profile(
     let (status, why) = run.ended.words();
     let status = why.map_or(status.to_string(), |why| format!("{status} ({why})"));
     writeln!(out, "status: {status}")?;
-    let share = |part: u64| match run.steps {
-        0 => "0.0%".to_string(),
-        steps => format!("{:.1}%", part as f64 * 100.0 / steps as f64),
-    };
+    let share = |part: u64| share(u128::from(part), u128::from(run.steps));
     writeln!(
         out,
         "steps: {}  gas used: {}  native: {} of steps  run: {:.1} ms",

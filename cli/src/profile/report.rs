@@ -324,7 +324,7 @@ fn line_rows(places: &HashMap<Place, Cost>, map: &SourceMap) -> Vec<LineRow> {
 }
 
 /// `part` as a percentage of `whole` (0 when `whole` is).
-fn share(part: u128, whole: u128) -> String {
+pub(super) fn share(part: u128, whole: u128) -> String {
     match whole {
         0 => "0.0%".to_string(),
         _ => format!("{:.1}%", part as f64 * 100.0 / whole as f64),
