@@ -3,29 +3,18 @@
 //! the step bound is spelled `--max-steps` as in every other command; a measurement that dies
 //! is one line naming the program and the engine.
 
+mod support;
+
+use support::{avm, temp_dir};
+
 #[path = "../../runtime/tests/common/mod.rs"]
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
-
-fn avm(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_avm"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-/// A fresh directory for one test's files.
-fn temp_dir(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("avm-bench-{test}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// Writes `text` to `dir/name` and returns its path.
 fn file(dir: &Path, name: &str, text: &str) -> String {

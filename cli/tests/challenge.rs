@@ -1,20 +1,16 @@
 //! `avm challenge`: the honest player wins the dispute game on either side, the game ends on
 //! the step into the fault, and on ArbOS replays too.
 
+mod support;
+
+use support::avm;
+
 #[path = "../../runtime/tests/common/mod.rs"]
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
 
 use serde_json::Value;
-
-fn avm(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_avm"))
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 /// A counting loop that ends blocked on its empty inbox: a fault anywhere shows in its end.
 const BLOCKING_LOOP: &str = "push 0\npush 1000\nloop:\ndup0\nswap2\nadd\nswap1\nadd -1\ndup0\n\

@@ -2,21 +2,17 @@
 //! `avm resume` give what one uninterrupted run gives, also when runs are killed at random
 //! moments (the ArbOS test is skipped when `../shared` is absent).
 
+mod support;
+
+use support::{avm, temp_dir};
+
 #[path = "../../runtime/tests/common/mod.rs"]
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use avm_engine::node::Store;
-
-/// A fresh directory for one test's files.
-fn temp_dir(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("avm-cli-{test}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// Runs `avm` and returns its JSON report without the timing fields.
 fn avm_json(args: &[&str]) -> serde_json::Value {
@@ -173,13 +169,6 @@ fn arbos_killed_at_random_points_resumes_to_the_same_end() {
         return;
     }
     panic!("no run finished in 60 rounds ({kills} kills)");
-}
-
-fn avm(args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_avm"))
-        .args(args)
-        .output()
-        .unwrap()
 }
 
 /// Writes assembler text into `dir` and returns its path.

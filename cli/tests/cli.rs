@@ -1,18 +1,15 @@
 //! The `avm` command line: outputs of the issue's commands, `avm run`'s JSON, limits and inbox
 //! files, the real ArbOS replay of the interpreter issue, and one-line failures.
 
+mod support;
+
+use support::{avm, example};
+
 #[path = "../../runtime/tests/common/mod.rs"]
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn avm(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_avm"))
-        .args(args)
-        .output()
-        .unwrap()
-}
+use std::path::PathBuf;
+use std::process::Output;
 
 fn stdout(output: &Output) -> String {
     assert!(
@@ -21,14 +18,6 @@ fn stdout(output: &Output) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout.clone()).unwrap()
-}
-
-fn example(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../examples")
-        .join(name)
-        .display()
-        .to_string()
 }
 
 fn temp(name: &str) -> PathBuf {

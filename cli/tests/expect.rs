@@ -1,28 +1,17 @@
 //! `avm run --expect`: a run checked against a recorded expectation, as operators script it:
 //! the verdict line, each difference, and the exit code.
 
+mod support;
+
+use support::{avm, example};
+
 #[path = "../../runtime/tests/common/mod.rs"]
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
+use std::process::Output;
 
 use serde_json::{Value, json};
-
-fn avm(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_avm"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn example(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../examples")
-        .join(name)
-        .display()
-        .to_string()
-}
 
 /// Writes `expectation` as `name` in a fresh directory of this test's and returns its path.
 fn expect_file(test: &str, expectation: &Value) -> PathBuf {

@@ -2,20 +2,16 @@
 //! it: mutated programs, inbox files, hex values and proofs. Every invocation ends with a
 //! report or a one-line error and a documented exit code, never a panic.
 
+mod support;
+
+use support::avm;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use avm_fuzzing::mutate::{Rng, mutate};
 
 /// Invocations per kind of input.
 const PER_KIND: usize = 150;
-
-fn avm(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_avm"))
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 fn temp_dir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("avm-hostile-{}", std::process::id()));

@@ -1,7 +1,10 @@
 //! What `avm` tells about itself: logs on stderr with `-v` or `AVM_LOG` (and nothing without
 //! them), and shell completion scripts that know the commands.
 
-use std::path::Path;
+mod support;
+
+use support::example;
+
 use std::process::{Command, Output};
 
 fn avm(args: &[&str], log: Option<&str>) -> Output {
@@ -11,14 +14,6 @@ fn avm(args: &[&str], log: Option<&str>) -> Output {
         command.env("AVM_LOG", filter);
     }
     command.output().unwrap()
-}
-
-fn example(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../examples")
-        .join(name)
-        .display()
-        .to_string()
 }
 
 fn stderr(output: &Output) -> String {

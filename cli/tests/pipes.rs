@@ -1,17 +1,13 @@
 //! Every command that prints ends quietly when its reader goes away (`avm disasm … | head`):
 //! exit 0, nothing on stderr, no panic.
 
+mod support;
+
+use support::example;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-
-fn example(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../examples")
-        .join(name)
-        .display()
-        .to_string()
-}
 
 fn temp_dir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("avm-pipes-{}", std::process::id()));

@@ -1,22 +1,18 @@
 //! `avm profile`: every step and its gas lands in exactly one opcode, block and source line,
 //! on a small located loop written here and on the real ArbOS replay.
 
+mod support;
+
+use support::{avm, temp_dir};
+
 #[path = "../../runtime/tests/common/mod.rs"]
 mod common;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
 use avm_runtime::{asm, mexe, opcode};
 use serde_json::{Value as Json, json};
-
-fn avm(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_avm"))
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 /// The one JSON object a command printed, after checking it exited 0.
 fn json_of(args: &[&str]) -> Json {
@@ -26,14 +22,6 @@ fn json_of(args: &[&str]) -> Json {
     let text = String::from_utf8(output.stdout).unwrap();
     assert_eq!(text.lines().count(), 1, "one JSON object: {text}");
     serde_json::from_str(&text).unwrap()
-}
-
-/// A fresh directory for one test's files.
-fn temp_dir(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("avm-profile-{test}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// A loop that counts 3 down to 0, one instruction a line so that index `i` is the `i`-th

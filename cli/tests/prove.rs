@@ -1,18 +1,15 @@
 //! One-step proofs through `avm prove` and `avm verify-proof`: every step of the project's
 //! programs and of every corpus program proves and verifies, and a tampered proof is rejected.
 
+mod support;
+
+use support::avm;
+
 #[path = "../../runtime/tests/common/mod.rs"]
 mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-fn avm(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_avm"))
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 fn examples() -> Vec<PathBuf> {
     common::files(

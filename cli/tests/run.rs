@@ -2,40 +2,21 @@
 //! breakpoints and sideloads, debugprint output, counts written as people write them, JIT
 //! options, and what a resumed run reports about itself.
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use support::{avm, example, temp_dir};
+
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
-
-fn avm(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_avm"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-/// A fresh directory for one test's files.
-fn temp_dir(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("avm-run-{test}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// Writes assembler text to `dir/name` and returns its path.
 fn program(dir: &Path, name: &str, text: &str) -> String {
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
     path.to_str().unwrap().to_string()
-}
-
-fn example(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../examples")
-        .join(name)
-        .display()
-        .to_string()
 }
 
 /// The one JSON object a command printed, after checking its exit code.

@@ -2,20 +2,16 @@
 //! program, and for a window of an ArbOS replay exactly the window's steps, the same on every
 //! engine, ending at the gas the run reports.
 
+mod support;
+
+use support::avm;
+
 #[path = "../../runtime/tests/common/mod.rs"]
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use serde_json::Value;
-
-fn avm(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_avm"))
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 fn manifest(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
