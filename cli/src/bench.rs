@@ -24,7 +24,7 @@ use avm_engine::Jit;
 use avm_engine::native::{RegionJit, RegionOptions};
 use avm_engine::workloads::{self, Workload};
 use avm_interp::{Limits, Machine};
-use avm_runtime::{InboxMessage, Program};
+use avm_runtime::{InboxMessage, Program, Value};
 use serde_json::{Value as Json, json};
 
 use crate::memory;
@@ -47,7 +47,8 @@ pub struct BenchArgs {
     /// Runs per program and engine (at least 1); the table shows the median and the range.
     #[arg(long, default_value_t = 3, value_parser = runs)]
     repeat: usize,
-    /// Inbox messages for every file (the format of the corpus `*.inbox.json` files).
+    /// Inbox messages for every file (a JSON list as in the corpus `*.inbox.json` files, or an
+    /// L1 inbox: README, "Inbox files").
     #[arg(long, requires = "files")]
     inbox: Option<PathBuf>,
     /// Print a JSON list, one object per program and engine.
@@ -379,11 +380,16 @@ fn worker(args: &BenchArgs, engine: Engine, out: &mut Out) -> Result<(), Failure
         (Some(name), []) => {
             let workload = workloads::by_name(name)
                 .ok_or_else(|| Failure::engine("bench", format!("no workload `{name}`")))?;
-            (workload.program(), workload.inbox())
+            let inbox = workload
+                .inbox()
+                .iter()
+                .map(InboxMessage::to_value)
+                .collect();
+            (workload.program(), inbox)
         }
         (None, [path]) => {
             let inbox = match &args.inbox {
-                Some(path) => read_inbox(path)?,
+                Some(path) => read_inbox(path)?.messages().to_vec(),
                 None => Vec::new(),
             };
             (load_program(path)?, inbox)
@@ -432,14 +438,14 @@ fn runner(program: &Arc<Program>, engine: Engine) -> Result<Runner, Failure> {
 /// One run from a fresh machine on `runner`.
 fn measure(
     program: &Arc<Program>,
-    inbox: &[InboxMessage],
+    inbox: &[Value],
     runner: &mut Runner,
     max_steps: Option<u64>,
     run: usize,
 ) -> Result<Sample, Failure> {
     let mut machine = Machine::new(Arc::clone(program));
     for message in inbox {
-        machine.push_inbox(message.to_value());
+        machine.push_inbox(message.clone());
     }
     let limits = Limits {
         max_steps,

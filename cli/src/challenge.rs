@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use avm_engine::challenge::{FAULT_VALUE, Round, dispute};
 use avm_interp::challenge::Turn;
-use avm_interp::prove::MessageInbox;
+use avm_interp::l1_inbox::L1Inbox;
 use avm_interp::{Limits, Machine};
 use avm_runtime::hash::hex_bytes;
 use serde_json::json;
@@ -20,7 +20,8 @@ use crate::{load_program, read_inbox};
 pub struct ChallengeArgs {
     /// A `.mexe` file or assembler text.
     file: PathBuf,
-    /// Inbox messages: a JSON list in the format of the corpus `*.inbox.json` files.
+    /// Inbox messages: a JSON list in the format of the corpus `*.inbox.json` files, or an L1
+    /// inbox (sequencer batches, delayed messages) whose structure `inbox` steps are proven in.
     #[arg(long)]
     inbox: Option<PathBuf>,
     /// The gas at which the faulty player's execution is corrupted: at the first step boundary
@@ -60,16 +61,14 @@ fn degree(text: &str) -> Result<u64, String> {
 pub fn challenge(args: ChallengeArgs, out: &mut Out) -> Result<Exit, Failure> {
     let program = Arc::new(load_program(&args.file)?);
     let mut start = Machine::new(program);
-    let messages: Vec<_> = match &args.inbox {
-        Some(path) => read_inbox(path)?.iter().map(|m| m.to_value()).collect(),
-        None => Vec::new(),
+    let inbox = match &args.inbox {
+        Some(path) => read_inbox(path)?,
+        None => L1Inbox::default(),
     };
-    for message in &messages {
+    for message in inbox.messages() {
         start.push_inbox(message.clone());
     }
-    // The L1 inbox the referee checks inbox steps against: one batch per message.
-    let inbox = MessageInbox::new(&messages);
-    let messages = messages.len() as u64;
+    let messages = inbox.messages().len() as u64;
     // The assertion covers the asserter's run until its machine stops (blocks or halts); one
     // plain run of the program finds that end, and is what a game's cost compares with.
     let replay = std::time::Instant::now();

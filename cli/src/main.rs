@@ -5,9 +5,10 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use avm_interp::l1_inbox::L1Inbox;
 use avm_runtime::hash::hex_hash;
 use avm_runtime::marshal::unmarshal;
-use avm_runtime::{Error, InboxMessage, Program, asm, mexe, parse_inbox_json};
+use avm_runtime::{Error, Program, asm, mexe, parse_inbox_file};
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use serde_json::json;
 
@@ -209,10 +210,18 @@ fn load_source(path: &Path) -> Result<(Program, Vec<u8>), Failure> {
     Ok((program, bytes))
 }
 
-/// Reads an inbox file: a JSON list in the format of the corpus `*.inbox.json` files.
-fn read_inbox(path: &Path) -> Result<Vec<InboxMessage>, Failure> {
+/// Reads an inbox file: a JSON list in the format of the corpus `*.inbox.json` files, or an L1
+/// inbox with sequencer batches and delayed messages (README, "Inbox files").
+fn read_inbox(path: &Path) -> Result<L1Inbox, Failure> {
     let bytes = read_file(path)?;
-    parse_inbox_json(&bytes).map_err(|error| Failure::about(path.display(), error))
+    let file = parse_inbox_file(&bytes).map_err(|error| Failure::about(path.display(), error))?;
+    L1Inbox::from_file(&file).map_err(|error| {
+        let error = Error::Inbox {
+            place: error.place,
+            message: error.reason,
+        };
+        Failure::about(path.display(), error)
+    })
 }
 
 /// The bytes of an input file (`-`: standard input), at most [`avm_runtime::MAX_INPUT_BYTES`].

@@ -28,7 +28,8 @@ mod report;
 pub struct ProfileArgs {
     /// A `.mexe` file or assembler text.
     file: PathBuf,
-    /// Inbox messages: a JSON list in the format of the corpus `*.inbox.json` files.
+    /// Inbox messages: a JSON list in the format of the corpus `*.inbox.json` files, or an L1
+    /// inbox (README, "Inbox files").
     #[arg(long)]
     inbox: Option<PathBuf>,
     /// Stop after this many steps (`1e6`, `1_000_000` and `0x10` are understood).
@@ -78,8 +79,8 @@ pub fn profile(args: ProfileArgs, out: &mut Out) -> Result<Exit, Failure> {
     let program = Arc::new(program);
     let mut machine = Machine::new(Arc::clone(&program));
     if let Some(path) = &args.inbox {
-        for message in read_inbox(path)? {
-            machine.push_inbox(message.to_value());
+        for message in read_inbox(path)?.messages() {
+            machine.push_inbox(message.clone());
         }
     }
     if args.engine == ProfileEngine::Regions {

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use avm_engine::Jit;
+use avm_interp::l1_inbox::L1Inbox;
 use avm_interp::proof::{AssertionState, OneStepProof, ProverKind};
 use avm_interp::prove::ProveError;
 use avm_interp::{Limits, Machine, Status, verify};
@@ -47,7 +48,8 @@ pub struct ProveArgs {
     /// and largest proof (standard plus buffer proof bytes).
     #[arg(long, requires = "check_all")]
     sizes: bool,
-    /// Inbox messages: a JSON list in the format of the corpus `*.inbox.json` files.
+    /// Inbox messages: a JSON list in the format of the corpus `*.inbox.json` files, or an L1
+    /// inbox (sequencer batches, delayed messages) whose structure `inbox` steps are proven in.
     #[arg(long)]
     inbox: Option<PathBuf>,
     /// Print one JSON object: the proof (the format `avm verify-proof` reads) or, with
@@ -72,13 +74,15 @@ pub struct VerifyArgs {
 pub fn prove(args: ProveArgs, out: &mut Out) -> Result<Exit, Failure> {
     let program = Arc::new(load_program(&args.file)?);
     let mut machine = Machine::new(Arc::clone(&program));
-    if let Some(path) = &args.inbox {
-        for message in read_inbox(path)? {
-            machine.push_inbox(message.to_value());
-        }
+    let inbox = match &args.inbox {
+        Some(path) => read_inbox(path)?,
+        None => L1Inbox::default(),
+    };
+    for message in inbox.messages() {
+        machine.push_inbox(message.clone());
     }
     if args.check_all {
-        let checked = check_all(machine, args.max_steps)?;
+        let checked = check_all(machine, &inbox, args.max_steps)?;
         let exit = match checked.ended_by {
             CheckEnd::Signal(signal) => signal.exit(),
             _ => Exit::Success,
@@ -95,7 +99,7 @@ pub fn prove(args: ProveArgs, out: &mut Out) -> Result<Exit, Failure> {
     let reach_ms = reach_start.elapsed().as_secs_f64() * 1e3;
     let prove_start = Instant::now();
     let proof = machine
-        .prove_next()
+        .prove_next_in(&inbox)
         .map_err(|e| Failure::engine("prove", e))?;
     let prove_ms = prove_start.elapsed().as_secs_f64() * 1e3;
     tracing::info!(
@@ -183,8 +187,13 @@ impl CheckEnd {
     }
 }
 
-/// Proves and verifies every step until the machine stops (or `max_steps`, or a signal).
-fn check_all(mut machine: Machine, max_steps: Option<u64>) -> Result<Checked, Failure> {
+/// Proves and verifies every step until the machine stops (or `max_steps`, or a signal), its
+/// `inbox` steps against `inbox`, the L1 inbox its messages come from.
+fn check_all(
+    mut machine: Machine,
+    inbox: &L1Inbox,
+    max_steps: Option<u64>,
+) -> Result<Checked, Failure> {
     let stop_requests = StopRequests::install()?;
     let start = Instant::now();
     let mut progress = out::Progress::new();
@@ -207,7 +216,7 @@ fn check_all(mut machine: Machine, max_steps: Option<u64>) -> Result<Checked, Fa
             break;
         }
         let step = checked.steps;
-        let proof = match machine.prove_next() {
+        let proof = match machine.prove_next_in(inbox) {
             Ok(proof) => proof,
             // A step that would block (an empty inbox) is not a step: the run ends there.
             Err(ProveError::InboxEmpty) => {
@@ -216,7 +225,7 @@ fn check_all(mut machine: Machine, max_steps: Option<u64>) -> Result<Checked, Fa
             }
             Err(e) => return Err(Failure::engine("prove", format!("step {step}: {e}"))),
         };
-        verify::verify(&proof).map_err(|e| Failure::Rejected {
+        verify::verify_in(&proof, inbox).map_err(|e| Failure::Rejected {
             subject: "verify".into(),
             reason: format!("step {step}: proof rejected: {e}"),
         })?;

@@ -32,7 +32,8 @@ pub struct RunArgs {
     engine: EngineArgs,
     #[command(flatten)]
     bounds: BoundArgs,
-    /// Inbox messages: a JSON list in the format of the corpus `*.inbox.json` files.
+    /// Inbox messages: a JSON list in the format of the corpus `*.inbox.json` files, or an L1
+    /// inbox (README, "Inbox files").
     #[arg(long)]
     inbox: Option<PathBuf>,
     /// Print one JSON object instead of a summary (its fields: the README's `avm run --json`).
@@ -458,8 +459,8 @@ pub fn resume(args: ResumeArgs, out: &mut Out) -> Result<Exit, Failure> {
 
 fn queue_inbox(machine: &mut Machine, path: Option<&PathBuf>) -> Result<(), Failure> {
     if let Some(path) = path {
-        for message in read_inbox(path)? {
-            machine.push_inbox(message.to_value());
+        for message in read_inbox(path)?.messages() {
+            machine.push_inbox(message.clone());
         }
     }
     Ok(())

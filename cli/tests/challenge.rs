@@ -145,3 +145,64 @@ fn the_honest_player_wins_arbos_disputes_at_seeded_faults() {
         }
     }
 }
+
+#[test]
+fn inbox_steps_in_an_l1_inbox_are_disputed_and_proven() {
+    let (program, inbox) = (
+        support::example("inbox_reader.avm"),
+        support::example("inbox_reader.inbox.json"),
+    );
+    // The step at gas 149 reads delayed message 0 from its range in a batch with a later item;
+    // the fault at 189 lands right after it.
+    let mut proofs = Vec::new();
+    for side in ["asserter", "challenger"] {
+        let (rounds, verdict) = game(&[
+            &program,
+            "--inbox",
+            &inbox,
+            "--fault-at-gas",
+            "189",
+            "--degree",
+            "2",
+            "--faulty",
+            side,
+        ]);
+        assert_eq!(verdict["winner"], "honest", "{rounds:?}");
+        assert_eq!(verdict["proven_step_gas"], "149");
+        proofs.extend(verdict["proof_bytes"].as_u64());
+    }
+    // On one side the honest player proves the step (on the other the faulty one cannot).
+    assert!(proofs.iter().any(|&bytes| bytes > 300), "{proofs:?}");
+}
+
+#[test]
+fn an_l1_inbox_the_contracts_refuse_is_a_one_line_error() {
+    let dir = support::temp_dir("l1_inbox_refused");
+    let text = std::fs::read_to_string(support::example("inbox_reader.inbox.json")).unwrap();
+    let bad = dir.join("bad.json");
+    std::fs::write(
+        &bad,
+        text.replace(
+            r#""inbox_sequence_number": "3""#,
+            r#""inbox_sequence_number": "4""#,
+        ),
+    )
+    .unwrap();
+    let output = avm(&[
+        "challenge",
+        &support::example("inbox_reader.avm"),
+        "--inbox",
+        bad.to_str().unwrap(),
+        "--fault-at-gas",
+        "100",
+    ]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(
+            "inbox batch 1 item 0: its sequence number is 4, and 3 messages come before it"
+        ),
+        "{stderr}"
+    );
+}

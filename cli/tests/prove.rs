@@ -245,3 +245,23 @@ fn check_all_reports_json() {
         .sum();
     assert_eq!(per_opcode, 50);
 }
+
+#[test]
+fn every_step_over_an_l1_inbox_proves_in_it() {
+    let out = avm(&[
+        "prove",
+        &support::example("inbox_reader.avm"),
+        "--inbox",
+        &support::example("inbox_reader.inbox.json"),
+        "--check-all",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["checked"], 30, "{report}");
+    assert_eq!(report["ended_by"], "inbox_empty", "{report}");
+}

@@ -18,8 +18,8 @@ use avm_interp::challenge::{
     execution_hash,
 };
 use avm_interp::engine_hooks::EngineHooks;
+use avm_interp::l1_inbox::L1Inbox;
 use avm_interp::proof::AssertionState;
-use avm_interp::verify::InboxAccumulators;
 use avm_interp::{GasBound, Limits, Machine};
 use avm_runtime::{U256, Value};
 
@@ -191,15 +191,16 @@ struct Bisection {
 
 /// Plays the game over the assertion `asserter` makes, from its start to the state at gas
 /// `end` of its own execution, against `challenger`, with bisections of at most `degree`
-/// chunks and at most `max_messages` inbox messages read; `inbox` stands for the L1 inbox
-/// contracts a one-step proof of `inbox` is checked against.
+/// chunks and at most `max_messages` inbox messages read; `inbox` is the L1 inbox both
+/// executions read their messages from: players prove `inbox` steps from it, and the referee
+/// checks them against its accumulators.
 pub fn play(
     asserter: &mut Player,
     challenger: &mut Player,
     end: u128,
     degree: u64,
     max_messages: u64,
-    inbox: &dyn InboxAccumulators,
+    inbox: &L1Inbox,
 ) -> Game {
     let mut time = [std::time::Duration::ZERO; 2];
     let asserting = std::time::Instant::now();
@@ -272,7 +273,7 @@ pub fn dispute(
     end: u128,
     degree: u64,
     max_messages: u64,
-    inbox: &dyn InboxAccumulators,
+    inbox: &L1Inbox,
 ) -> Game {
     let mut honest = Player::new(start.clone(), None);
     let mut corrupted = Player::new(start.clone(), Some(fault));
@@ -291,7 +292,7 @@ fn answer(
     referee: &mut Referee,
     last: &Bisection,
     degree: u64,
-    inbox: &dyn InboxAccumulators,
+    inbox: &L1Inbox,
 ) -> Result<(Round, Option<Bisection>), Failed> {
     let count = U256::from(last.chain.len() - 1);
     let cuts = cut_points(last.start, last.length, count);
@@ -354,7 +355,7 @@ fn answer(
         };
         return Ok((round, Some(next)));
     }
-    let proof = machine.prove_next().map_err(|_| Failed {
+    let proof = machine.prove_next_in(inbox).map_err(|_| Failed {
         refusal: None,
         gas: Some(gas_before),
     })?;
@@ -416,8 +417,6 @@ fn first_disagreement(last: &Bisection, mut mine: impl FnMut(usize) -> U256) -> 
 mod tests {
     use std::sync::Arc;
 
-    use avm_interp::verify::NoInbox;
-
     use avm_runtime::asm::assemble;
 
     use super::*;
@@ -439,7 +438,7 @@ mod tests {
         for fault in [1, 2, 500, 9_000, end / 2, end - 10, end] {
             for degree in [2, 7, 400] {
                 for faulty in [Turn::Asserter, Turn::Challenger] {
-                    let game = dispute(&start, fault, faulty, end, degree, 0, &NoInbox);
+                    let game = dispute(&start, fault, faulty, end, degree, 0, &L1Inbox::default());
                     assert_eq!(
                         game.winner,
                         faulty.other(),
@@ -464,7 +463,7 @@ mod tests {
             .find(|&g| g < corrupted_at)
             .expect("a boundary before");
         for faulty in [Turn::Asserter, Turn::Challenger] {
-            let game = dispute(&start, fault, faulty, end, 4, 0, &NoInbox);
+            let game = dispute(&start, fault, faulty, end, 4, 0, &L1Inbox::default());
             assert_eq!(
                 game.final_step_gas(),
                 Some(U256::from(last_agreed)),
@@ -494,7 +493,7 @@ mod tests {
         let mut end = start.clone();
         end.run(&Limits::default());
         let end = end.outputs().gas_used;
-        let inbox = avm_interp::prove::MessageInbox::new(&[message]);
+        let inbox = L1Inbox::from_messages(vec![message]);
         for faulty in [Turn::Asserter, Turn::Challenger] {
             let game = dispute(&start, 45, faulty, end, 2, 1, &inbox);
             assert_eq!(game.winner, faulty.other(), "{game:?}");
@@ -507,11 +506,61 @@ mod tests {
     }
 
     #[test]
+    fn a_dispute_over_a_delayed_message_is_proven_in_the_l1_inbox() {
+        // One batch: a sequencer message, then delayed message 0. The fault lands right after
+        // the second inbox step, which reads the delayed message.
+        let json = br#"{"delayed": [{"kind": "7", "l1_block_number": "1", "l1_timestamp": "2",
+            "sender": "0x77", "inbox_sequence_number": "0", "l1_gas_price": "9", "data": "0x05"}],
+            "batches": [[{"kind": "3", "l1_block_number": "1", "l1_timestamp": "2", "sender": "0x5",
+            "inbox_sequence_number": "0", "l1_gas_price": "0", "data": "0x0102"},
+            {"delayed_messages_read": 1}]]}"#;
+        let file = avm_runtime::parse_inbox_file(json).unwrap();
+        let inbox = L1Inbox::from_file(&file).unwrap();
+        let program = assemble("push 1\ninbox\npop\ninbox\npop\npush 5\npop\ninbox\n").unwrap();
+        let mut start = Machine::new(Arc::new(program));
+        for message in inbox.messages() {
+            start.push_inbox(message.clone());
+        }
+        let mut run = start.clone();
+        run.step(&Limits::default());
+        run.step(&Limits::default());
+        run.step(&Limits::default());
+        let before_delayed = run.outputs().gas_used;
+        run.step(&Limits::default());
+        assert_eq!(run.outputs().inbox_consumed, 2);
+        let fault = run.outputs().gas_used;
+        run.run(&Limits::default());
+        let end = run.outputs().gas_used;
+        let mut proven = 0;
+        for faulty in [Turn::Asserter, Turn::Challenger] {
+            let game = dispute(&start, fault, faulty, end, 2, 2, &inbox);
+            assert_eq!(game.winner, faulty.other(), "{game:?}");
+            assert_eq!(
+                game.final_step_gas(),
+                Some(U256::from(before_delayed)),
+                "the delayed inbox step: {game:?}"
+            );
+            match game.rounds.last() {
+                Some(Round::Proved { mover, .. }) => {
+                    assert_eq!(*mover, faulty.other());
+                    proven += 1;
+                }
+                Some(Round::TimedOut { mover, .. }) => assert_eq!(*mover, faulty),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(
+            proven > 0,
+            "the honest player proves the delayed step in one game"
+        );
+    }
+
+    #[test]
     fn two_honest_players_agree_and_the_challenger_cannot_move() {
         let (start, end) = loop_machine();
         let mut a = Player::new(start.clone(), None);
         let mut b = Player::new(start, None);
-        let game = play(&mut a, &mut b, end, 400, 0, &NoInbox);
+        let game = play(&mut a, &mut b, end, 400, 0, &L1Inbox::default());
         assert_eq!(game.winner, Turn::Asserter);
         assert!(!game.disputed());
         assert_eq!(

@@ -1,8 +1,9 @@
 //! The dispute game on the 11 recorded ArbOS replays: at 20 seeded fault points each, with the
 //! faulty player as asserter and as challenger, the honest player wins, the game ends on the
 //! step into the fault, and the bisections are as many as the degree implies (skipped, with
-//! the reason printed, when `../shared` is absent). A player that tries an illegal move is
-//! refused with the contract's reason.
+//! the reason printed, when `../shared` is absent). The same holds at every gas point of the
+//! shipped example that reads an L1 inbox of sequencer batches and delayed messages. A player
+//! that tries an illegal move is refused with the contract's reason.
 
 #[path = "../../runtime/tests/common/mod.rs"]
 mod common;
@@ -11,7 +12,7 @@ use std::sync::Arc;
 
 use avm_engine::challenge::{Player, dispute};
 use avm_interp::challenge::{Referee, Refusal, Segment, Turn, merkle::Route};
-use avm_interp::prove::MessageInbox;
+use avm_interp::l1_inbox::L1Inbox;
 use avm_interp::{GasBound, Limits, Machine};
 use avm_runtime::{U256, mexe};
 
@@ -76,7 +77,7 @@ fn the_honest_player_wins_every_arbos_dispute() {
         for &(index, gas, fault) in games {
             let start = start_of(&replays[index]);
             let messages = replays[index].messages.len() as u64;
-            let inbox = MessageInbox::new(&replays[index].values());
+            let inbox = L1Inbox::from_messages(replays[index].values());
             let last = last_boundary_before(&start, fault);
             for faulty in [Turn::Asserter, Turn::Challenger] {
                 let game = dispute(&start, fault, faulty, gas, DEGREE, messages, &inbox);
@@ -99,6 +100,41 @@ fn the_honest_player_wins_every_arbos_dispute() {
         scope.spawn(|| play_all(first));
         play_all(second);
     });
+}
+
+#[test]
+fn every_fault_in_the_l1_inbox_example_loses() {
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let source = std::fs::read(examples.join("inbox_reader.avm")).unwrap();
+    let program = Arc::new(avm_runtime::Program::from_source(&source).unwrap());
+    let file = avm_runtime::parse_inbox_file(
+        &std::fs::read(examples.join("inbox_reader.inbox.json")).unwrap(),
+    );
+    let inbox = L1Inbox::from_file(&file.unwrap()).unwrap();
+    assert!(
+        inbox.batch_count() < inbox.messages().len(),
+        "batches of several items"
+    );
+    let mut start = Machine::new(program);
+    for message in inbox.messages() {
+        start.push_inbox(message.clone());
+    }
+    let mut end = start.clone();
+    end.run(&Limits::default());
+    let gas = end.outputs().gas_used;
+    let messages = inbox.messages().len() as u64;
+    assert_eq!(end.outputs().inbox_consumed, messages);
+    for fault in 1..=gas {
+        let last = last_boundary_before(&start, fault);
+        for degree in [2, DEGREE] {
+            for faulty in [Turn::Asserter, Turn::Challenger] {
+                let game = dispute(&start, fault, faulty, gas, degree, messages, &inbox);
+                let context = format!("fault at {fault}, degree {degree}, faulty {faulty:?}");
+                assert_eq!(game.winner, faulty.other(), "{context}: {game:?}");
+                assert_eq!(game.final_step_gas(), Some(U256::from(last)), "{context}");
+            }
+        }
+    }
 }
 
 #[test]

@@ -162,15 +162,23 @@ pub fn unmarshal(data: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
-/// `inbox_json`: any bytes parse as an inbox file or give a typed error naming the message; the
-/// messages that parse become values that hash.
+/// `inbox_json`: any bytes parse as an inbox file (a list of messages or an L1 inbox) or give a
+/// typed error saying where; an L1 inbox builds or is refused with a typed error; the messages
+/// the machine would read are inbox 8-tuples that hash, and a list reads the same either way.
 pub fn inbox_json(data: &[u8]) -> Result<(), String> {
-    let Ok(messages) = avm_runtime::parse_inbox_json(data) else {
+    let Ok(file) = avm_runtime::parse_inbox_file(data) else {
         return Ok(());
     };
-    for message in &messages {
-        let value = message.to_value();
-        let avm_runtime::Value::Tuple(tuple) = &value else {
+    if let avm_runtime::InboxFile::Messages(messages) = &file
+        && avm_runtime::parse_inbox_json(data).ok().as_ref() != Some(messages)
+    {
+        return Err("a list reads differently as an inbox file".into());
+    }
+    let Ok(inbox) = avm_interp::l1_inbox::L1Inbox::from_file(&file) else {
+        return Ok(());
+    };
+    for value in inbox.messages() {
+        let avm_runtime::Value::Tuple(tuple) = value else {
             return Err("an inbox message is not a tuple".into());
         };
         if tuple.len() != 8 {

@@ -43,7 +43,10 @@ fn program_sources() -> Vec<Vec<u8>> {
         .collect();
     let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
     for entry in std::fs::read_dir(examples).unwrap() {
-        seeds.push(std::fs::read(entry.unwrap().path()).unwrap());
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "avm") {
+            seeds.push(std::fs::read(path).unwrap());
+        }
     }
     seeds
 }
@@ -93,6 +96,11 @@ fn mutated_inbox_files_never_crash_the_reader() {
         format!("[{}]", message(4, "625a53")).into_bytes(),
         format!("[{}, {}]", message(3, ""), message(7, &"ab".repeat(40))).into_bytes(),
         b"[]".to_vec(),
+        std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../examples/inbox_reader.inbox.json"),
+        )
+        .unwrap(),
     ];
     survive("inbox", &seeds, targets::inbox_json);
 }

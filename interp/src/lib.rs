@@ -32,6 +32,7 @@
 pub mod challenge;
 mod code;
 pub mod engine_hooks;
+pub mod l1_inbox;
 mod machine;
 mod observed;
 mod ops;

@@ -30,11 +30,14 @@
 //! sender, a data length covering the buffer's data, and sequence number `position` (so a
 //! delayed message, numbered `seq | 2^255`, does not). A value no proof can carry still
 //! advances the accumulator, with data hash `hash(value)`, so the accumulator commits to it.
+//!
+//! A machine fed from an L1 inbox with more structure (batches of several items, delayed
+//! messages: [`crate::l1_inbox`]) is proven with [`Machine::prove_next_in`], which places the
+//! message where that inbox holds it. The machine's own accumulator stays the one above: a
+//! commitment to the messages read that does not depend on how L1 batched them.
 
 mod buffer;
 pub(crate) mod inbox;
-
-pub use inbox::MessageInbox;
 
 use std::fmt;
 
@@ -43,6 +46,7 @@ use avm_runtime::marshal::proof_marshal;
 use avm_runtime::opcode::{self, OpInfo};
 use avm_runtime::{CodePoint, U256, Value};
 
+use crate::l1_inbox::L1Inbox;
 use crate::machine::{Machine, Status};
 use crate::proof::{AssertionState, OneStepProof, ProverKind};
 use crate::run::Limits;
@@ -95,12 +99,25 @@ impl Machine {
     /// with default limits (so `sideload` and `breakpoint` never block). On an error nothing
     /// about the machine changes.
     pub fn prove_next(&mut self) -> Result<OneStepProof, ProveError> {
+        self.prove(None)
+    }
+
+    /// [`Machine::prove_next`] for a machine fed the messages of `inbox` (in order, from its
+    /// first): an `inbox` step's proof places the message where `inbox` holds it, in a
+    /// sequencer batch or a delayed range, and verifies against `inbox` as the accumulator
+    /// oracle.
+    pub fn prove_next_in(&mut self, inbox: &L1Inbox) -> Result<OneStepProof, ProveError> {
+        self.prove(Some(inbox))
+    }
+
+    fn prove(&mut self, inbox: Option<&L1Inbox>) -> Result<OneStepProof, ProveError> {
         let cp = self.current_codepoint();
         let info = opcode::info(cp.opcode());
-        let message = self.check_provable(&cp, info)?;
+        let inbox_proof = self.check_provable(&cp, info, inbox)?;
         let before = self.assertion_state();
         let (mut proof, underflow) = self.standard_proof(&cp, info);
-        let buffer_proof = self.op_specific_data(&cp, underflow, message.as_ref(), &mut proof);
+        proof.extend_from_slice(&inbox_proof);
+        let buffer_proof = self.op_specific_data(&cp, underflow, &mut proof);
         let steps = self.out.steps;
         self.step(&Limits::default());
         debug_assert_eq!(self.out.steps, steps + 1, "a provable step always runs");
@@ -129,25 +146,26 @@ impl Machine {
     }
 
     /// Refuses the steps a checker cannot prove, before anything changes. For an `inbox` that
-    /// will consume a message, returns that message in its provable form.
+    /// will consume a message, returns its inbox proof (PROOFS.md §6): from `inbox` if given,
+    /// else in the one-message-per-batch model; empty for any other step.
     fn check_provable(
         &self,
         cp: &CodePoint,
         info: Option<&OpInfo>,
-    ) -> Result<Option<inbox::ProvableMessage>, ProveError> {
+        inbox: Option<&L1Inbox>,
+    ) -> Result<Vec<u8>, ProveError> {
         match self.status {
             Status::Halted => return Err(ProveError::Halted),
             Status::ErrorStop => return Err(ProveError::ErrorStopped),
             Status::Running => {}
         }
         let Some(info) = info.filter(|info| self.reaches_operation(cp, info)) else {
-            return Ok(None);
+            return Ok(Vec::new());
         };
         match info.byte {
             opcode::INBOX => {
                 let message = self.inbox.front().ok_or(ProveError::InboxEmpty)?;
-                inbox::ProvableMessage::at_position(message, self.out.inbox_consumed)
-                    .map(Some)
+                self.inbox_proof(message, inbox)
                     .map_err(ProveError::InboxMessage)
             }
             opcode::SIDELOAD if !self.sideloads.is_empty() => {
@@ -157,11 +175,45 @@ impl Machine {
                 };
                 match operands.get(0) {
                     Some(v) if v.is_int() => Err(ProveError::SideloadValue),
-                    _ => Ok(None),
+                    _ => Ok(Vec::new()),
                 }
             }
-            _ => Ok(None),
+            _ => Ok(Vec::new()),
         }
+    }
+
+    /// The inbox proof of `message`, the next one the machine reads: placed where `inbox`
+    /// holds it (which must be the same message), or as its own batch.
+    fn inbox_proof(
+        &self,
+        message: &Value,
+        inbox: Option<&L1Inbox>,
+    ) -> Result<Vec<u8>, &'static str> {
+        let position = self.out.inbox_consumed;
+        let mut proof = Vec::new();
+        match inbox {
+            Some(inbox) => {
+                let same = usize::try_from(position)
+                    .ok()
+                    .and_then(|position| inbox.messages().get(position))
+                    .is_some_and(|expected| expected.hash() == message.hash());
+                if !same {
+                    return Err("it is not the message the L1 inbox holds at this position");
+                }
+                inbox.write_proof(position, &mut proof)?;
+            }
+            None => {
+                let message = inbox::ProvableMessage::at_position(message, position)?;
+                let place = inbox::BatchPlace {
+                    batch: position,
+                    acc_before: self.out.inbox_acc,
+                    delayed: None,
+                    later: &[],
+                };
+                inbox::write_proof(&message, &place, &mut proof);
+            }
+        }
+        Ok(proof)
     }
 
     /// Whether the step gets as far as the operation: its operands are present and its table
@@ -173,19 +225,10 @@ impl Machine {
             && self.gas_covers(info.gas)
     }
 
-    /// Appends the op-specific data that ends a standard proof (`send` bytes, PROOFS.md §5.6;
-    /// the inbox proof of `message`, §6) and returns the buffer proof (§5), which is empty for
-    /// other opcodes and whenever the instruction underflows.
-    fn op_specific_data(
-        &self,
-        cp: &CodePoint,
-        underflow: bool,
-        message: Option<&inbox::ProvableMessage>,
-        proof: &mut Vec<u8>,
-    ) -> Vec<u8> {
-        if let Some(message) = message {
-            inbox::write_proof(message, self.out.inbox_consumed, &self.out.inbox_acc, proof);
-        }
+    /// Appends the op-specific data that ends a standard proof (`send` bytes, PROOFS.md §5.6)
+    /// and returns the buffer proof (§5), which is empty for other opcodes and whenever the
+    /// instruction underflows.
+    fn op_specific_data(&self, cp: &CodePoint, underflow: bool, proof: &mut Vec<u8>) -> Vec<u8> {
         let operands = Operands {
             immediate: cp.immediate(),
             stack: &self.stack,

@@ -1,9 +1,11 @@
-//! The shipped examples are self-checking: each halts only if every result it checks is right.
+//! The shipped examples are self-checking: each halts only if every result it checks is right,
+//! or, given its inbox (`NAME.inbox.json` beside it), reads all of it and blocks waiting for more.
 
 use std::path::Path;
 
-use avm_interp::{Limits, Machine, Stop};
-use avm_runtime::asm;
+use avm_interp::l1_inbox::L1Inbox;
+use avm_interp::{BlockReason, Limits, Machine, Stop};
+use avm_runtime::{asm, parse_inbox_file};
 
 #[test]
 fn every_example_halts() {
@@ -16,10 +18,24 @@ fn every_example_halts() {
         }
         let program = asm::assemble(&std::fs::read_to_string(&path).unwrap()).unwrap();
         let mut m = Machine::new(program);
+        let inbox_file = path.with_extension("inbox.json");
+        let expected = match inbox_file.exists() {
+            true => {
+                let file = parse_inbox_file(&std::fs::read(&inbox_file).unwrap()).unwrap();
+                let inbox = L1Inbox::from_file(&file).unwrap();
+                inbox
+                    .messages()
+                    .iter()
+                    .for_each(|v| m.push_inbox(v.clone()));
+                Stop::Blocked(BlockReason::Inbox)
+            }
+            false => Stop::Halted,
+        };
+        assert_eq!(m.run(&Limits::default()), expected, "{}", path.display());
         assert_eq!(
-            m.run(&Limits::default()),
-            Stop::Halted,
-            "{}",
+            m.pending_inbox(),
+            0,
+            "{}: every message read",
             path.display()
         );
         count += 1;

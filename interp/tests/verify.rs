@@ -682,17 +682,25 @@ fn inbox_steps_prove_and_verify() {
             // before state's accumulator to the after state's.
             let result = run_with_claimed_inbox(p).unwrap();
             assert_eq!(result.after_messages_read, i as u64 + 1);
+            let read = result.inbox.expect("the step read a message");
             assert_eq!(
-                result.inbox,
-                Some(InboxRead {
+                InboxRead {
+                    message_item: (U256::zero(), U256::zero()),
+                    ..read
+                },
+                InboxRead {
                     batch: U256::from(i),
                     delayed: false,
                     start_acc: p.before.inbox_acc,
                     item_acc: p.after.inbox_acc,
                     batch_acc: p.after.inbox_acc,
-                })
+                    message_item: (U256::zero(), U256::zero()),
+                }
             );
-            assert_eq!(result.inbox_acc(p.before.inbox_acc), p.after.inbox_acc);
+            assert_eq!(
+                result.inbox_acc(p.before.inbox_acc, p.before.inbox_count),
+                p.after.inbox_acc
+            );
         }
         read += inboxes.len();
     }
@@ -1004,15 +1012,20 @@ fn delayed_messages_are_checked_against_the_delayed_inbox() {
     let proof = proof_of(&delayed[1], 5, 1, 3);
     let result = exec(&inbox, 5, &proof).unwrap();
     assert_eq!(result.after_messages_read, 6);
+    let read = result.inbox.expect("the step read a message");
     assert_eq!(
-        result.inbox,
-        Some(InboxRead {
+        InboxRead {
+            message_item: (U256::zero(), U256::zero()),
+            ..read
+        },
+        InboxRead {
             batch: U256::from(4),
             delayed: true,
             start_acc,
             item_acc: after_range,
             batch_acc,
-        })
+            message_item: (U256::zero(), U256::zero()),
+        }
     );
     // The machine gets the message with its sequence number's top bit set.
     let mut pushed = delayed[1].clone();

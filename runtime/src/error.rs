@@ -135,11 +135,12 @@ pub enum Error {
     /// A value that cannot be marshaled (a buffer whose data is too long to write out).
     #[error("a buffer of {0} bytes is too large to marshal")]
     BufferTooLarge(u128),
-    /// An inbox file entry that is not a valid message.
-    #[error("inbox message {index}: {message}")]
+    /// An inbox file that does not read: an entry that is not a valid message, or an L1 inbox
+    /// whose structure is wrong.
+    #[error("inbox {place}: {message}")]
     Inbox {
-        /// The entry's position in the list.
-        index: usize,
+        /// Where in the file: `message 3`, `batch 1 item 0`, `delayed message 2`, `file`.
+        place: String,
         /// What is wrong.
         message: String,
     },

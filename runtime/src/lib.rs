@@ -48,7 +48,7 @@ pub use buffer::Buffer;
 pub use codepoint::{CodePoint, Next};
 pub use error::{Error, Result};
 pub use heap::{Frozen, Isolated};
-pub use inbox::{InboxMessage, parse_inbox_json};
+pub use inbox::{BatchItem, InboxFile, InboxMessage, parse_inbox_file, parse_inbox_json};
 pub use primitive_types::U256;
 pub use program::Program;
 pub use tuple::Tuple;

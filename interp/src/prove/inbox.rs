@@ -1,6 +1,7 @@
 //! Inbox messages in proofs (PROOFS.md §6): which messages an inbox proof can carry, the
-//! accumulator a machine keeps over the messages it consumes, and the proof bytes. The model
-//! and the accumulator formula are in the [`crate::prove`] module doc.
+//! hashes the L1 inbox contracts accumulate, the accumulator a machine keeps over the messages
+//! it consumes, and the proof bytes. The model and the machine's accumulator are in the
+//! [`crate::prove`] module doc; the L1 inbox's structure is [`crate::l1_inbox`].
 
 use avm_runtime::hash::{be32, keccak};
 use avm_runtime::marshal::MARSHAL_BUFFER_LIMIT;
@@ -10,8 +11,13 @@ use avm_runtime::{Buffer, U256, Value};
 const L2_MESSAGE: u8 = 3;
 /// The kind of an end-of-block message (no data).
 const END_OF_BLOCK: u8 = 6;
-/// Item tag: a sequencer message is in the batch (also the tag of the proven message).
+/// The prefix of a delayed range's batch item.
+const DELAYED_PREFIX: &[u8] = b"Delayed messages:";
+/// Item tag: a sequencer message is in the batch (also the tag of a proven sequencer message).
 const SEQUENCER_ITEM: u8 = 0;
+/// Item tag: a range of delayed messages is in the batch (also the tag of a proven delayed
+/// message).
+const DELAYED_ITEM: u8 = 1;
 /// Item tag: end of the batch.
 const END_OF_BATCH: u8 = 2;
 
@@ -33,7 +39,7 @@ pub(crate) struct ProvableMessage {
 
 impl ProvableMessage {
     /// Reads `message`, or says why an inbox proof cannot carry it.
-    fn parse(message: &Value) -> Result<ProvableMessage, &'static str> {
+    pub(crate) fn parse(message: &Value) -> Result<ProvableMessage, &'static str> {
         let Value::Tuple(tuple) = message else {
             return Err("it is not a tuple");
         };
@@ -115,75 +121,147 @@ impl ProvableMessage {
         ]);
         (prefix, keccak(&[&self.data_bytes()]))
     }
+
+    /// The message hash the delayed inbox accumulates (`Messages.messageHash`): `keccak(kind ‖
+    /// sender ‖ be32(block) ‖ be32(timestamp) ‖ be32(seqNum) ‖ be32(gasPrice) ‖ keccak(data))`.
+    pub(crate) fn delayed_hash(&self) -> U256 {
+        keccak(&[
+            &[self.kind],
+            &self.sender,
+            &be32(&self.l1_block_number),
+            &be32(&self.l1_timestamp),
+            &be32(&self.sequence_number),
+            &be32(&self.l1_gas_price),
+            &be32(&keccak(&[&self.data_bytes()])),
+        ])
+    }
+
+    /// Appends the message part of an inbox proof: the fields and the data bytes.
+    pub(crate) fn write(&self, out: &mut Vec<u8>) {
+        out.push(self.kind);
+        out.extend_from_slice(&self.sender);
+        for field in [
+            self.l1_block_number,
+            self.l1_timestamp,
+            self.sequence_number,
+            self.l1_gas_price,
+            U256::from(self.data_length),
+        ] {
+            out.extend_from_slice(&be32(&field));
+        }
+        out.extend_from_slice(&self.data_bytes());
+    }
+}
+
+/// `(prefixHash, dataHash)` of `message` as a sequencer batch item: the checker's hashes for a
+/// message a proof can carry; for any other value `(0, hash(value))`, so the item still
+/// commits to it.
+pub(crate) fn item_hashes(message: &Value) -> (U256, U256) {
+    match ProvableMessage::parse(message) {
+        Ok(message) => message.item_hashes(),
+        Err(_) => (U256::zero(), message.hash()),
+    }
 }
 
 /// The inbox accumulator after folding in `message`, consumed at `position` (0 for the first
-/// message), from `acc`. A message no proof can carry still changes the accumulator, as an
-/// item whose data hash is the message's value hash, so the accumulator commits to it.
+/// message), from `acc`: the sequencer item of `message` ([`item_hashes`]).
 pub(crate) fn accumulate(acc: &U256, position: u64, message: &Value) -> U256 {
-    let (prefix, data) = match ProvableMessage::parse(message) {
-        Ok(message) => message.item_hashes(),
-        Err(_) => (U256::zero(), message.hash()),
-    };
-    keccak(&[
-        &be32(acc),
-        &be32(&U256::from(position)),
-        &be32(&prefix),
-        &be32(&data),
-    ])
+    let (prefix, data) = item_hashes(message);
+    sequencer_item(*acc, U256::from(position), prefix, data)
 }
 
-/// The sequencer inbox of the prover's model (PROOFS.md §6, see [`crate::prove`]) for a
-/// machine fed `messages` in order: batch `n` holds message `n` alone, and its accumulator is
-/// the machine's inbox accumulator after reading it. The accumulator oracle a referee gives
-/// the verifier in place of the L1 inbox contracts.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct MessageInbox {
-    /// The accumulator after each batch.
-    accs: Vec<U256>,
+/// An item of a sequencer batch and what it adds to the accumulator (PROOFS.md §6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BatchItem {
+    /// A sequencer message, by its `(prefixHash, dataHash)`.
+    Message { prefix: U256, data: U256 },
+    /// Delayed messages `start..end`, with `end_acc` the delayed inbox's accumulator after
+    /// message `end - 1`.
+    Delayed { start: u64, end: u64, end_acc: U256 },
 }
 
-impl MessageInbox {
-    /// The inbox of `messages`, the first read at position 0 from accumulator 0.
-    pub fn new(messages: &[Value]) -> MessageInbox {
-        let mut acc = U256::zero();
-        let accs = messages
-            .iter()
-            .enumerate()
-            .map(|(position, message)| {
-                acc = accumulate(&acc, position as u64, message);
-                acc
-            })
-            .collect();
-        MessageInbox { accs }
+impl BatchItem {
+    /// The accumulator after this item, from `acc`, where the item's first message has
+    /// sequence number `sequence`.
+    pub(crate) fn fold(&self, acc: U256, sequence: u64) -> U256 {
+        match *self {
+            BatchItem::Message { prefix, data } => {
+                sequencer_item(acc, U256::from(sequence), prefix, data)
+            }
+            BatchItem::Delayed {
+                start,
+                end,
+                end_acc,
+            } => keccak(&[
+                DELAYED_PREFIX,
+                &be32(&acc),
+                &be32(&U256::from(sequence)),
+                &be32(&U256::from(start)),
+                &be32(&U256::from(end)),
+                &be32(&end_acc),
+            ]),
+        }
+    }
+
+    /// How many messages the item holds.
+    pub(crate) fn len(&self) -> u64 {
+        match *self {
+            BatchItem::Message { .. } => 1,
+            BatchItem::Delayed { start, end, .. } => end - start,
+        }
+    }
+
+    /// Appends the item as a later item of an inbox proof's batch replay.
+    fn write(&self, out: &mut Vec<u8>) {
+        match *self {
+            BatchItem::Message { prefix, data } => {
+                out.push(SEQUENCER_ITEM);
+                out.extend_from_slice(&be32(&prefix));
+                out.extend_from_slice(&be32(&data));
+            }
+            BatchItem::Delayed { start, end, .. } => {
+                out.push(DELAYED_ITEM);
+                out.extend_from_slice(&be32(&U256::from(start)));
+                out.extend_from_slice(&be32(&U256::from(end)));
+            }
+        }
     }
 }
 
-impl crate::verify::InboxAccumulators for MessageInbox {
-    fn sequencer_batch(&self, batch: U256) -> Option<U256> {
-        let index = usize::try_from(batch).ok()?;
-        self.accs.get(index).copied()
-    }
+/// A sequencer item: `keccak(acc ‖ be32(seq) ‖ prefixHash ‖ dataHash)`.
+fn sequencer_item(acc: U256, sequence: U256, prefix: U256, data: U256) -> U256 {
+    keccak(&[&be32(&acc), &be32(&sequence), &be32(&prefix), &be32(&data)])
 }
 
-/// Appends the inbox proof of `message`, consumed at `position` with the accumulator `acc`
-/// before it (PROOFS.md §6): the message fields and data, then its batch — number `position`,
-/// not delayed, starting from `acc`, with no later items.
-pub(crate) fn write_proof(message: &ProvableMessage, position: u64, acc: &U256, out: &mut Vec<u8>) {
-    out.push(message.kind);
-    out.extend_from_slice(&message.sender);
-    for field in [
-        message.l1_block_number,
-        message.l1_timestamp,
-        message.sequence_number,
-        message.l1_gas_price,
-        U256::from(message.data_length),
-    ] {
-        out.extend_from_slice(&be32(&field));
+/// Where a proven message lies in its sequencer batch.
+pub(crate) struct BatchPlace<'a> {
+    /// The batch's number.
+    pub batch: u64,
+    /// The batch's accumulator just before the message's item.
+    pub acc_before: U256,
+    /// For a delayed message: its item's first sequence number, and the range `start..end`.
+    pub delayed: Option<(u64, u64, u64)>,
+    /// The batch's items after the message's own.
+    pub later: &'a [BatchItem],
+}
+
+/// Appends the inbox proof of `message` at `place` (PROOFS.md §6): the message, then its batch
+/// (number, kind, accumulator before it, the delayed range if any, the later items, the end).
+pub(crate) fn write_proof(message: &ProvableMessage, place: &BatchPlace, out: &mut Vec<u8>) {
+    message.write(out);
+    out.extend_from_slice(&be32(&U256::from(place.batch)));
+    out.push(match place.delayed {
+        Some(_) => DELAYED_ITEM,
+        None => SEQUENCER_ITEM,
+    });
+    out.extend_from_slice(&be32(&place.acc_before));
+    if let Some((first_sequence, start, end)) = place.delayed {
+        for word in [first_sequence, start, end] {
+            out.extend_from_slice(&be32(&U256::from(word)));
+        }
     }
-    out.extend_from_slice(&message.data_bytes());
-    out.extend_from_slice(&be32(&U256::from(position)));
-    out.push(SEQUENCER_ITEM);
-    out.extend_from_slice(&be32(acc));
+    for item in place.later {
+        item.write(out);
+    }
     out.push(END_OF_BATCH);
 }

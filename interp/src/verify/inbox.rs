@@ -102,6 +102,10 @@ pub struct InboxRead {
     pub item_acc: U256,
     /// The batch's accumulator after the later items: the oracle's `inboxAccs(batch)`.
     pub batch_acc: U256,
+    /// `(prefixHash, dataHash)` of the message as a sequencer item, whatever its place: what the
+    /// machine's own inbox accumulator folds in (the one-message-per-batch model of
+    /// [`crate::prove`]).
+    pub message_item: (U256, U256),
 }
 
 /// The L2 message kind: a sequencer item with data.
@@ -198,7 +202,7 @@ impl Message<'_> {
 }
 
 /// A sequencer item: `keccak(acc ‖ be32(seq) ‖ prefixHash ‖ dataHash)`.
-fn sequencer_item(acc: U256, seq: U256, prefix: U256, data: U256) -> U256 {
+pub(super) fn sequencer_item(acc: U256, seq: U256, prefix: U256, data: U256) -> U256 {
     keccak(&[&be32(&acc), &be32(&seq), &be32(&prefix), &be32(&data)])
 }
 
@@ -313,6 +317,7 @@ pub(super) fn read(
             start_acc,
             item_acc,
             batch_acc: acc,
+            message_item: message.item_hashes(),
         },
     ))
 }

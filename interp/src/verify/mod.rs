@@ -72,10 +72,14 @@ pub struct StepResult {
 }
 
 impl StepResult {
-    /// The inbox accumulator after the step: the accumulator of the batch the read message
-    /// belongs to, or `before` if the step read none.
-    pub fn inbox_acc(&self, before: U256) -> U256 {
-        self.inbox.map_or(before, |read| read.batch_acc)
+    /// The machine's inbox accumulator after the step, from `before` with `position` messages
+    /// read: the message's sequencer item folded in (the prover's model, [`crate::prove`]), or
+    /// `before` if the step read none. It does not depend on where L1 placed the message.
+    pub fn inbox_acc(&self, before: U256, position: u64) -> U256 {
+        self.inbox.map_or(before, |read| {
+            let (prefix, data) = read.message_item;
+            inbox::sequencer_item(before, U256::from(position), prefix, data)
+        })
     }
 
     /// The assertion state after the step, given the one before (PROOFS.md §7): gas added,
@@ -90,7 +94,7 @@ impl StepResult {
         Ok(AssertionState {
             machine_hash: self.end_hash,
             inbox_count: self.after_messages_read,
-            inbox_acc: self.inbox_acc(before.inbox_acc),
+            inbox_acc: self.inbox_acc(before.inbox_acc, before.inbox_count),
             gas_used: before
                 .gas_used
                 .checked_add(u128::from(self.gas))
@@ -162,27 +166,16 @@ impl InboxAccumulators for ClaimedInbox {
 /// batch's accumulator) and hold no item after the message. Together they make
 /// `after.inbox_acc` exactly the machine's accumulator step
 /// `keccak(before.inbox_acc ‖ be32(position) ‖ prefixHash ‖ dataHash)`. A delayed message has
-/// no place in this model and is rejected ([`Rejection::NoDelayedAccumulator`]).
+/// no place in this model and is rejected ([`Rejection::NoDelayedAccumulator`]); a machine fed
+/// from an L1 inbox with more structure is checked with [`verify_in`].
 pub fn verify(proof: &OneStepProof) -> Result<(), Rejection> {
-    let before = &proof.before;
     let claimed = ClaimedInbox {
-        batch: U256::from(before.inbox_count),
+        batch: U256::from(proof.before.inbox_count),
         acc: proof.after.inbox_acc,
     };
-    let result = step::run(
-        Some(before.machine_hash),
-        step::Input {
-            prover: proof.prover,
-            inbox_accs: &claimed,
-            initial_messages_read: before.inbox_count,
-            send_acc: before.send_acc,
-            log_acc: before.log_acc,
-            proof: &proof.proof,
-            buffer_proof: &proof.buffer_proof,
-        },
-    )?;
+    let result = run_from_claimed_start(proof, &claimed)?;
     if let Some(read) = result.inbox {
-        if read.start_acc != before.inbox_acc {
+        if read.start_acc != proof.before.inbox_acc {
             return Err(Rejection::InboxModelMismatch(
                 "the batch does not start from the before state's inbox accumulator",
             ));
@@ -193,7 +186,41 @@ pub fn verify(proof: &OneStepProof) -> Result<(), Rejection> {
             ));
         }
     }
-    let expected = result.after_state(before)?;
+    check_after_state(proof, &result)
+}
+
+/// [`verify`] with the L1 inbox contracts given as `inbox` (such as an
+/// [`L1Inbox`](crate::l1_inbox::L1Inbox)): an `inbox` step's message must be where the proof
+/// places it in `inbox`, a sequencer batch or a delayed range, and nothing else is asked of its
+/// batch.
+pub fn verify_in(proof: &OneStepProof, inbox: &dyn InboxAccumulators) -> Result<(), Rejection> {
+    let result = run_from_claimed_start(proof, inbox)?;
+    check_after_state(proof, &result)
+}
+
+/// [`execute_step`] from `proof.before`, requiring the rebuilt start hash to be the claimed one.
+fn run_from_claimed_start(
+    proof: &OneStepProof,
+    inbox_accs: &dyn InboxAccumulators,
+) -> Result<StepResult, Rejection> {
+    let before = &proof.before;
+    step::run(
+        Some(before.machine_hash),
+        step::Input {
+            prover: proof.prover,
+            inbox_accs,
+            initial_messages_read: before.inbox_count,
+            send_acc: before.send_acc,
+            log_acc: before.log_acc,
+            proof: &proof.proof,
+            buffer_proof: &proof.buffer_proof,
+        },
+    )
+}
+
+/// Requires the after state `result` implies from `proof.before` to be exactly `proof.after`.
+fn check_after_state(proof: &OneStepProof, result: &StepResult) -> Result<(), Rejection> {
+    let expected = result.after_state(&proof.before)?;
     match first_difference(&expected, &proof.after) {
         Some(field) => Err(Rejection::AfterStateMismatch(field)),
         None => Ok(()),
