@@ -125,10 +125,8 @@ impl Machine {
         let mut budget = limits.max_steps.unwrap_or(u64::MAX);
         let ceiling = limits.gas_ceiling();
         loop {
-            match self.status {
-                Status::Halted => return Some(Stop::Halted),
-                Status::ErrorStop => return Some(Stop::ErrorStop),
-                Status::Running => {}
+            if let Some(stop) = self.stopped() {
+                return Some(stop);
             }
             if let Pc::Loaded(pc) = self.pc {
                 let run = &code.instrs[pc as usize].run;
@@ -142,13 +140,8 @@ impl Machine {
                     continue;
                 }
             }
-            if budget == 0 {
-                return Some(Stop::StepLimit);
-            }
-            if let Some(bound) = limits.gas
-                && self.gas_bound_reached(&code, bound)
-            {
-                return Some(Stop::GasLimit);
+            if let Some(stop) = self.bound_reached(&code, limits, budget) {
+                return Some(stop);
             }
             let transferred = match self.step_in(&code, limits, first) {
                 Stepped::Ran { transferred, .. } => transferred,
@@ -159,6 +152,29 @@ impl Machine {
             if SEGMENT && transferred && self.arrived(&mut arrive) {
                 return None;
             }
+        }
+    }
+
+    /// Why a machine that is not running cannot take a step: it halted or error-stopped.
+    #[inline(always)]
+    fn stopped(&self) -> Option<Stop> {
+        match self.status {
+            Status::Halted => Some(Stop::Halted),
+            Status::ErrorStop => Some(Stop::ErrorStop),
+            Status::Running => None,
+        }
+    }
+
+    /// Which bound of `limits` the next instruction would cross, with `budget` steps left: the
+    /// step bound, or the gas bound.
+    #[inline(always)]
+    fn bound_reached(&self, code: &Code, limits: &Limits, budget: u64) -> Option<Stop> {
+        if budget == 0 {
+            return Some(Stop::StepLimit);
+        }
+        match limits.gas {
+            Some(bound) if self.gas_bound_reached(code, bound) => Some(Stop::GasLimit),
+            _ => None,
         }
     }
 
@@ -181,19 +197,13 @@ impl Machine {
     /// step budget, gas bound, blocking, with `limits.continues` saying whether this is the
     /// first instruction of the host's run).
     pub fn step_outcome(&mut self, limits: &Limits) -> StepOutcome {
-        match self.status {
-            Status::Halted => return StepOutcome::Stopped(Stop::Halted),
-            Status::ErrorStop => return StepOutcome::Stopped(Stop::ErrorStop),
-            Status::Running => {}
-        }
-        if limits.max_steps == Some(0) {
-            return StepOutcome::Stopped(Stop::StepLimit);
-        }
         let code = Arc::clone(&self.code);
-        if let Some(bound) = limits.gas
-            && self.gas_bound_reached(&code, bound)
+        let budget = limits.max_steps.unwrap_or(u64::MAX);
+        if let Some(stop) = self
+            .stopped()
+            .or_else(|| self.bound_reached(&code, limits, budget))
         {
-            return StepOutcome::Stopped(Stop::GasLimit);
+            return StepOutcome::Stopped(stop);
         }
         match self.step_in(&code, limits, !limits.continues) {
             Stepped::Ran { error: None, .. } => StepOutcome::Ran,
