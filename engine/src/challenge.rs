@@ -51,32 +51,42 @@ impl Player {
     /// The machine at the first step boundary where gas used reaches `gas`, or where the
     /// machine stops (blocks, halts) before that.
     pub fn machine_at(&mut self, gas: u128) -> Machine {
+        self.position(gas).clone()
+    }
+
+    /// The assertion state at gas point `gas` ([`Player::machine_at`]). The kept machine is
+    /// hashed in place, so the stack hashes it caches carry over to the positions run on from
+    /// it: a later hash costs only what changed since.
+    pub fn state_at(&mut self, gas: u128) -> AssertionState {
+        self.position(gas).assertion_state()
+    }
+
+    /// The kept machine at gas point `gas` ([`Player::machine_at`]), run to from the nearest
+    /// kept position at or below it (the start if there is none).
+    fn position(&mut self, gas: u128) -> &mut Machine {
         let (&from, machine) = self
             .positions
             .range(..=gas)
             .next_back()
             .or_else(|| self.positions.iter().next())
             .expect("the start is kept");
-        let mut machine = machine.clone();
-        if from < gas {
-            // The fault is still ahead: the boundary where gas used first reaches it (which
-            // a run toward `gas` may cross) is corrupted before anything runs on from it.
-            if let Some(fault) = self.fault.filter(|&f| from < f) {
-                run_to(&mut machine, fault.min(gas));
-                if machine.outputs().gas_used >= fault {
-                    corrupt(&mut machine);
-                }
-            }
-            run_to(&mut machine, gas);
-            self.positions
-                .insert(machine.outputs().gas_used, machine.clone());
+        if from >= gas {
+            return self.positions.get_mut(&from).expect("just found");
         }
-        machine
-    }
-
-    /// The assertion state at gas point `gas` ([`Player::machine_at`]).
-    pub fn state_at(&mut self, gas: u128) -> AssertionState {
-        self.machine_at(gas).assertion_state()
+        let mut machine = machine.clone();
+        // The fault is still ahead: the boundary where gas used first reaches it (which a run
+        // toward `gas` may cross) is corrupted before anything runs on from it.
+        if let Some(fault) = self.fault.filter(|&f| from < f) {
+            run_to(&mut machine, fault.min(gas));
+            if machine.outputs().gas_used >= fault {
+                corrupt(&mut machine);
+            }
+        }
+        run_to(&mut machine, gas);
+        // A position reached before (asked for at a lower gas) keeps its cached hashes.
+        self.positions
+            .entry(machine.outputs().gas_used)
+            .or_insert(machine)
     }
 }
 
