@@ -31,10 +31,20 @@ pub const FAULT_VALUE: u64 = 0xFA017;
 /// A player: its execution (honest, or with a fault) and the positions it has reached.
 #[derive(Debug)]
 pub struct Player {
-    /// Machines at step boundaries, by gas used (the start always among them).
-    positions: BTreeMap<u128, Machine>,
+    /// Positions at step boundaries, by gas used (the start always among them).
+    positions: BTreeMap<u128, Position>,
     /// The gas at which the execution is corrupted, if it is.
     fault: Option<u128>,
+}
+
+/// A machine the player keeps, and its assertion state once asked for.
+#[derive(Debug)]
+struct Position {
+    machine: Machine,
+    state: Option<AssertionState>,
+    /// The lowest gas point it was asked for: it is the first step boundary where gas used
+    /// reaches any gas point from there to its own gas used (a cut rarely falls on a boundary).
+    asked: u128,
 }
 
 impl Player {
@@ -42,6 +52,11 @@ impl Player {
     /// step boundary where gas used reaches it ([`FAULT_VALUE`]).
     pub fn new(start: Machine, fault: Option<u128>) -> Player {
         let gas = start.outputs().gas_used;
+        let start = Position {
+            machine: start,
+            state: None,
+            asked: 0,
+        };
         Player {
             positions: BTreeMap::from([(gas, start)]),
             fault,
@@ -51,29 +66,46 @@ impl Player {
     /// The machine at the first step boundary where gas used reaches `gas`, or where the
     /// machine stops (blocks, halts) before that.
     pub fn machine_at(&mut self, gas: u128) -> Machine {
-        self.position(gas).clone()
+        self.position(gas).machine.clone()
     }
 
-    /// The assertion state at gas point `gas` ([`Player::machine_at`]). The kept machine is
-    /// hashed in place, so the stack hashes it caches carry over to the positions run on from
-    /// it: a later hash costs only what changed since.
+    /// The assertion state at gas point `gas` ([`Player::machine_at`]), worked out once per
+    /// position. The kept machine is hashed in place, so the stack hashes it caches carry over
+    /// to the positions run on from it: a later hash costs only what changed since.
     pub fn state_at(&mut self, gas: u128) -> AssertionState {
-        self.position(gas).assertion_state()
+        let position = self.position(gas);
+        *position
+            .state
+            .get_or_insert_with(|| position.machine.assertion_state())
     }
 
-    /// The kept machine at gas point `gas` ([`Player::machine_at`]), run to from the nearest
-    /// kept position at or below it (the start if there is none).
-    fn position(&mut self, gas: u128) -> &mut Machine {
-        let (&from, machine) = self
+    /// Positions the player at each of `points` (ascending), keeping every machine: one run
+    /// through them, so that asking for any of them later costs no run.
+    pub fn keep(&mut self, points: &[U256]) {
+        for at in points {
+            self.position(at.as_u128());
+        }
+    }
+
+    /// The kept position at gas point `gas` ([`Player::machine_at`]): one asked for before,
+    /// or one run to from the nearest kept position below it (the start if there is none).
+    fn position(&mut self, gas: u128) -> &mut Position {
+        let known = self
             .positions
-            .range(..=gas)
+            .range(gas..)
+            .next()
+            .filter(|(_, kept)| kept.asked <= gas)
+            .map(|(&at, _)| at);
+        if let Some(at) = known {
+            return self.positions.get_mut(&at).expect("just found");
+        }
+        let (&from, kept) = self
+            .positions
+            .range(..gas)
             .next_back()
             .or_else(|| self.positions.iter().next())
             .expect("the start is kept");
-        if from >= gas {
-            return self.positions.get_mut(&from).expect("just found");
-        }
-        let mut machine = machine.clone();
+        let mut machine = kept.machine.clone();
         // The fault is still ahead: the boundary where gas used first reaches it (which a run
         // toward `gas` may cross) is corrupted before anything runs on from it.
         if let Some(fault) = self.fault.filter(|&f| from < f) {
@@ -83,10 +115,16 @@ impl Player {
             }
         }
         run_to(&mut machine, gas);
-        // A position reached before (asked for at a lower gas) keeps its cached hashes.
+        // A position reached before (asked for at a higher gas, or stopped) keeps what it
+        // worked out.
         self.positions
             .entry(machine.outputs().gas_used)
-            .or_insert(machine)
+            .and_modify(|kept| kept.asked = kept.asked.min(gas))
+            .or_insert(Position {
+                machine,
+                state: None,
+                asked: gas,
+            })
     }
 }
 
@@ -215,6 +253,9 @@ pub fn play(
     let mut time = [std::time::Duration::ZERO; 2];
     let asserting = std::time::Instant::now();
     let start = *asserter.positions.keys().next().expect("the start is kept");
+    // The challenger's first bisection cuts the assertion at these points and the asserter's
+    // reply searches them: kept on the way to the end, none of them is run to again.
+    asserter.keep(&whole_cuts(start, end, degree));
     let before = asserter.state_at(start);
     let after = asserter.state_at(end);
     time[0] += asserting.elapsed();
@@ -307,6 +348,15 @@ fn answer(
     let count = U256::from(last.chain.len() - 1);
     let cuts = cut_points(last.start, last.length, count);
     let mine = |player: &mut Player, at: U256| player.state_at(at.as_u128()).assertion_hash();
+    if last.whole {
+        // Disputing the assertion means bisecting the same segment: its cuts are hashed on the
+        // way to the end, in order, so that no stretch is run twice and each hash starts from
+        // the one before (the stack hashes the kept machine caches).
+        let end = last.start + last.length;
+        for at in whole_cuts(last.start.as_u128(), end.as_u128(), degree) {
+            mine(player, at);
+        }
+    }
     let chosen = first_disagreement(last, |i| mine(player, cuts[i])).ok_or(Failed {
         refusal: None,
         gas: None,
@@ -399,6 +449,13 @@ fn answer(
         proof: (proof.proof, proof.buffer_proof),
     };
     Ok((round, None))
+}
+
+/// The cuts of a bisection of the segment from gas `start` to gas `end` at degree `degree`.
+fn whole_cuts(start: u128, end: u128, degree: u64) -> Vec<U256> {
+    let length = U256::from(end - start);
+    let count = bisection_degree(length, U256::from(degree));
+    cut_points(U256::from(start), length, count)
 }
 
 /// A chunk of `last` whose start the player agrees with and whose end it does not, found by
