@@ -42,9 +42,29 @@ pub struct Player {
 struct Position {
     machine: Machine,
     state: Option<AssertionState>,
+    /// The assertion hash of `state`, once asked for.
+    hash: Option<U256>,
     /// The lowest gas point it was asked for: it is the first step boundary where gas used
     /// reaches any gas point from there to its own gas used (a cut rarely falls on a boundary).
     asked: u128,
+}
+
+impl Position {
+    /// The assertion state, worked out once.
+    fn state(&mut self) -> AssertionState {
+        *self
+            .state
+            .get_or_insert_with(|| self.machine.assertion_state())
+    }
+
+    /// The assertion hash, worked out once.
+    fn hash(&mut self) -> U256 {
+        if let Some(hash) = self.hash {
+            return hash;
+        }
+        let hash = self.state().assertion_hash();
+        *self.hash.insert(hash)
+    }
 }
 
 impl Player {
@@ -55,6 +75,7 @@ impl Player {
         let start = Position {
             machine: start,
             state: None,
+            hash: None,
             asked: 0,
         };
         Player {
@@ -73,10 +94,13 @@ impl Player {
     /// position. The kept machine is hashed in place, so the stack hashes it caches carry over
     /// to the positions run on from it: a later hash costs only what changed since.
     pub fn state_at(&mut self, gas: u128) -> AssertionState {
-        let position = self.position(gas);
-        *position
-            .state
-            .get_or_insert_with(|| position.machine.assertion_state())
+        self.position(gas).state()
+    }
+
+    /// The assertion hash at gas point `gas` ([`Player::state_at`]), worked out once per
+    /// position (cuts closer together than a step share one).
+    pub fn hash_at(&mut self, gas: u128) -> U256 {
+        self.position(gas).hash()
     }
 
     /// Positions the player at each of `points` (ascending), keeping every machine: one run
@@ -123,6 +147,7 @@ impl Player {
             .or_insert(Position {
                 machine,
                 state: None,
+                hash: None,
                 asked: gas,
             })
     }
@@ -255,6 +280,8 @@ pub fn play(
     let start = *asserter.positions.keys().next().expect("the start is kept");
     // The challenger's first bisection cuts the assertion at these points and the asserter's
     // reply searches them: kept on the way to the end, none of them is run to again.
+    // The challenger's first bisection cuts the assertion at these points and the asserter's
+    // reply searches them: kept on the way to the end, none of them is run to again.
     asserter.keep(&whole_cuts(start, end, degree));
     let before = asserter.state_at(start);
     let after = asserter.state_at(end);
@@ -347,7 +374,7 @@ fn answer(
 ) -> Result<(Round, Option<Bisection>), Failed> {
     let count = U256::from(last.chain.len() - 1);
     let cuts = cut_points(last.start, last.length, count);
-    let mine = |player: &mut Player, at: U256| player.state_at(at.as_u128()).assertion_hash();
+    let mine = |player: &mut Player, at: U256| player.hash_at(at.as_u128());
     if last.whole {
         // Disputing the assertion means bisecting the same segment: its cuts are hashed on the
         // way to the end, in order, so that no stretch is run twice and each hash starts from
