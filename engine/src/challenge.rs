@@ -280,8 +280,6 @@ pub fn play(
     let start = *asserter.positions.keys().next().expect("the start is kept");
     // The challenger's first bisection cuts the assertion at these points and the asserter's
     // reply searches them: kept on the way to the end, none of them is run to again.
-    // The challenger's first bisection cuts the assertion at these points and the asserter's
-    // reply searches them: kept on the way to the end, none of them is run to again.
     asserter.keep(&whole_cuts(start, end, degree));
     let before = asserter.state_at(start);
     let after = asserter.state_at(end);
