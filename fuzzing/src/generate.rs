@@ -10,7 +10,7 @@
 use arbitrary::{Result, Unstructured};
 use avm_interp::{GasBound, Limits};
 use avm_runtime::U256;
-use avm_runtime::inbox::InboxMessage;
+use avm_runtime::inbox::{BatchItem, InboxMessage};
 use avm_runtime::opcode::{self, OPCODES};
 
 /// A generated test case: a program, inbox messages for it, and the bounds to run it under.
@@ -463,4 +463,59 @@ fn zeros(len: usize) -> String {
         1 => "(0)".to_string(),
         _ => format!("({})", vec!["0"; len].join(", ")),
     }
+}
+
+/// A generated L1 inbox (PROOFS.md §6) that follows the contracts' rules: a delayed inbox of
+/// up to 4 messages, and up to 4 sequencer batches, each of 1 to 4 items, every item a
+/// sequencer message or a range that includes the next 1 or 2 delayed messages (while any are
+/// left). Kinds, gas prices and data vary, so some messages are committed to by their hashes
+/// and some (any kind but an L2 or end-of-block message with gas price 0) are not.
+pub fn l1_inbox(u: &mut Unstructured) -> Result<(Vec<InboxMessage>, Vec<Vec<BatchItem>>)> {
+    let delayed_count = u.int_in_range(0..=4u64)?;
+    let delayed = (0..delayed_count)
+        .map(|index| l1_message(u, index))
+        .collect::<Result<Vec<_>>>()?;
+    let mut batches = Vec::new();
+    let (mut sequence, mut delayed_read) = (0u64, 0u64);
+    for _ in 0..u.int_in_range(1..=4)? {
+        let mut items = Vec::new();
+        for _ in 0..u.int_in_range(1..=4)? {
+            if delayed_read < delayed_count && u.ratio(1, 3)? {
+                let end = (delayed_read + u.int_in_range(1..=2)?).min(delayed_count);
+                sequence += end - delayed_read;
+                delayed_read = end;
+                items.push(BatchItem::Delayed { total_read: end });
+            } else {
+                items.push(BatchItem::Message(Box::new(l1_message(u, sequence)?)));
+                sequence += 1;
+            }
+        }
+        batches.push(items);
+    }
+    Ok((delayed, batches))
+}
+
+/// A message with sequence number `sequence`: mostly L2 and end-of-block messages with gas
+/// price 0 (the sequencer's), sometimes any kind and price.
+fn l1_message(u: &mut Unstructured, sequence: u64) -> Result<InboxMessage> {
+    let plain = u.ratio(1, 4)?;
+    let len = u.int_in_range(0..=80)?;
+    let data = (0..len)
+        .map(|_| u.arbitrary())
+        .collect::<Result<Vec<u8>>>()?;
+    let kind = match (plain, data.is_empty()) {
+        (true, _) => u.int_in_range(0..=255u8)?,
+        (false, true) => 6,
+        (false, false) => 3,
+    };
+    let sender = U256::from_big_endian(&u.arbitrary::<[u8; 20]>()?);
+    Ok(InboxMessage {
+        kind: U256::from(kind),
+        l1_block_number: U256::from(u.arbitrary::<u32>()?),
+        l1_timestamp: U256::from(u.arbitrary::<u32>()?),
+        sender,
+        inbox_sequence_number: U256::from(sequence),
+        l1_gas_price: U256::from(if plain { u.arbitrary::<u32>()? } else { 0 }),
+        data,
+    })
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use arbitrary::Unstructured;
 use avm_engine::native::RegionJit;
 use avm_engine::node::Store;
+use avm_interp::l1_inbox::L1Inbox;
 use avm_interp::prove::ProveError;
 use avm_interp::{Limits, Machine, Observed};
 use avm_runtime::inbox::InboxMessage;
@@ -65,6 +66,62 @@ pub fn prove_verify(data: &[u8]) -> Result<(), String> {
                 case.text
             ));
         }
+    }
+    Ok(())
+}
+
+/// `prove_l1_inbox`: a program that reads every message of a generated L1 inbox (sequencer
+/// batches of several items, delayed ranges; [`generate::l1_inbox`]) proves at every step
+/// against that inbox, each proof verifies against it with the interpreter's after-hash, and
+/// an inbox step's proof with one byte flipped (where the input's last two bytes say) is
+/// rejected.
+pub fn prove_l1_inbox(data: &[u8]) -> Result<(), String> {
+    let mut u = Unstructured::new(data);
+    let Ok((delayed, batches)) = generate::l1_inbox(&mut u) else {
+        return Ok(());
+    };
+    let flip = u.arbitrary::<u16>().unwrap_or(0);
+    let inbox = L1Inbox::new(&delayed, &batches)
+        .map_err(|e| format!("a generated inbox is refused: {e}\n{batches:?}"))?;
+    let count = inbox.messages().len();
+    let text = format!("{}halt\n", "inbox\npop\n".repeat(count));
+    let program = avm_runtime::asm::assemble(&text).map_err(|e| e.to_string())?;
+    let mut prover = Machine::new(Arc::new(program));
+    for message in inbox.messages() {
+        prover.push_inbox(message.clone());
+    }
+    let mut reference = prover.clone();
+    let context = || format!("delayed {delayed:?}\nbatches {batches:?}");
+    while prover.status() == avm_interp::Status::Running {
+        let step = prover.outputs().steps;
+        let proof = prover
+            .prove_next_in(&inbox)
+            .map_err(|e| format!("step {step} does not prove: {e}\n{}", context()))?;
+        avm_interp::verify::verify_in(&proof, &inbox)
+            .map_err(|e| format!("step {step}: proof rejected: {e}\n{}", context()))?;
+        reference.step(&Limits::default());
+        if proof.after.machine_hash != reference.hash() {
+            return Err(format!(
+                "step {step}: the proven after-hash is not the interpreter's"
+            ));
+        }
+        if proof.after.inbox_count > proof.before.inbox_count {
+            let mut tampered = proof.clone();
+            let at = usize::from(flip) % tampered.proof.len();
+            tampered.proof[at] ^= 1 << (flip % 8);
+            if avm_interp::verify::verify_in(&tampered, &inbox).is_ok() {
+                return Err(format!(
+                    "step {step}: the proof with byte {at} flipped is accepted\n{}",
+                    context()
+                ));
+            }
+        }
+    }
+    if prover.outputs().inbox_consumed != count as u64 {
+        return Err(format!(
+            "the reader read {} of {count} messages",
+            prover.outputs().inbox_consumed
+        ));
     }
     Ok(())
 }

@@ -164,3 +164,18 @@ fn generated_programs_checkpointed_midway_resume_exactly() {
         }
     }
 }
+
+/// Generated L1 inboxes whose every step is proved, verified and tampered with per CI run.
+const L1_INBOX_CASES: usize = 500;
+
+#[test]
+fn every_step_over_generated_l1_inboxes_proves_and_a_flipped_byte_is_rejected() {
+    let mut rng = SmallRng::seed_from_u64(0x4c3149);
+    let mut bytes = vec![0u8; 1024];
+    for _ in 0..L1_INBOX_CASES {
+        rng.fill(&mut bytes[..]);
+        if let Err(finding) = avm_fuzzing::targets::prove_l1_inbox(&bytes) {
+            panic!("{finding}");
+        }
+    }
+}
