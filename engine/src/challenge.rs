@@ -338,6 +338,14 @@ impl Failed {
             gas: None,
         }
     }
+
+    /// A one-step attempt from gas `gas` that was refused.
+    fn refused_at(gas: U256) -> impl FnOnce(Refusal) -> Failed {
+        move |refusal| Failed {
+            refusal: Some(refusal),
+            gas: Some(gas),
+        }
+    }
 }
 
 /// A game between an honest player and one whose execution from `start` is corrupted at gas
@@ -404,10 +412,7 @@ fn answer(
     if gas_before >= end {
         referee
             .prove_continued(mover, &segment, gas_before, state.rest_hash())
-            .map_err(|refusal| Failed {
-                refusal: Some(refusal),
-                gas: Some(gas_before),
-            })?;
+            .map_err(Failed::refused_at(gas_before))?;
         let round = Round::Proved {
             mover,
             gas: gas_before,
@@ -444,15 +449,7 @@ fn answer(
         refusal: None,
         gas: Some(gas_before),
     })?;
-    let b = &proof.before;
-    let claim = StepClaim {
-        messages_read: b.inbox_count,
-        send_acc: b.send_acc,
-        log_acc: b.log_acc,
-        gas_used: U256::from(b.gas_used),
-        send_count: U256::from(b.send_count),
-        log_count: U256::from(b.log_count),
-    };
+    let claim = StepClaim::from(&proof.before);
     referee
         .prove_step(
             mover,
@@ -463,10 +460,7 @@ fn answer(
             &proof.buffer_proof,
             inbox,
         )
-        .map_err(|refusal| Failed {
-            refusal: Some(refusal),
-            gas: Some(gas_before),
-        })?;
+        .map_err(Failed::refused_at(gas_before))?;
     let round = Round::Proved {
         mover,
         gas: claim.gas_used,

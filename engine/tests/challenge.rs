@@ -211,14 +211,9 @@ fn illegal_moves_are_refused_with_the_contracts_reasons() {
     };
     let mut first = player.machine_at(0);
     let proof = first.prove_next().unwrap();
-    let b = &proof.before;
     let claim = avm_interp::challenge::StepClaim {
-        messages_read: b.inbox_count,
-        send_acc: b.send_acc,
-        log_acc: b.log_acc,
         gas_used: later.start,
-        send_count: U256::from(b.send_count),
-        log_count: U256::from(b.log_count),
+        ..(&proof.before).into()
     };
     let refused = referee.prove_step(
         Turn::Asserter,

@@ -4,7 +4,7 @@ use avm_runtime::U256;
 
 use super::merkle::{self, Route};
 use super::{assertion_hash, bisection_degree, chunk_hash, chunk_hashes, rest_hash};
-use crate::proof::ProverKind;
+use crate::proof::{AssertionState, ProverKind};
 use crate::verify::{self, InboxAccumulators, Rejection};
 
 /// Whose move it is, and who won.
@@ -111,6 +111,20 @@ pub struct StepClaim {
     pub send_count: U256,
     /// Logs before the step.
     pub log_count: U256,
+}
+
+impl From<&AssertionState> for StepClaim {
+    /// What a one-step proof claims when the state before its step is `state`.
+    fn from(state: &AssertionState) -> StepClaim {
+        StepClaim {
+            messages_read: state.inbox_count,
+            send_acc: state.send_acc,
+            log_acc: state.log_acc,
+            gas_used: U256::from(state.gas_used),
+            send_count: U256::from(state.send_count),
+            log_count: U256::from(state.log_count),
+        }
+    }
 }
 
 /// A game in progress, or over. Its only state is the contract's: the challenge state (a Merkle
@@ -463,14 +477,7 @@ mod tests {
             b.assertion_hash(),
             segment.old_end,
         );
-        let claim = StepClaim {
-            messages_read: b.inbox_count,
-            send_acc: b.send_acc,
-            log_acc: b.log_acc,
-            gas_used: U256::from(b.gas_used),
-            send_count: U256::from(b.send_count),
-            log_count: U256::from(b.log_count),
-        };
+        let claim = StepClaim::from(b);
         (Referee::new(execution, 400, 0), segment, claim, proof)
     }
 
