@@ -10,16 +10,21 @@ use avm_runtime::hash::{be32, keccak};
 pub fn root(leaves: &[U256]) -> Option<U256> {
     let mut layer = leaves.to_vec();
     while layer.len() > 1 {
-        layer = layer
-            .chunks(2)
-            .map(|pair| match pair {
-                [left, right] => pair_hash(left, right),
-                [alone] => *alone,
-                _ => unreachable!("chunks of two"),
-            })
-            .collect();
+        layer = parent_layer(&layer);
     }
     layer.first().copied()
+}
+
+/// The layer above `layer`: each pair hashed, an odd last hash carried up unhashed.
+fn parent_layer(layer: &[U256]) -> Vec<U256> {
+    layer
+        .chunks(2)
+        .map(|pair| match pair {
+            [left, right] => pair_hash(left, right),
+            [alone] => *alone,
+            _ => unreachable!("chunks of two"),
+        })
+        .collect()
 }
 
 /// A path from a leaf to the root: the sibling hashes met on the way up, and a bit per sibling
@@ -48,14 +53,7 @@ impl Route {
                 }
                 route.nodes.push(layer[at ^ 1]);
             }
-            layer = layer
-                .chunks(2)
-                .map(|pair| match pair {
-                    [left, right] => pair_hash(left, right),
-                    [alone] => *alone,
-                    _ => unreachable!("chunks of two"),
-                })
-                .collect();
+            layer = parent_layer(&layer);
             at /= 2;
         }
         Some(route)

@@ -129,15 +129,8 @@ fn read_instruction(events: &mut Events<'_>, at: Location) -> Result<Option<RawL
 
 /// `{"location": …, "attributes": …}` (or `null`): the location, other keys skipped.
 fn read_debug_info(events: &mut Events<'_>, at: Location) -> Result<Option<RawLocation>> {
-    match events.next()? {
-        JsonEvent::Null => return Ok(None),
-        JsonEvent::StartObject => {}
-        _ => {
-            return Err(Error::mexe(
-                at,
-                MexeError::Expected("`debug_info` to be an object"),
-            ));
-        }
+    if !null_or_object(events, at, "`debug_info` to be an object")? {
+        return Ok(None);
     }
     let mut location = None;
     let not_a_key = MexeError::Expected("a `debug_info` key");
@@ -151,18 +144,21 @@ fn read_debug_info(events: &mut Events<'_>, at: Location) -> Result<Option<RawLo
     Ok(location)
 }
 
+/// Reads the start of a value that may be `null` (false) or an object (true, its `{` read);
+/// anything else is an error expecting `expected`.
+fn null_or_object(events: &mut Events<'_>, at: Location, expected: &'static str) -> Result<bool> {
+    match events.next()? {
+        JsonEvent::Null => Ok(false),
+        JsonEvent::StartObject => Ok(true),
+        _ => Err(Error::mexe(at, MexeError::Expected(expected))),
+    }
+}
+
 /// `null`, or `{"line": L, "column": C, "file_id": F, …}` with unsigned integers (other keys,
 /// such as `absolute`, skipped).
 fn read_location(events: &mut Events<'_>, at: Location) -> Result<Option<RawLocation>> {
-    match events.next()? {
-        JsonEvent::Null => return Ok(None),
-        JsonEvent::StartObject => {}
-        _ => {
-            return Err(Error::mexe(
-                at,
-                MexeError::Expected("a location to be an object or null"),
-            ));
-        }
+    if !null_or_object(events, at, "a location to be an object or null")? {
+        return Ok(None);
     }
     let (mut line, mut column, mut file_id) = (None, None, None);
     let not_a_key = MexeError::Expected("a location key");
