@@ -5,6 +5,8 @@
 //! the contracts' formulas; tampered proofs and inboxes that break the contracts' rules are
 //! refused.
 
+mod inbox_formulas;
+
 use avm_interp::l1_inbox::{L1Inbox, L1InboxError};
 use avm_interp::proof::OneStepProof;
 use avm_interp::verify::{self, InboxAccumulators, InboxRead, execute_step};
@@ -12,6 +14,7 @@ use avm_interp::{Limits, Machine, Status, Stop};
 use avm_runtime::hash::{be32, keccak};
 use avm_runtime::inbox::{BatchItem, InboxMessage};
 use avm_runtime::{U256, Value, asm};
+use inbox_formulas::{delayed_item, delayed_message_hash, sequencer_item};
 
 fn message(kind: u64, sequence: u64, sender: u64, gas_price: u64, data: &[u8]) -> InboxMessage {
     InboxMessage {
@@ -153,17 +156,13 @@ fn every_inbox_step_proves_where_the_l1_inbox_holds_it() {
     assert_eq!(sequences, expected);
 }
 
-/// `keccak(acc ‖ be32(seq) ‖ keccak(sender ‖ be32(block) ‖ be32(timestamp)) ‖ keccak(data))`.
-fn sequencer_item(acc: U256, m: &InboxMessage) -> U256 {
+/// The sequencer item of message `m`, an L2 or end-of-block message with gas price 0:
+/// `prefixHash = keccak(sender ‖ be32(block) ‖ be32(timestamp))`, `dataHash = keccak(data)`.
+fn sequencer_message(acc: U256, m: &InboxMessage) -> U256 {
     let sender = &be32(&m.sender)[12..];
     let prefix = keccak(&[sender, &be32(&m.l1_block_number), &be32(&m.l1_timestamp)]);
-    let seq = be32(&m.inbox_sequence_number);
-    keccak(&[
-        &be32(&acc),
-        &seq,
-        &be32(&prefix),
-        &be32(&keccak(&[&m.data])),
-    ])
+    let seq = m.inbox_sequence_number.as_u64();
+    sequencer_item(acc, seq, prefix, keccak(&[&m.data]))
 }
 
 #[test]
@@ -173,42 +172,23 @@ fn accumulators_are_the_contracts() {
     let mut d = Vec::new();
     let mut acc = U256::zero();
     for m in &delayed {
-        let sender = &be32(&m.sender)[12..];
-        let hash = keccak(&[
-            &[m.kind.low_u64() as u8],
-            sender,
-            &be32(&m.l1_block_number),
-            &be32(&m.l1_timestamp),
-            &be32(&m.inbox_sequence_number),
-            &be32(&m.l1_gas_price),
-            &be32(&keccak(&[&m.data])),
-        ]);
-        acc = keccak(&[&be32(&acc), &be32(&hash)]);
+        acc = keccak(&[&be32(&acc), &be32(&delayed_message_hash(m))]);
         d.push(acc);
     }
     for (i, acc) in d.iter().enumerate() {
         assert_eq!(inbox.delayed_acc(U256::from(i)), Some(*acc));
     }
     assert_eq!(inbox.delayed_acc(U256::from(4)), None);
-    let range = |acc: U256, seq: u64, start: u64, end: u64| {
-        keccak(&[
-            b"Delayed messages:",
-            &be32(&acc),
-            &be32(&U256::from(seq)),
-            &be32(&U256::from(start)),
-            &be32(&U256::from(end)),
-            &be32(&d[end as usize - 1]),
-        ])
-    };
+    let range = |acc, seq, start, end: u64| delayed_item(acc, seq, start, end, d[end as usize - 1]);
     let message = |batch: usize, item: usize| match &batches[batch][item] {
         BatchItem::Message(m) => m.clone(),
         BatchItem::Delayed { .. } => unreachable!(),
     };
-    let batch0 = sequencer_item(
-        range(sequencer_item(U256::zero(), &message(0, 0)), 1, 0, 2),
+    let batch0 = sequencer_message(
+        range(sequencer_message(U256::zero(), &message(0, 0)), 1, 0, 2),
         &message(0, 2),
     );
-    let batch1 = sequencer_item(sequencer_item(batch0, &message(1, 0)), &message(1, 1));
+    let batch1 = sequencer_message(sequencer_message(batch0, &message(1, 0)), &message(1, 1));
     let batch2 = range(batch1, 6, 2, 3);
     for (b, acc) in [batch0, batch1, batch2].into_iter().enumerate() {
         assert_eq!(inbox.sequencer_batch(U256::from(b)), Some(acc), "batch {b}");

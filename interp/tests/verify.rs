@@ -5,6 +5,7 @@
 
 #[path = "../../runtime/tests/common/mod.rs"]
 mod common;
+mod inbox_formulas;
 mod recorded;
 
 use avm_interp::proof::{AssertionState, OneStepProof, ProverKind};
@@ -14,6 +15,7 @@ use avm_interp::verify::{
 use avm_interp::{Limits, Machine, Status, Stop};
 use avm_runtime::hash::{EMPTY_TUPLE_HASH, ERR_CODEPOINT_HASH, be32, hash_codepoint, keccak};
 use avm_runtime::{Buffer, InboxMessage, U256, Value, asm};
+use inbox_formulas::{delayed_item, delayed_message_hash, sequencer_item};
 use recorded::Recorded;
 
 /// The checker contract of an opcode, written out from PROOFS.md §1 (the recordings do not name
@@ -785,16 +787,6 @@ fn tampered_inbox_proofs_are_rejected() {
     assert!(flips > 10_000, "{flips}");
 }
 
-/// The sequencer-item accumulator step of PROOFS.md §6.
-fn sequencer_item(acc: U256, seq: u64, prefix: U256, data_hash: U256) -> U256 {
-    keccak(&[
-        &be32(&acc),
-        &be32(&U256::from(seq)),
-        &be32(&prefix),
-        &be32(&data_hash),
-    ])
-}
-
 #[test]
 fn inbox_batches_outside_the_model_are_checked_by_the_oracle_and_refused_by_verify() {
     let (source, messages) = &inbox_cases()[1];
@@ -930,34 +922,6 @@ fn message_bytes(m: &InboxMessage) -> Vec<u8> {
     }
     out.extend_from_slice(&m.data);
     out
-}
-
-/// The delayed inbox's message hash of PROOFS.md §6.
-fn delayed_message_hash(m: &InboxMessage) -> U256 {
-    let mut bytes = vec![m.kind.low_u64() as u8];
-    bytes.extend_from_slice(&be32(&m.sender)[12..]);
-    for field in [
-        m.l1_block_number,
-        m.l1_timestamp,
-        m.inbox_sequence_number,
-        m.l1_gas_price,
-        keccak(&[&m.data]),
-    ] {
-        bytes.extend_from_slice(&be32(&field));
-    }
-    keccak(&[&bytes])
-}
-
-/// A delayed range's batch item (the deployed checker's formula, see `verify::inbox`).
-fn delayed_item(acc: U256, seq: u64, start: u64, end: u64, end_acc: U256) -> U256 {
-    keccak(&[
-        b"Delayed messages:",
-        &be32(&acc),
-        &be32(&U256::from(seq)),
-        &be32(&U256::from(start)),
-        &be32(&U256::from(end)),
-        &be32(&end_acc),
-    ])
 }
 
 #[test]
