@@ -278,8 +278,9 @@ impl Builder {
             ));
         }
         let value = message.to_value();
-        ProvableMessage::parse(&value).map_err(|reason| error(place, reason))?;
-        let (prefix, data) = inbox::item_hashes(&value);
+        let (prefix, data) = ProvableMessage::parse(&value)
+            .map_err(|reason| error(place, reason))?
+            .item_hashes();
         self.push_item(BatchItem::Message { prefix, data });
         self.push_message(value, None);
         Ok(())

@@ -105,7 +105,7 @@ impl ProvableMessage {
 
     /// `(prefixHash, dataHash)` of this message as a sequencer item (zero unless it is an L2
     /// or end-of-block message with gas price 0).
-    fn item_hashes(&self) -> (U256, U256) {
+    pub(crate) fn item_hashes(&self) -> (U256, U256) {
         let expected_kind = if self.data_length > 0 {
             L2_MESSAGE
         } else {
